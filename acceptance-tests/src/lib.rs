@@ -1,0 +1,261 @@
+//! Harness for the acceptance tests: the test bed's environment, a kube client for
+//! it, per-test namespaces, port-forwarded Redis connections and polling with
+//! explicit deadlines.
+
+pub mod resp;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+/// What `testbed env` reports: the kubeconfig and the tool paths.
+#[derive(Debug, Clone)]
+pub struct TestBed {
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+    pub terraform: Option<PathBuf>,
+    pub tofu: Option<PathBuf>,
+    pub terragrunt: Option<PathBuf>,
+    pub logs: PathBuf,
+}
+
+/// The test bed entry point, `acceptance-tests/testbed/testbed`.
+pub fn testbed_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testbed")
+        .join("testbed")
+}
+
+impl TestBed {
+    /// Reads the environment from `testbed env`, once per test binary.
+    pub fn get() -> &'static TestBed {
+        static BED: OnceLock<TestBed> = OnceLock::new();
+        BED.get_or_init(|| match TestBed::from_env_command() {
+            Ok(bed) => bed,
+            Err(e) => panic!("cannot read the test bed's environment: {e:#}"),
+        })
+    }
+
+    fn from_env_command() -> Result<TestBed> {
+        let script = testbed_script();
+        let out = Command::new(&script)
+            .arg("env")
+            .output()
+            .with_context(|| format!("running {} env", script.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} env failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let vars = parse_env_lines(&String::from_utf8_lossy(&out.stdout));
+        let path = |k: &str| vars.get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let bed = TestBed {
+            kubeconfig: path("KUBECONFIG").context("testbed env printed no KUBECONFIG")?,
+            kubectl: path("TESTBED_KUBECTL").context("testbed env printed no TESTBED_KUBECTL")?,
+            terraform: path("TERRAFORM"),
+            tofu: path("TOFU"),
+            terragrunt: path("TERRAGRUNT"),
+            logs: path("TESTBED_LOGS").context("testbed env printed no TESTBED_LOGS")?,
+        };
+        if !bed.kubeconfig.exists() {
+            bail!(
+                "{} does not exist: bring the test bed up first ({} up)",
+                bed.kubeconfig.display(),
+                script.display()
+            );
+        }
+        Ok(bed)
+    }
+
+    /// A kube client authenticated as the test bed's administrator.
+    pub async fn admin_client(&self) -> Result<Client> {
+        install_crypto_provider();
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
+            .with_context(|| format!("reading {}", self.kubeconfig.display()))?;
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    /// A kube client for the same API server, authenticated with a bearer token.
+    pub async fn token_client(&self, token: &str) -> Result<Client> {
+        install_crypto_provider();
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let mut config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.to_string().into()),
+            ..Default::default()
+        };
+        Ok(Client::try_from(config)?)
+    }
+}
+
+/// Any byte stream a port-forward hands out.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// A Redis connection to a pod's port through the API server's port-forward.
+pub struct PodRedis {
+    pub resp: resp::Resp<Box<dyn Io>>,
+    _forwarder: kube::api::Portforwarder,
+}
+
+impl PodRedis {
+    pub async fn connect(client: &Client, ns: &str, pod: &str, port: u16) -> Result<PodRedis> {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+        let mut forwarder = pods
+            .portforward(pod, &[port])
+            .await
+            .with_context(|| format!("port-forward to {ns}/{pod}:{port}"))?;
+        let stream = forwarder
+            .take_stream(port)
+            .context("the port-forward has no stream")?;
+        Ok(PodRedis {
+            resp: resp::Resp::new(Box::new(stream) as Box<dyn Io>),
+            _forwarder: forwarder,
+        })
+    }
+
+    /// One command; a Redis error reply becomes an error.
+    pub async fn call(&mut self, args: &[&str]) -> Result<resp::Reply> {
+        match tokio::time::timeout(Duration::from_secs(10), self.resp.call(args)).await {
+            Err(_) => bail!("no reply to {} within 10s", args.join(" ")),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(resp::Reply::Error(e))) => bail!("{}: {e}", args.join(" ")),
+            Ok(Ok(reply)) => Ok(reply),
+        }
+    }
+}
+
+/// Parses `KEY=value` lines, ignoring anything else.
+pub fn parse_env_lines(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The provider binary and the test harness both compile in aws-lc-rs only; make it
+/// the process default so building a kube client never has to guess.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Polls `check` every 250 ms until it yields `Some`, or fails after `timeout` with
+/// the last observation in the message.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => "condition not met".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{what}: not true after {timeout:?} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A namespace that exists for one test and is deleted when the value is dropped.
+pub struct TestNamespace {
+    pub name: String,
+}
+
+impl TestNamespace {
+    /// Creates `<prefix>-<random suffix>`.
+    pub async fn create(client: &Client, prefix: &str) -> Result<TestNamespace> {
+        let name = format!("{prefix}-{}", random_suffix());
+        let api: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([(
+                    "redis-testbed/test".to_string(),
+                    prefix.to_string(),
+                )])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &ns)
+            .await
+            .with_context(|| format!("creating namespace {name}"))?;
+        Ok(TestNamespace { name })
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Drop may run after the test's async runtime is gone, so the namespace is
+        // removed by kubectl, without waiting for its contents to be finalized.
+        let bed = TestBed::get();
+        let _ = Command::new(&bed.kubectl)
+            .arg("--kubeconfig")
+            .arg(&bed.kubeconfig)
+            .args([
+                "delete",
+                "namespace",
+                &self.name,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
+            .output();
+    }
+}
+
+/// Eight lowercase hex characters, unique enough for names within one run.
+pub fn random_suffix() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:08x}", h.finish() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines_are_parsed_into_pairs_and_noise_is_ignored() {
+        let vars = parse_env_lines("KUBECONFIG=/a/b\nnoise\nTERRAGRUNT=\nTOFU=/t/tofu\n");
+        assert_eq!(vars.get("KUBECONFIG").map(String::as_str), Some("/a/b"));
+        assert_eq!(vars.get("TERRAGRUNT").map(String::as_str), Some(""));
+        assert_eq!(vars.get("TOFU").map(String::as_str), Some("/t/tofu"));
+        assert_eq!(vars.len(), 3);
+    }
+
+    #[test]
+    fn random_suffixes_are_dns_label_safe_and_differ() {
+        let a = random_suffix();
+        let b = random_suffix();
+        assert_eq!(a.len(), 8);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,5 @@
+//! The acceptance test binary: every scenario runs against the test bed brought up by
+//! `acceptance-tests/testbed/testbed up`.
+
+mod runtime;
+mod testbed_smoke;
