@@ -850,7 +850,7 @@ class Pod:
         statuses = [c.status() for c in self.main]
         init_statuses = [c.status() for c in self.init]
         phase = self.phase
-        if phase != "Failed":
+        if phase not in ("Succeeded", "Failed"):
             if not self.prepared or not self.init_done:
                 phase = "Pending"
             elif self.restart_policy != "Always" and known_main and all(
