@@ -1,22 +1,54 @@
 //! terraform-provider-redis: entry point of the plugin binary.
 //!
 //! Terraform and OpenTofu start this binary with the go-plugin magic cookie in the
-//! environment. Run by hand, it explains itself and exits non-zero.
+//! environment. Run by hand, it explains itself and exits non-zero; `--debug` runs it
+//! for a debugger and prints TF_REATTACH_PROVIDERS.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The go-plugin handshake cookie Terraform sets for its providers.
-const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+use anyhow::Context as _;
+use terraform_provider_redis::plugin::{self, handshake, PluginConfig};
+use terraform_provider_redis::provider::RedisProvider;
 
 fn main() -> ExitCode {
-    if std::env::var(MAGIC_COOKIE_KEY).as_deref() != Ok(MAGIC_COOKIE_VALUE) {
+    let debug = std::env::args()
+        .skip(1)
+        .any(|a| a == "--debug" || a == "-debug");
+    let cookie = std::env::var(handshake::MAGIC_COOKIE_KEY).ok();
+    if !debug && !handshake::cookie_is_valid(cookie.as_deref()) {
         eprintln!(
             "This binary is a plugin for Terraform and OpenTofu (provider redis-k8s/redis).\n\
-             It is started by `terraform` or `tofu`, not by hand; see the README for how to install it."
+             It is started by `terraform` or `tofu`, not by hand; see the README for how to install it.\n\
+             To run it under a debugger, start it with --debug and follow the instructions it prints."
         );
         return ExitCode::from(1);
     }
-    eprintln!("terraform-provider-redis: the plugin protocol server is not built yet");
-    ExitCode::from(1)
+    plugin::log::init();
+    match run(debug) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terraform-provider-redis: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(debug: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let provider = Arc::new(RedisProvider::new());
+    let result = runtime.block_on(async {
+        if debug {
+            plugin::serve_debug(provider).await
+        } else {
+            plugin::serve(provider, PluginConfig::from_env()).await
+        }
+    });
+    // Don't wait for a blocking stdin read: exit promptly, as Terraform expects.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result.context("plugin server failed")
 }

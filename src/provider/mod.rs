@@ -1,0 +1,330 @@
+//! The `redis` provider: the schema of its `provider "redis"` block and its configuration.
+//!
+//! The Kubernetes client and the resources come later; this module reads and validates the
+//! settings they will be built from.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use crate::tf::schema::{Attribute, Block, Schema};
+use crate::tf::validate;
+use crate::tf::{AttributePath, Context, Diagnostics, Resource, Type, Value};
+
+/// The provider's type name: resources are `redis_*`.
+pub const TYPE_NAME: &str = "redis";
+/// The default server-side apply field manager.
+pub const DEFAULT_FIELD_MANAGER: &str = "terraform-provider-redis";
+
+/// How the provider reaches Redis pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RedisAccess {
+    /// Through the API server's port-forward (works from anywhere the API server is reachable).
+    #[default]
+    PortForward,
+    /// Straight to pod addresses (runners inside the cluster).
+    Direct,
+}
+
+/// EKS-style exec credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// client.authentication.k8s.io API version.
+    pub api_version: String,
+    /// The command to run.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The `kubernetes = { ... }` settings; all optional.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    /// Path to a kubeconfig file.
+    pub config_path: Option<String>,
+    /// Context in the kubeconfig.
+    pub config_context: Option<String>,
+    /// API server URL.
+    pub host: Option<String>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// PEM CA bundle of the API server.
+    pub cluster_ca_certificate: Option<String>,
+    /// PEM client certificate.
+    pub client_certificate: Option<String>,
+    /// PEM client key.
+    pub client_key: Option<String>,
+    /// Skip TLS verification of the API server.
+    pub insecure: bool,
+    /// Exec credentials plugin.
+    pub exec: Option<ExecConfig>,
+}
+
+impl std::fmt::Debug for KubernetesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs.
+        f.debug_struct("KubernetesConfig")
+            .field("config_path", &self.config_path)
+            .field("config_context", &self.config_context)
+            .field("host", &self.host)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_key",
+                &self.client_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("insecure", &self.insecure)
+            .field("exec", &self.exec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole provider configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// How to reach the Kubernetes API.
+    pub kubernetes: KubernetesConfig,
+    /// How to reach Redis pods.
+    pub redis_access: RedisAccess,
+    /// Field manager for server-side apply.
+    pub field_manager: String,
+}
+
+fn opt_string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+impl ProviderConfig {
+    /// Reads the configuration object (unknown values count as unset).
+    pub fn from_value(config: &Value) -> Self {
+        let k = config.attribute("kubernetes");
+        let exec = k.attribute("exec");
+        let exec = (!exec.is_null() && exec.is_known()).then(|| ExecConfig {
+            api_version: exec
+                .attribute("api_version")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            command: exec
+                .attribute("command")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            args: exec
+                .attribute("args")
+                .as_elements()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(opt_string)
+                .collect(),
+            env: exec
+                .attribute("env")
+                .as_entries()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), opt_string(v)?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        Self {
+            kubernetes: KubernetesConfig {
+                config_path: opt_string(k.attribute("config_path")),
+                config_context: opt_string(k.attribute("config_context")),
+                host: opt_string(k.attribute("host")),
+                token: opt_string(k.attribute("token")),
+                cluster_ca_certificate: opt_string(k.attribute("cluster_ca_certificate")),
+                client_certificate: opt_string(k.attribute("client_certificate")),
+                client_key: opt_string(k.attribute("client_key")),
+                insecure: k.attribute("insecure").as_bool().unwrap_or(false),
+                exec,
+            },
+            redis_access: match config.attribute("redis_access").as_str() {
+                Some("direct") => RedisAccess::Direct,
+                _ => RedisAccess::PortForward,
+            },
+            field_manager: config
+                .attribute("field_manager")
+                .as_str()
+                .unwrap_or(DEFAULT_FIELD_MANAGER)
+                .to_owned(),
+        }
+    }
+}
+
+/// The `redis` provider.
+#[derive(Default)]
+pub struct RedisProvider {
+    config: Arc<RwLock<Option<ProviderConfig>>>,
+}
+
+impl RedisProvider {
+    /// A provider not configured yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The configuration from ConfigureProvider, once Terraform has sent it.
+    pub fn configuration(&self) -> Option<ProviderConfig> {
+        self.config.read().ok().and_then(|c| c.clone())
+    }
+}
+
+fn kubernetes_attribute() -> Attribute {
+    let s =
+        |name: &str, description: &str| Attribute::string(name).optional().description(description);
+    Attribute::single_nested(
+        "kubernetes",
+        vec![
+            s("config_path", "Path to a kubeconfig file. Default: `KUBECONFIG`, else `~/.kube/config`."),
+            s("config_context", "Context of the kubeconfig to use. Default: its current context."),
+            s("host", "URL of the Kubernetes API server, as an explicit alternative to a kubeconfig."),
+            s("token", "Bearer token for the API server.").sensitive(),
+            s("cluster_ca_certificate", "PEM-encoded CA certificate(s) of the API server."),
+            s("client_certificate", "PEM-encoded client certificate for TLS client authentication."),
+            s("client_key", "PEM-encoded private key of `client_certificate`.").sensitive(),
+            Attribute::bool("insecure")
+                .optional()
+                .description("Skip verification of the API server's certificate. For test clusters only."),
+            Attribute::single_nested(
+                "exec",
+                vec![
+                    Attribute::string("api_version")
+                        .required()
+                        .description("API version of the credential plugin, e.g. `client.authentication.k8s.io/v1beta1`."),
+                    Attribute::string("command").required().description("Command that prints credentials, e.g. `aws`."),
+                    Attribute::list("args", Type::String).optional().description("Arguments of `command`."),
+                    Attribute::map("env", Type::String)
+                        .optional()
+                        .description("Extra environment variables for `command`."),
+                ],
+            )
+            .optional()
+            .description("Exec credential plugin (EKS-style), run to get a token."),
+        ],
+    )
+    .optional()
+    .description(
+        "How to reach the Kubernetes API. All optional: by default `KUBECONFIG` (or \
+         `~/.kube/config`) and its current context.",
+    )
+}
+
+#[async_trait]
+impl crate::tf::Provider for RedisProvider {
+    fn type_name(&self) -> &str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new("Runs Redis (or Valkey) on Kubernetes, without an operator.")
+                .attribute(kubernetes_attribute())
+                .attribute(
+                    Attribute::string("redis_access")
+                        .optional()
+                        .description(
+                            "How the provider reaches Redis pods: `\"port-forward\"` through the API \
+                             server (default), or `\"direct\"` to pod addresses for runners inside the cluster.",
+                        )
+                        .validator(validate::one_of(&["port-forward", "direct"])),
+                )
+                .attribute(
+                    Attribute::string("field_manager")
+                        .optional()
+                        .description("Field manager name for server-side apply. Default: `terraform-provider-redis`.")
+                        .validator(validate::string_length_between(1, 128)),
+                ),
+        )
+    }
+
+    async fn validate_config(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
+        let k = config.attribute("kubernetes");
+        let cert = k.attribute("client_certificate");
+        let key = k.attribute("client_key");
+        if cert.is_known() && key.is_known() && cert.is_null() != key.is_null() {
+            let (set, missing) = if cert.is_null() {
+                ("client_key", "client_certificate")
+            } else {
+                ("client_certificate", "client_key")
+            };
+            diags.error_at(
+                AttributePath::new("kubernetes").attribute(set),
+                "Incomplete client certificate",
+                format!("kubernetes.{set} is set, so kubernetes.{missing} must be set too."),
+            );
+        }
+    }
+
+    async fn configure(
+        &self,
+        _ctx: &Context,
+        terraform_version: &str,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) {
+        if !config.is_wholly_known() {
+            diags.warning(
+                "Provider configuration not known yet",
+                "Some provider settings are known only after apply; they count as unset until then.",
+            );
+        }
+        let parsed = ProviderConfig::from_value(config);
+        tracing::debug!(terraform_version, config = ?parsed, "provider configured");
+        match self.config.write() {
+            Ok(mut slot) => *slot = Some(parsed),
+            Err(_) => diags.error(
+                "Internal error",
+                "the provider configuration lock is poisoned",
+            ),
+        }
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_configuration_means_defaults() {
+        let cfg = ProviderConfig::from_value(&Value::Null);
+        assert_eq!(cfg.redis_access, RedisAccess::PortForward);
+        assert_eq!(cfg.field_manager, DEFAULT_FIELD_MANAGER);
+        assert_eq!(cfg.kubernetes, KubernetesConfig::default());
+    }
+
+    #[test]
+    fn a_full_configuration_is_read_and_secrets_stay_out_of_debug_output() {
+        let config = Value::object([
+            (
+                "kubernetes",
+                Value::object([
+                    ("host", Value::string("https://k8s")),
+                    ("token", Value::string("s3cret")),
+                    (
+                        "exec",
+                        Value::object([
+                            ("api_version", Value::string("v1")),
+                            ("command", Value::string("aws")),
+                            ("args", Value::List(vec!["eks".into(), "get-token".into()])),
+                            ("env", Value::Null),
+                        ]),
+                    ),
+                ]),
+            ),
+            ("redis_access", Value::string("direct")),
+            ("field_manager", Value::string("me")),
+        ]);
+        let cfg = ProviderConfig::from_value(&config);
+        assert_eq!(cfg.redis_access, RedisAccess::Direct);
+        assert_eq!(cfg.field_manager, "me");
+        assert_eq!(cfg.kubernetes.exec.as_ref().map(|e| e.args.len()), Some(2));
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,502 @@
+//! RPC dispatch to resources, with a small test provider: plans (unknowns, plan modifiers,
+//! replacement), apply, private state, write-only attributes, import and state upgrade.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use terraform_provider_redis::pb::tfplugin6 as pb;
+use terraform_provider_redis::tf::resource::{
+    ApplyRequest, ApplyResponse, ImportResponse, ImportState, ReadRequest, ReadResponse,
+};
+use terraform_provider_redis::tf::schema::{Attribute, Block};
+use terraform_provider_redis::tf::{
+    plan, timeouts, Context, Diagnostics, Provider, Resource, Schema, Type, Value,
+};
+
+use crate::util::{channel, dynamic, path_names, provider_client, start, value_of, ProviderClient};
+
+struct TestProvider;
+
+#[async_trait]
+impl Provider for TestProvider {
+    fn type_name(&self) -> &str {
+        "test"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(Block::new("A provider for tests."))
+    }
+
+    async fn configure(&self, _: &Context, _: &str, _: &Value, _: &mut Diagnostics) {}
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(Thing)]
+    }
+}
+
+struct Thing;
+
+fn thing_schema() -> Schema {
+    Schema::new(
+        Block::new("A thing.")
+            .attribute(
+                Attribute::string("id")
+                    .computed()
+                    .description("Id.")
+                    .plan_modifier(plan::use_state_for_unknown()),
+            )
+            .attribute(
+                Attribute::string("name")
+                    .required()
+                    .description("Name.")
+                    .plan_modifier(plan::requires_replace()),
+            )
+            .attribute(Attribute::number("size").optional().description("Size."))
+            .attribute(
+                Attribute::string("generated")
+                    .computed()
+                    .description("Derived from size."),
+            )
+            .attribute(
+                Attribute::string("secret_wo")
+                    .optional()
+                    .write_only()
+                    .description("A secret."),
+            )
+            .attribute(
+                Attribute::map("tags", Type::String)
+                    .optional()
+                    .description("Tags."),
+            )
+            .block(timeouts::block(&["create"])),
+    )
+    .version(1)
+}
+
+fn thing_type() -> Type {
+    thing_schema().value_type()
+}
+
+#[async_trait]
+impl Resource for Thing {
+    fn type_name(&self) -> &str {
+        "test_thing"
+    }
+
+    fn schema(&self) -> Schema {
+        thing_schema()
+    }
+
+    async fn create(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+        let name = req
+            .plan
+            .attribute("name")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let size = req.plan.attribute("size").as_i64().unwrap_or(0);
+        let secret_seen = req.config.attribute("secret_wo").as_str().is_some();
+        if let Value::Object(m) = &mut resp.state {
+            m.insert("id".into(), Value::string(format!("id-{name}")));
+            m.insert(
+                "generated".into(),
+                Value::string(format!("gen-{size}-{secret_seen}")),
+            );
+        }
+        resp.private.set("created", serde_json::Value::Bool(true));
+    }
+
+    async fn read(&self, req: ReadRequest, resp: &mut ReadResponse) {
+        if req.private.get("gone").is_some() {
+            resp.state = Value::Null;
+        }
+    }
+
+    async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+        let size = req.plan.attribute("size").as_i64().unwrap_or(0);
+        if let Value::Object(m) = &mut resp.state {
+            m.insert(
+                "generated".into(),
+                Value::string(format!("gen-{size}-false")),
+            );
+        }
+    }
+
+    async fn delete(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+        if req.prior_state.attribute("name").as_str() == Some("undeletable") {
+            resp.diagnostics.error("Cannot delete", "this one stays");
+        }
+    }
+
+    fn import_state(&self) -> Option<&dyn ImportState> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ImportState for Thing {
+    async fn import(&self, _: &Context, id: &str, resp: &mut ImportResponse) {
+        match id.strip_prefix("id-") {
+            Some(name) => {
+                if let Value::Object(m) = &mut resp.state {
+                    m.insert("id".into(), Value::string(id));
+                    m.insert("name".into(), Value::string(name));
+                }
+            }
+            None => resp
+                .diagnostics
+                .error("Invalid import id", "expected id-NAME"),
+        }
+    }
+}
+
+fn thing(attrs: &[(&str, Value)]) -> Value {
+    let mut v = thing_schema().null_object();
+    if let Value::Object(m) = &mut v {
+        for (k, val) in attrs {
+            m.insert((*k).to_owned(), val.clone());
+        }
+    }
+    v
+}
+
+fn created() -> Value {
+    thing(&[
+        ("id", "id-a".into()),
+        ("name", "a".into()),
+        ("size", Value::int(1)),
+        ("generated", "gen-1-false".into()),
+    ])
+}
+
+async fn client() -> (crate::util::Running, ProviderClient) {
+    let plugin = start(Arc::new(TestProvider)).await;
+    let client = provider_client(channel(plugin.addr).await);
+    (plugin, client)
+}
+
+async fn plan_change(
+    client: &mut ProviderClient,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> pb::plan_resource_change::Response {
+    let ty = thing_type();
+    client
+        .plan_resource_change(pb::plan_resource_change::Request {
+            type_name: "test_thing".into(),
+            prior_state: Some(dynamic(prior, &ty)),
+            proposed_new_state: Some(dynamic(proposed, &ty)),
+            config: Some(dynamic(config, &ty)),
+            prior_private: Vec::new(),
+            provider_meta: None,
+            client_capabilities: Some(pb::ClientCapabilities {
+                deferral_allowed: false,
+                write_only_attributes_allowed: true,
+            }),
+        })
+        .await
+        .expect("rpc")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_create_plan_marks_computed_attributes_unknown_and_drops_write_only_values() {
+    let (plugin, mut client) = client().await;
+    let config = thing(&[("name", "a".into()), ("secret_wo", "hunter2".into())]);
+    let resp = plan_change(&mut client, &Value::Null, &config, &config).await;
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    let planned = value_of(resp.planned_state.as_ref(), &thing_type());
+    assert_eq!(planned.attribute("id"), &Value::unknown());
+    assert_eq!(planned.attribute("generated"), &Value::unknown());
+    assert_eq!(planned.attribute("name").as_str(), Some("a"));
+    assert!(planned.attribute("secret_wo").is_null());
+    assert!(resp.requires_replace.is_empty());
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_plan_keeps_the_id_and_recomputes_the_rest() {
+    let (plugin, mut client) = client().await;
+    let prior = created();
+    let config = thing(&[("name", "a".into()), ("size", Value::int(2))]);
+    let mut proposed = prior.clone();
+    if let Value::Object(m) = &mut proposed {
+        m.insert("size".into(), Value::int(2));
+    }
+    let resp = plan_change(&mut client, &prior, &proposed, &config).await;
+    let planned = value_of(resp.planned_state.as_ref(), &thing_type());
+    assert_eq!(
+        planned.attribute("id").as_str(),
+        Some("id-a"),
+        "use_state_for_unknown"
+    );
+    assert_eq!(planned.attribute("generated"), &Value::unknown());
+    assert!(resp.requires_replace.is_empty());
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_without_changes_is_the_prior_state() {
+    let (plugin, mut client) = client().await;
+    let prior = created();
+    let config = thing(&[("name", "a".into()), ("size", Value::int(1))]);
+    let resp = plan_change(&mut client, &prior, &prior, &config).await;
+    assert_eq!(value_of(resp.planned_state.as_ref(), &thing_type()), prior);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn changing_a_requires_replace_attribute_asks_for_replacement() {
+    let (plugin, mut client) = client().await;
+    let prior = created();
+    let config = thing(&[("name", "b".into()), ("size", Value::int(1))]);
+    let mut proposed = prior.clone();
+    if let Value::Object(m) = &mut proposed {
+        m.insert("name".into(), "b".into());
+    }
+    let resp = plan_change(&mut client, &prior, &proposed, &config).await;
+    let paths: Vec<Vec<String>> = resp
+        .requires_replace
+        .iter()
+        .map(|p| path_names(Some(p)))
+        .collect();
+    assert_eq!(paths, vec![vec!["name".to_owned()]]);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn apply_create_returns_a_known_state_without_write_only_values_and_keeps_private_state() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let config = thing(&[
+        ("name", "a".into()),
+        ("size", Value::int(1)),
+        ("secret_wo", "hunter2".into()),
+    ]);
+    let planned = thing(&[
+        ("id", Value::unknown()),
+        ("name", "a".into()),
+        ("size", Value::int(1)),
+        ("generated", Value::unknown()),
+    ]);
+    let resp = client
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: "test_thing".into(),
+            prior_state: Some(dynamic(&Value::Null, &ty)),
+            planned_state: Some(dynamic(&planned, &ty)),
+            config: Some(dynamic(&config, &ty)),
+            planned_private: Vec::new(),
+            provider_meta: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    let state = value_of(resp.new_state.as_ref(), &ty);
+    assert!(state.is_wholly_known());
+    assert_eq!(state.attribute("id").as_str(), Some("id-a"));
+    assert_eq!(
+        state.attribute("generated").as_str(),
+        Some("gen-1-true"),
+        "create saw the write-only value"
+    );
+    assert!(state.attribute("secret_wo").is_null());
+    assert_eq!(resp.private, br#"{"created":true}"#);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_delete_keeps_the_resource_in_state() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let prior = thing(&[("id", "id-x".into()), ("name", "undeletable".into())]);
+    let resp = client
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: "test_thing".into(),
+            prior_state: Some(dynamic(&prior, &ty)),
+            planned_state: Some(dynamic(&Value::Null, &ty)),
+            config: Some(dynamic(&Value::Null, &ty)),
+            planned_private: Vec::new(),
+            provider_meta: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(resp.diagnostics.len(), 1);
+    assert_eq!(value_of(resp.new_state.as_ref(), &ty), prior);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn read_can_report_the_object_gone() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let resp = client
+        .read_resource(pb::read_resource::Request {
+            type_name: "test_thing".into(),
+            current_state: Some(dynamic(&created(), &ty)),
+            private: br#"{"gone":true}"#.to_vec(),
+            provider_meta: None,
+            client_capabilities: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(value_of(resp.new_state.as_ref(), &ty), Value::Null);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn write_only_values_are_refused_for_clients_that_cannot_handle_them() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let config = thing(&[("name", "a".into()), ("secret_wo", "hunter2".into())]);
+    let validate = |write_only: bool| pb::validate_resource_config::Request {
+        type_name: "test_thing".into(),
+        config: Some(dynamic(&config, &ty)),
+        client_capabilities: Some(pb::ClientCapabilities {
+            deferral_allowed: false,
+            write_only_attributes_allowed: write_only,
+        }),
+    };
+    let old = client
+        .validate_resource_config(validate(false))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(old.diagnostics.len(), 1);
+    assert_eq!(
+        path_names(old.diagnostics[0].attribute.as_ref()),
+        ["secret_wo"]
+    );
+    let new = client
+        .validate_resource_config(validate(true))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(new.diagnostics.is_empty(), "{:?}", new.diagnostics);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_timeout_is_reported_at_its_path() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let config = thing(&[
+        ("name", "a".into()),
+        (
+            "timeouts",
+            Value::object([("create", Value::string("ten minutes"))]),
+        ),
+    ]);
+    let resp = client
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "test_thing".into(),
+            config: Some(dynamic(&config, &ty)),
+            client_capabilities: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(resp.diagnostics.len(), 1);
+    assert_eq!(
+        path_names(resp.diagnostics[0].attribute.as_ref()),
+        ["timeouts", "create"]
+    );
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn import_turns_an_id_into_state_and_rejects_a_bad_id() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let import = |id: &str| pb::import_resource_state::Request {
+        type_name: "test_thing".into(),
+        id: id.into(),
+        client_capabilities: None,
+    };
+    let resp = client
+        .import_resource_state(import("id-a"))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(resp.imported_resources.len(), 1);
+    let state = value_of(resp.imported_resources[0].state.as_ref(), &ty);
+    assert_eq!(state.attribute("name").as_str(), Some("a"));
+    let bad = client
+        .import_resource_state(import("nope"))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(bad.imported_resources.is_empty());
+    assert_eq!(bad.diagnostics.len(), 1);
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn stored_state_of_the_current_version_upgrades_and_drops_removed_attributes() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let upgrade = |version: i64| pb::upgrade_resource_state::Request {
+        type_name: "test_thing".into(),
+        version,
+        raw_state: Some(pb::RawState {
+            json: br#"{"id":"id-a","name":"a","size":1,"removed_long_ago":true}"#.to_vec(),
+            flatmap: Default::default(),
+        }),
+    };
+    let resp = client
+        .upgrade_resource_state(upgrade(1))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    let state = value_of(resp.upgraded_state.as_ref(), &ty);
+    assert_eq!(state.attribute("id").as_str(), Some("id-a"));
+    let old = client
+        .upgrade_resource_state(upgrade(0))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(old.diagnostics.len(), 1, "no upgrader for version 0");
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_resource_and_data_source_types_get_diagnostics() {
+    let (plugin, mut client) = client().await;
+    let resp = client
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "test_nope".into(),
+            config: None,
+            client_capabilities: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(resp.diagnostics.len(), 1);
+    let resp = client
+        .read_data_source(pb::read_data_source::Request {
+            type_name: "test_nope".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(resp.diagnostics.len(), 1);
+    let schema = client
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    let thing = &schema.resource_schemas["test_thing"];
+    assert_eq!(thing.version, 1);
+    let block = thing.block.as_ref().expect("block");
+    assert!(block
+        .attributes
+        .iter()
+        .any(|a| a.name == "secret_wo" && a.write_only));
+    assert_eq!(block.block_types[0].type_name, "timeouts");
+    plugin.stop().await;
+}

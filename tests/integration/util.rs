@@ -1,0 +1,100 @@
+//! Shared helpers: start a plugin server in-process and connect tonic clients to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use terraform_provider_redis::pb::tfplugin6 as pb;
+use terraform_provider_redis::plugin::{PluginConfig, PluginError, Server, Shutdown};
+use terraform_provider_redis::tf::{msgpack, Provider, Type, Value};
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub type ProviderClient = pb::provider_client::ProviderClient<Channel>;
+
+/// A plugin server running in this process.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub shutdown: Shutdown,
+    pub task: JoinHandle<Result<(), PluginError>>,
+    pub cert_der: Option<Vec<u8>>,
+}
+
+impl Running {
+    /// Triggers shutdown and waits (bounded) for the server to stop.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let result = tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("server stops within 5 s");
+        result
+            .expect("server task joins")
+            .expect("server ends cleanly");
+    }
+}
+
+/// Starts `provider` on a plaintext socket (no PLUGIN_CLIENT_CERT).
+pub async fn start(provider: Arc<dyn Provider>) -> Running {
+    start_with(provider, PluginConfig::default()).await
+}
+
+/// Starts `provider` with the given go-plugin environment.
+pub async fn start_with(provider: Arc<dyn Provider>, config: PluginConfig) -> Running {
+    let server = Server::bind(&config).await.expect("binds");
+    let addr = server.local_addr();
+    let shutdown = server.shutdown();
+    let cert_der = server.server_cert_der().map(<[u8]>::to_vec);
+    let task = tokio::spawn(server.serve(provider));
+    Running {
+        addr,
+        shutdown,
+        task,
+        cert_der,
+    }
+}
+
+/// A plaintext channel to `addr`.
+pub async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connects")
+}
+
+/// A provider client with raised message limits.
+pub fn provider_client(channel: Channel) -> ProviderClient {
+    ProviderClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(64 * 1024 * 1024)
+}
+
+/// A msgpack DynamicValue.
+pub fn dynamic(value: &Value, ty: &Type) -> pb::DynamicValue {
+    pb::DynamicValue {
+        msgpack: msgpack::encode(value, ty).expect("encodes"),
+        json: Vec::new(),
+    }
+}
+
+/// Decodes a msgpack DynamicValue.
+pub fn value_of(dv: Option<&pb::DynamicValue>, ty: &Type) -> Value {
+    msgpack::decode(&dv.expect("a value").msgpack, ty).expect("decodes")
+}
+
+/// The attribute names along a protocol attribute path.
+pub fn path_names(path: Option<&pb::AttributePath>) -> Vec<String> {
+    use pb::attribute_path::step::Selector;
+    path.map(|p| {
+        p.steps
+            .iter()
+            .map(|s| match &s.selector {
+                Some(Selector::AttributeName(n)) => n.clone(),
+                Some(Selector::ElementKeyString(k)) => format!("[{k:?}]"),
+                Some(Selector::ElementKeyInt(i)) => format!("[{i}]"),
+                None => "?".to_owned(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
