@@ -566,8 +566,8 @@ class Pod:
         self.rt.network.attach(self.netns, self.ip, self.tag)
         with open(self.resolv_file, "w") as f:
             f.write(f"search {self.ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n")
-        if not os.path.exists(self.hosts_file):
-            open(self.hosts_file, "w").close()
+        with open(self.hosts_file, "w") as f:
+            f.write(self.rt.render_hosts(self))
         self.started_at = now_rfc3339()
         self.prepared = True
         self.rt.ensure_port_forward(self)
@@ -918,6 +918,7 @@ class Runtime:
         self.ignored = set()
         self.cache = {}
         self.hosts_rev = None
+        self.hosts_entries = []
 
     def setup(self):
         os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
@@ -1053,13 +1054,11 @@ class Runtime:
         if rev == self.hosts_rev:
             return
         self.hosts_rev = rev
+        self.hosts_entries = entries
         for p in self.pods.values():
-            lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-            for ns, ip, names, short, uid in entries:
-                all_names = list(names) + (short if ns == p.ns else [])
-                if all_names:
-                    lines.append(f"{ip} {' '.join(all_names)}")
-            content = "\n".join(lines) + "\n"
+            if not p.prepared:
+                continue
+            content = self.render_hosts(p)
             try:
                 with open(p.hosts_file, "r+") as f:
                     if f.read() != content:
@@ -1068,6 +1067,18 @@ class Runtime:
                         f.truncate()
             except FileNotFoundError:
                 pass
+
+    def render_hosts(self, pod):
+        """The /etc/hosts of one pod: every name, the short ones of its namespace too."""
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+        entries = list(self.hosts_entries)
+        if pod.ip and not any(uid == pod.uid for *_, uid in entries):
+            entries.append((pod.ns, pod.ip, [], [pod.hostname], pod.uid))
+        for ns, ip, names, short, _ in entries:
+            all_names = list(names) + (short if ns == pod.ns else [])
+            if all_names:
+                lines.append(f"{ip} {' '.join(all_names)}")
+        return "\n".join(lines) + "\n"
 
     def tick(self):
         now = time.monotonic()

@@ -278,6 +278,24 @@ async fn aof_data_on_a_claim_survives_a_killed_process_and_a_deleted_pod() {
     assert_eq!(value, "yes");
 }
 
+/// Data pods for the Sentinel test: the first start follows data-0; a restarted pod
+/// comes back late (as after a volume re-attach) and follows whoever the Sentinels
+/// say is the master, as Sentinel-aware charts do.
+const SENTINEL_DATA: &str = r#"
+me="$HOSTNAME.data-headless.$NS.svc.cluster.local"
+master="data-0.data-headless.$NS.svc.cluster.local"
+if [ -f /data/started ]; then
+  sleep 10
+  master=$(redis-cli -h "sentinel-headless.$NS.svc.cluster.local" -p 26379 \
+    sentinel get-master-addr-by-name mymaster | head -n 1)
+fi
+touch /data/started
+if [ "$master" = "$me" ]; then
+  exec redis-server --appendonly no --replica-announce-ip "$me"
+fi
+exec redis-server --appendonly no --replicaof "$master" 6379 --replica-announce-ip "$me"
+"#;
+
 const SENTINEL: &str = r#"
 set -e
 me="$HOSTNAME.sentinel-headless.$NS.svc.cluster.local"
@@ -305,7 +323,7 @@ async fn sentinels_fail_over_to_a_replica_when_the_primary_pod_is_deleted() {
     let ns = TestNamespace::create(&client, "sentinel").await.unwrap();
     headless_service(&client, &ns.name, "data-headless", "data", 6379).await;
     headless_service(&client, &ns.name, "sentinel-headless", "sentinel", 26379).await;
-    redis_set(&client, &ns.name, "data", 3, REPLICATED).await;
+    redis_set(&client, &ns.name, "data", 3, SENTINEL_DATA).await;
     wait_ready(
         &client,
         &ns.name,
