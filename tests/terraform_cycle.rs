@@ -156,11 +156,9 @@ impl Thing {
             (None, Some(prior)) => prior.to_owned(),
             (None, None) => "none".to_owned(),
         };
-        if let Value::Object(m) = &mut resp.state {
-            m.insert("id".into(), Value::string(format!("id-{name}")));
-            m.insert("generated".into(), Value::string(format!("gen-{size}")));
-            m.insert("secret_hash".into(), Value::string(hash));
-        }
+        resp.state.set("id", format!("id-{name}"));
+        resp.state.set("generated", format!("gen-{size}"));
+        resp.state.set("secret_hash", hash);
         let ty = thing_schema().value_type();
         let written = self
             .file(&name)

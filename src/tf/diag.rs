@@ -43,6 +43,21 @@ impl Diagnostic {
         }
     }
 
+    /// An error whose detail is `error` followed by its chain of causes.
+    pub fn from_error(
+        summary: impl Into<String>,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        let mut detail = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::error(summary, detail)
+    }
+
     /// The same diagnostic, about the attribute at `path`.
     #[must_use]
     pub fn at(mut self, path: AttributePath) -> Self {
@@ -143,5 +158,29 @@ impl<'a> IntoIterator for &'a Diagnostics {
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot reach the api server")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_becomes_a_diagnostic_with_its_causes() {
+        let e = Outer(std::io::Error::other("connection refused"));
+        let d = Diagnostic::from_error("Kubernetes unreachable", &e)
+            .at(AttributePath::new("kubernetes"));
+        assert_eq!(d.detail, "cannot reach the api server: connection refused");
+        assert_eq!(d.severity, Severity::Error);
+        let mut diags = Diagnostics::new();
+        diags.warning("risky", "no persistence");
+        assert!(!diags.has_errors());
+        diags.push(d);
+        assert!(diags.has_errors());
+        assert_eq!(diags.len(), 2);
     }
 }

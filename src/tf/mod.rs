@@ -6,6 +6,7 @@
 mod convert;
 pub mod diag;
 pub mod json;
+pub mod model;
 pub mod msgpack;
 pub mod path;
 pub mod plan;
@@ -20,10 +21,11 @@ pub mod validate;
 pub mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use model::{FromValue, IntoValue};
 pub use path::{AttributePath, PathStep};
 pub use private::PrivateState;
 pub use provider::Provider;
-pub use resource::{ClientCapabilities, Context, Resource};
+pub use resource::{ClientCapabilities, Context, Interrupted, Resource};
 pub use schema::{Attribute, Block, BlockNesting, NestedBlock, ObjectNesting, Schema};
 pub use types::Type;
 pub use value::{Number, Refinements, Value};

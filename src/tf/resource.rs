@@ -1,6 +1,9 @@
 //! The Resource trait (create, read, update, delete) and its opt-in capabilities:
 //! config validation, plan modification, import and state upgrade.
 
+use std::future::Future;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use tokio::sync::watch;
 
@@ -26,10 +29,40 @@ pub struct Context {
     stop: watch::Receiver<bool>,
 }
 
+/// Why [`Context::bounded`] gave up on an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Interrupted {
+    /// The operation's timeout ran out.
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// Terraform asked the provider to stop (e.g. Ctrl-C).
+    #[error("stopped: Terraform asked the provider to stop")]
+    Stopped,
+}
+
 impl Context {
     /// A context that stops when `stop` turns true.
     pub fn new(client: ClientCapabilities, stop: watch::Receiver<bool>) -> Self {
         Self { client, stop }
+    }
+
+    /// A context that is never stopped (for tests and background work).
+    pub fn background(client: ClientCapabilities) -> Self {
+        let (_, stop) = watch::channel(false);
+        Self { client, stop }
+    }
+
+    /// Runs `operation` until it finishes, `limit` runs out, or Terraform asks the provider
+    /// to stop, whichever comes first.
+    pub async fn bounded<F: Future>(
+        &self,
+        limit: Duration,
+        operation: F,
+    ) -> Result<F::Output, Interrupted> {
+        tokio::select! {
+            out = tokio::time::timeout(limit, operation) => out.map_err(|_| Interrupted::TimedOut(limit)),
+            () = self.stopped() => Err(Interrupted::Stopped),
+        }
     }
 
     /// Whether Terraform asked the provider to stop (StopProvider, e.g. Ctrl-C).
@@ -200,4 +233,33 @@ pub trait UpgradeState: Send + Sync {
         stored: &serde_json::Value,
         diags: &mut Diagnostics,
     ) -> Option<Value>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_operations_finish_time_out_or_stop() {
+        let ctx = Context::background(ClientCapabilities::default());
+        assert_eq!(
+            ctx.bounded(Duration::from_secs(1), async { 7 }).await,
+            Ok(7)
+        );
+        let slow = tokio::time::sleep(Duration::from_secs(60));
+        assert_eq!(
+            ctx.bounded(Duration::from_millis(10), slow).await,
+            Err(Interrupted::TimedOut(Duration::from_millis(10)))
+        );
+        let (tx, rx) = watch::channel(false);
+        let ctx = Context::new(ClientCapabilities::default(), rx);
+        let pending = std::future::pending::<()>();
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            tx.send_replace(true);
+        };
+        let (result, ()) = tokio::join!(ctx.bounded(Duration::from_secs(60), pending), stopper);
+        assert_eq!(result, Err(Interrupted::Stopped));
+        assert!(ctx.is_stopped());
+    }
 }

@@ -96,13 +96,9 @@ impl Resource for Thing {
             .to_owned();
         let size = req.plan.attribute("size").as_i64().unwrap_or(0);
         let secret_seen = req.config.attribute("secret_wo").as_str().is_some();
-        if let Value::Object(m) = &mut resp.state {
-            m.insert("id".into(), Value::string(format!("id-{name}")));
-            m.insert(
-                "generated".into(),
-                Value::string(format!("gen-{size}-{secret_seen}")),
-            );
-        }
+        resp.state.set("id", format!("id-{name}"));
+        resp.state
+            .set("generated", format!("gen-{size}-{secret_seen}"));
         resp.private.set("created", serde_json::Value::Bool(true));
     }
 
@@ -114,12 +110,7 @@ impl Resource for Thing {
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
         let size = req.plan.attribute("size").as_i64().unwrap_or(0);
-        if let Value::Object(m) = &mut resp.state {
-            m.insert(
-                "generated".into(),
-                Value::string(format!("gen-{size}-false")),
-            );
-        }
+        resp.state.set("generated", format!("gen-{size}-false"));
     }
 
     async fn delete(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
@@ -138,10 +129,8 @@ impl ImportState for Thing {
     async fn import(&self, _: &Context, id: &str, resp: &mut ImportResponse) {
         match id.strip_prefix("id-") {
             Some(name) => {
-                if let Value::Object(m) = &mut resp.state {
-                    m.insert("id".into(), Value::string(id));
-                    m.insert("name".into(), Value::string(name));
-                }
+                resp.state.set("id", id);
+                resp.state.set("name", name);
             }
             None => resp
                 .diagnostics
@@ -152,10 +141,8 @@ impl ImportState for Thing {
 
 fn thing(attrs: &[(&str, Value)]) -> Value {
     let mut v = thing_schema().null_object();
-    if let Value::Object(m) = &mut v {
-        for (k, val) in attrs {
-            m.insert((*k).to_owned(), val.clone());
-        }
+    for (k, val) in attrs {
+        v.set(k, val.clone());
     }
     v
 }
@@ -221,9 +208,7 @@ async fn an_update_plan_keeps_the_id_and_recomputes_the_rest() {
     let prior = created();
     let config = thing(&[("name", "a".into()), ("size", Value::int(2))]);
     let mut proposed = prior.clone();
-    if let Value::Object(m) = &mut proposed {
-        m.insert("size".into(), Value::int(2));
-    }
+    proposed.set("size", 2i64);
     let resp = plan_change(&mut client, &prior, &proposed, &config).await;
     let planned = value_of(resp.planned_state.as_ref(), &thing_type());
     assert_eq!(
@@ -252,9 +237,7 @@ async fn changing_a_requires_replace_attribute_asks_for_replacement() {
     let prior = created();
     let config = thing(&[("name", "b".into()), ("size", Value::int(1))]);
     let mut proposed = prior.clone();
-    if let Value::Object(m) = &mut proposed {
-        m.insert("name".into(), "b".into());
-    }
+    proposed.set("name", "b");
     let resp = plan_change(&mut client, &prior, &proposed, &config).await;
     let paths: Vec<Vec<String>> = resp
         .requires_replace

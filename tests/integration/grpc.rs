@@ -22,10 +22,8 @@ fn provider_type() -> Type {
 
 fn provider_config(attrs: Vec<(&str, Value)>) -> Value {
     let mut v = RedisProvider::new().schema().null_object();
-    if let Value::Object(m) = &mut v {
-        for (k, val) in attrs {
-            m.insert(k.to_owned(), val);
-        }
+    for (k, val) in attrs {
+        v.set(k, val);
     }
     v
 }
