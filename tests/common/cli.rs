@@ -44,6 +44,8 @@ pub struct Workspace {
     pub cli: PathBuf,
     pub dir: tempfile::TempDir,
     pub log_level: &'static str,
+    /// Extra environment for the CLI.
+    pub env: Vec<(String, String)>,
 }
 
 impl Workspace {
@@ -58,6 +60,7 @@ impl Workspace {
             cli: cli.to_owned(),
             dir,
             log_level: "DEBUG",
+            env: Vec::new(),
         }
     }
 
@@ -75,6 +78,7 @@ impl Workspace {
             .env("TF_LOG", self.log_level)
             .env("TF_LOG_PATH", self.dir.path().join("cli.log"))
             .env_remove("TF_REATTACH_PROVIDERS")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("the CLI runs")
     }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use terraform_provider_redis::pb::plugin as gp;
 use terraform_provider_redis::plugin::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
 
+use crate::util::ChildGuard;
+
 const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 
 fn plugin_command() -> Command {
@@ -37,8 +39,8 @@ fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     }
 }
 
-fn start_plugin() -> (Child, String, BufReader<std::process::ChildStdout>) {
-    let mut child = plugin_command().spawn().expect("spawns");
+fn start_plugin() -> (ChildGuard, String, BufReader<std::process::ChildStdout>) {
+    let mut child = ChildGuard(plugin_command().spawn().expect("spawns"));
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout
@@ -143,14 +145,16 @@ fn sigint_alone_does_not_stop_the_plugin() {
 
 #[test]
 fn debug_mode_prints_the_reattach_configuration_and_stops_at_end_of_stdin() {
-    let mut child = Command::new(BIN)
-        .arg("--debug")
-        .env_remove(MAGIC_COOKIE_KEY)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawns");
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .arg("--debug")
+            .env_remove(MAGIC_COOKIE_KEY)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut reattach = None;
     for _ in 0..10 {

@@ -1,7 +1,9 @@
 //! The real Terraform and OpenTofu CLIs against the built binary through `dev_overrides`:
 //! proves the handshake, AutoMTLS, the schema and the clean shutdown end to end.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 #[path = "../common/cli.rs"]
 mod cli;
@@ -104,5 +106,53 @@ fn tofu_validates_a_configuration_with_the_provider_block() {
 fn tofu_reads_the_provider_schema_the_plugin_serves() {
     if let Some(cli) = cli::tofu() {
         reads_the_provider_schema_the_plugin_serves(cli, "registry.opentofu.org/redis-k8s/redis");
+    }
+}
+
+#[test]
+fn terraform_attaches_to_a_provider_started_with_debug() {
+    let Some(cli) = cli::terraform() else {
+        return;
+    };
+    let mut child = crate::util::ChildGuard(
+        Command::new(BIN)
+            .arg("--debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns"),
+    );
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let reattach = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("TF_REATTACH_PROVIDERS='")
+                .map(|v| v.trim_end_matches('\'').to_owned())
+        })
+        .expect("a TF_REATTACH_PROVIDERS line");
+    let mut ws = workspace(
+        &cli,
+        &format!("{REQUIRED_PROVIDERS}provider \"redis\" {{}}\n"),
+    );
+    ws.env.push(("TF_REATTACH_PROVIDERS".to_owned(), reattach));
+    // Twice: the debug provider outlives each Terraform run.
+    for _ in 0..2 {
+        let stdout = ws.expect(&["providers", "schema", "-json"], 0);
+        assert!(
+            stdout.contains("registry.terraform.io/redis-k8s/redis"),
+            "{stdout}"
+        );
+    }
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while child.try_wait().expect("try_wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the debug provider exits when stdin closes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
