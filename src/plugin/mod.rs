@@ -54,15 +54,21 @@ pub struct PluginConfig {
     pub client_cert_pem: Option<String>,
     /// PLUGIN_PROTOCOL_VERSIONS: the versions the host speaks, e.g. `6,5`.
     pub protocol_versions: Option<String>,
+    /// PLUGIN_MIN_PORT / PLUGIN_MAX_PORT: the range to listen in (any free port otherwise).
+    pub port_range: Option<(u16, u16)>,
 }
 
 impl PluginConfig {
     /// Reads the go-plugin variables from the process environment.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let port = |k: &str| var(k).and_then(|v| v.trim().parse::<u16>().ok());
         Self {
             client_cert_pem: var("PLUGIN_CLIENT_CERT"),
             protocol_versions: var("PLUGIN_PROTOCOL_VERSIONS"),
+            port_range: port("PLUGIN_MIN_PORT")
+                .zip(port("PLUGIN_MAX_PORT"))
+                .filter(|(min, max)| min <= max && *min > 0),
         }
     }
 }
@@ -84,9 +90,7 @@ impl Server {
             Some(pem) => Some(tls::ServerTls::for_client_cert(pem)?),
             None => None,
         };
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(PluginError::Listen)?;
+        let listener = listen(config.port_range).await?;
         let addr = listener.local_addr().map_err(PluginError::Listen)?;
         Ok(Self {
             listener,
@@ -167,6 +171,23 @@ impl Server {
             }
         }
     }
+}
+
+/// Listens on 127.0.0.1: the first free port of `range`, or any free port.
+async fn listen(range: Option<(u16, u16)>) -> Result<TcpListener, PluginError> {
+    let Some((min, max)) = range else {
+        return TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(PluginError::Listen);
+    };
+    let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no port in the range");
+    for port in min..=max {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = e,
+        }
+    }
+    Err(PluginError::Listen(last))
 }
 
 /// Accepts TCP connections and completes the TLS handshake of each off the accept loop.

@@ -304,6 +304,21 @@ async fn controller_shutdown_stops_the_server_promptly() {
         .expect("clean");
 }
 
+#[tokio::test]
+async fn the_server_listens_inside_the_port_range_it_is_given() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = PluginConfig {
+        port_range: Some((free, free)),
+        ..PluginConfig::default()
+    };
+    let plugin = start_with(redis(), config).await;
+    assert_eq!(plugin.addr.port(), free);
+    plugin.stop().await;
+}
+
 mod mtls {
     use super::*;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -407,6 +422,7 @@ mod mtls {
         let config = PluginConfig {
             client_cert_pem: Some(pem(client_cert.as_ref())),
             protocol_versions: Some("5,6".to_owned()),
+            port_range: None,
         };
         let plugin = start_with(redis(), config).await;
         let server_cert = plugin.cert_der.clone().expect("a server certificate");
