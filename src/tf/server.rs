@@ -57,24 +57,25 @@ fn validate_attributes(
     client: Option<ClientCapabilities>,
     diags: &mut Diagnostics,
 ) {
+    let refuses_write_only = client.is_some_and(|c| !c.write_only_attributes_allowed);
     for at in block.attribute_values(config, true) {
-        if !at.value.is_known() || at.value.is_null() {
+        if at.value.is_null() {
             continue;
         }
-        if at.attribute.write_only {
-            if let Some(client) = client.filter(|c| !c.write_only_attributes_allowed) {
-                let _ = client;
-                diags.error_at(
-                    at.path.clone(),
-                    "Write-only attribute not supported",
-                    format!(
-                        "{} is write-only, and this Terraform/OpenTofu does not support write-only \
-                         attributes (Terraform 1.11 or later does). Its value is refused rather \
-                         than stored in state.",
-                        at.path
-                    ),
-                );
-            }
+        if at.attribute.write_only && refuses_write_only {
+            diags.error_at(
+                at.path.clone(),
+                "Write-only attribute not supported",
+                format!(
+                    "{} is write-only, and this Terraform/OpenTofu does not support write-only \
+                     attributes (Terraform 1.11 or later does). Its value is refused rather \
+                     than stored in state.",
+                    at.path
+                ),
+            );
+        }
+        if !at.value.is_known() {
+            continue;
         }
         for validator in &at.attribute.validators {
             validator.validate(
@@ -455,12 +456,13 @@ impl pb::provider_server::Provider for ProviderServer {
             }
         }
 
+        // The prior private state is carried to apply unless the resource changes it.
         let mut planned_private = private.clone();
         if let Some(modify) = resource.modify_plan() {
             let mut resp = ModifyPlanResponse {
                 plan,
                 requires_replace,
-                private,
+                private: planned_private,
                 diagnostics: diags,
             };
             modify
@@ -469,7 +471,7 @@ impl pb::provider_server::Provider for ProviderServer {
                         ctx,
                         config,
                         prior_state: prior,
-                        private: planned_private,
+                        private,
                     },
                     &mut resp,
                 )

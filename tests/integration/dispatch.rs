@@ -6,11 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use terraform_provider_redis::pb::tfplugin6 as pb;
 use terraform_provider_redis::tf::resource::{
-    ApplyRequest, ApplyResponse, ImportResponse, ImportState, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, ImportResponse, ImportState, ModifyPlan, ModifyPlanRequest,
+    ModifyPlanResponse, ReadRequest, ReadResponse, UpgradeState, ValidateConfig,
 };
 use terraform_provider_redis::tf::schema::{Attribute, Block};
 use terraform_provider_redis::tf::{
-    plan, timeouts, Context, Diagnostics, Provider, Resource, Schema, Type, Value,
+    plan, timeouts, AttributePath, Context, Diagnostics, Provider, Resource, Schema, Type, Value,
 };
 
 use crate::util::{channel, dynamic, path_names, provider_client, start, value_of, ProviderClient};
@@ -121,6 +122,71 @@ impl Resource for Thing {
 
     fn import_state(&self) -> Option<&dyn ImportState> {
         Some(self)
+    }
+
+    fn validate_config(&self) -> Option<&dyn ValidateConfig> {
+        Some(self)
+    }
+
+    fn modify_plan(&self) -> Option<&dyn ModifyPlan> {
+        Some(self)
+    }
+
+    fn upgrade_state(&self) -> Option<&dyn UpgradeState> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ValidateConfig for Thing {
+    async fn validate(&self, _: &Context, config: &Value, diags: &mut Diagnostics) {
+        if config.attribute("name").as_str() == Some("forbidden") {
+            diags.error_at(
+                AttributePath::new("name"),
+                "Forbidden name",
+                "pick another name",
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl ModifyPlan for Thing {
+    /// Shrinking replaces the thing, with a warning saying so.
+    async fn modify_plan(&self, req: ModifyPlanRequest, resp: &mut ModifyPlanResponse) {
+        let before = req.prior_state.attribute("size").as_i64();
+        let after = resp.plan.attribute("size").as_i64();
+        if let (Some(before), Some(after)) = (before, after) {
+            if after < before {
+                resp.requires_replace.push(AttributePath::new("size"));
+                resp.diagnostics.warning_at(
+                    AttributePath::new("size"),
+                    "Shrinking replaces",
+                    "data is lost",
+                );
+                resp.private.set("shrunk_from", serde_json::json!(before));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UpgradeState for Thing {
+    /// Version 0 called the name `title`.
+    async fn upgrade(
+        &self,
+        version: i64,
+        stored: &serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        if version != 0 {
+            diags.error("Unknown version", format!("version {version}"));
+            return None;
+        }
+        let mut state = thing_schema().null_object();
+        state.set("id", stored["id"].as_str().map(str::to_owned));
+        state.set("name", stored["title"].as_str().map(str::to_owned));
+        Some(state)
     }
 }
 
@@ -418,31 +484,82 @@ async fn import_turns_an_id_into_state_and_rejects_a_bad_id() {
 }
 
 #[tokio::test]
-async fn stored_state_of_the_current_version_upgrades_and_drops_removed_attributes() {
+async fn stored_state_upgrades_from_the_current_and_older_versions() {
     let (plugin, mut client) = client().await;
     let ty = thing_type();
-    let upgrade = |version: i64| pb::upgrade_resource_state::Request {
+    let upgrade = |version: i64, json: &[u8]| pb::upgrade_resource_state::Request {
         type_name: "test_thing".into(),
         version,
         raw_state: Some(pb::RawState {
-            json: br#"{"id":"id-a","name":"a","size":1,"removed_long_ago":true}"#.to_vec(),
+            json: json.to_vec(),
             flatmap: Default::default(),
         }),
     };
+    let current = br#"{"id":"id-a","name":"a","size":1,"removed_long_ago":true}"#;
     let resp = client
-        .upgrade_resource_state(upgrade(1))
+        .upgrade_resource_state(upgrade(1, current))
         .await
         .expect("rpc")
         .into_inner();
     assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
     let state = value_of(resp.upgraded_state.as_ref(), &ty);
     assert_eq!(state.attribute("id").as_str(), Some("id-a"));
-    let old = client
-        .upgrade_resource_state(upgrade(0))
+    let old = br#"{"id":"id-o","title":"old"}"#;
+    let resp = client
+        .upgrade_resource_state(upgrade(0, old))
         .await
         .expect("rpc")
         .into_inner();
-    assert_eq!(old.diagnostics.len(), 1, "no upgrader for version 0");
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    let state = value_of(resp.upgraded_state.as_ref(), &ty);
+    assert_eq!(
+        state.attribute("name").as_str(),
+        Some("old"),
+        "the upgrader ran"
+    );
+    let newer = client
+        .upgrade_resource_state(upgrade(7, current))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(newer.diagnostics.len(), 1);
+    assert!(newer.upgraded_state.is_none());
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn the_resource_validator_and_plan_modifier_take_part() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let forbidden = thing(&[("name", "forbidden".into())]);
+    let resp = client
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "test_thing".into(),
+            config: Some(dynamic(&forbidden, &ty)),
+            client_capabilities: None,
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(path_names(resp.diagnostics[0].attribute.as_ref()), ["name"]);
+
+    let prior = created();
+    let config = thing(&[("name", "a".into()), ("size", Value::int(0))]);
+    let mut proposed = prior.clone();
+    proposed.set("size", 0i64);
+    let resp = plan_change(&mut client, &prior, &proposed, &config).await;
+    let paths: Vec<Vec<String>> = resp
+        .requires_replace
+        .iter()
+        .map(|p| path_names(Some(p)))
+        .collect();
+    assert_eq!(paths, vec![vec!["size".to_owned()]]);
+    assert_eq!(resp.diagnostics.len(), 1);
+    assert_eq!(
+        resp.diagnostics[0].severity,
+        pb::diagnostic::Severity::Warning as i32
+    );
+    assert_eq!(resp.planned_private, br#"{"shrunk_from":1}"#);
     plugin.stop().await;
 }
 
