@@ -134,6 +134,43 @@ pub fn conflicts_with(others: Vec<AttributePath>) -> impl Validator {
     )
 }
 
+/// Applies `inner` to every known, non-null element of a list, tuple, set or map (its
+/// values), each at its own path (set elements at the set's path: they have no address).
+pub fn each_element(inner: impl Validator + 'static) -> impl Validator {
+    from_fn(
+        format!("each element: {}", inner.description()),
+        move |req, diags| {
+            let mut check = |path: AttributePath, value: &Value| {
+                if value.is_known() && !value.is_null() {
+                    let config = req.config;
+                    inner.validate(
+                        &ValidateRequest {
+                            path: &path,
+                            value,
+                            config,
+                        },
+                        diags,
+                    );
+                }
+            };
+            match req.value.unwrap_dynamic() {
+                Value::List(elems) | Value::Tuple(elems) => {
+                    for (i, v) in elems.iter().enumerate() {
+                        check(req.path.clone().index(i as i64), v);
+                    }
+                }
+                Value::Set(elems) => elems.iter().for_each(|v| check(req.path.clone(), v)),
+                Value::Map(entries) => {
+                    for (k, v) in entries {
+                        check(req.path.clone().key(k), v);
+                    }
+                }
+                _ => {}
+            }
+        },
+    )
+}
+
 fn quoted_list(items: &[String]) -> String {
     items
         .iter()
@@ -183,6 +220,26 @@ mod tests {
         .has_errors());
         assert!(run(&string_length_between(1, 3), "abcd".into()).has_errors());
         assert!(run(&string_length_between(1, 3), "abc".into()).is_empty());
+    }
+
+    #[test]
+    fn each_element_checks_every_element_at_its_own_path() {
+        let v = each_element(string_length_between(1, 2));
+        let diags = run(
+            &v,
+            Value::List(vec!["ok".into(), "too long".into(), Value::unknown()]),
+        );
+        let paths: Vec<String> = diags
+            .iter()
+            .filter_map(|d| d.path.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(paths, ["x[1]"]);
+        let map = Value::Map([("k".to_owned(), Value::string("long"))].into());
+        let paths: Vec<String> = run(&v, map)
+            .iter()
+            .filter_map(|d| d.path.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(paths, ["x[\"k\"]"]);
     }
 
     #[test]
