@@ -279,7 +279,10 @@ class Container:
             script.append(f"mount --rbind /{sub} {q(root)}/{sub}")
         script.append(f"mount -t tmpfs -o mode=1777 tmpfs {q(root)}/tmp")
         script.append(f"mount -t tmpfs -o mode=755 tmpfs {q(root)}/run")
-        script.append(f"mkdir -p {q(root)}/opt/testbed-bin && mount --bind {q(pod.rt.shims)} {q(root)}/opt/testbed-bin")
+        # Read-only: CONFIG REWRITE must not reach the shared image-defaults.conf (it
+        # fails instead, as it does in the images when no config file was given).
+        script.append(f"mkdir -p {q(root)}/opt/testbed-bin && mount --bind {q(pod.rt.shims)} {q(root)}/opt/testbed-bin"
+                      f" && mount -o remount,bind,ro {q(root)}/opt/testbed-bin")
         script.append(f"mount --bind {q(pod.hosts_file)} {q(root)}/etc/hosts")
         script.append(f"mount --bind {q(pod.resolv_file)} {q(root)}/etc/resolv.conf")
         for src, dst, ro, is_file in mounts:
