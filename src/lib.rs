@@ -1,5 +1,7 @@
 //! terraform-provider-redis: a Terraform/OpenTofu provider that runs Redis on Kubernetes.
 
+#![warn(missing_docs)]
+
 pub mod plugin;
 pub mod provider;
 pub mod tf;

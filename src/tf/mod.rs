@@ -1,7 +1,54 @@
 //! Our small Terraform plugin framework: values, schemas, diagnostics, resources, RPC dispatch.
 //!
 //! Resources work with [`Value`]s and [`Schema`]s only; the protocol and its encodings
-//! stay inside this module.
+//! stay inside this module. What the dispatcher ([`server`]) does for every resource:
+//!
+//! - validation: attribute [`validate`]ors on known values, then the resource's
+//!   [`resource::ValidateConfig`]; write-only values from a client that cannot handle
+//!   them are refused with a diagnostic on their path;
+//! - plan: write-only attributes nulled, computed attributes the configuration leaves
+//!   null marked unknown when anything changes, attribute [`plan`] modifiers (their
+//!   requires-replace paths collected), then the resource's [`resource::ModifyPlan`];
+//! - apply: create, update or delete by prior/planned state; the new state must be wholly
+//!   known; a failed delete keeps the prior state; write-only attributes never reach state.
+//!
+//! A resource in a few lines:
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use terraform_provider_redis::tf::resource::{ApplyRequest, ApplyResponse, ReadRequest, ReadResponse};
+//! use terraform_provider_redis::tf::{plan, Attribute, Block, Resource, Schema};
+//!
+//! struct Greeting;
+//!
+//! #[async_trait]
+//! impl Resource for Greeting {
+//!     fn type_name(&self) -> &str {
+//!         "redis_greeting"
+//!     }
+//!
+//!     fn schema(&self) -> Schema {
+//!         Schema::new(
+//!             Block::new("A greeting.")
+//!                 .attribute(Attribute::string("id").computed().description("Its id.")
+//!                     .plan_modifier(plan::use_state_for_unknown()))
+//!                 .attribute(Attribute::string("name").required().description("Who to greet.")
+//!                     .plan_modifier(plan::requires_replace())),
+//!         )
+//!     }
+//!
+//!     async fn create(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+//!         let name = req.plan.attribute("name").as_str().unwrap_or_default().to_owned();
+//!         resp.state.set("id", format!("hello-{name}"));
+//!     }
+//!
+//!     async fn read(&self, _req: ReadRequest, _resp: &mut ReadResponse) {}
+//!     async fn update(&self, _req: ApplyRequest, _resp: &mut ApplyResponse) {}
+//!     async fn delete(&self, _req: ApplyRequest, _resp: &mut ApplyResponse) {}
+//! }
+//!
+//! assert_eq!(Greeting.schema().block.attributes.len(), 2);
+//! ```
 
 mod convert;
 pub mod diag;
