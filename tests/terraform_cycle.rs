@@ -434,6 +434,54 @@ fn a_resource_lives_a_whole_life(cli: &Path) {
     assert_eq!(provider_lines, 0, "the provider logged the secret at TRACE");
 }
 
+/// Values known only after apply reach the provider as (refined) unknowns and resolve.
+fn unknown_values_flow_from_one_resource_to_another(cli: &Path) {
+    let ws = Workspace::new(cli);
+    let b = "resource \"test_thing\" \"b\" {\n  name = \"b-${test_thing.a.id}\"\n  \
+             size = length(test_thing.a.generated)\n  tags = test_thing.a.tags\n}\n";
+    ws.write_config("  name = \"a\"\n  size = 1\n  tags = { x = \"y\" }", b);
+    let plan = ws.plan_json();
+    let b_change = plan["resource_changes"]
+        .as_array()
+        .and_then(|changes| changes.iter().find(|c| c["address"] == "test_thing.b"))
+        .map(|c| c["change"].clone())
+        .expect("a change for test_thing.b");
+    assert_eq!(b_change["after_unknown"]["name"], true, "{b_change}");
+    assert_eq!(b_change["after_unknown"]["size"], true, "{b_change}");
+    ws.expect(&["apply", "-auto-approve", "-no-color", "tfplan"], 0);
+    let state = ws.state();
+    let b_state = state["values"]["root_module"]["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["address"] == "test_thing.b"))
+        .map(|r| r["values"].clone())
+        .expect("test_thing.b in state");
+    assert_eq!(b_state["name"], "b-id-a");
+    assert_eq!(b_state["size"], 5, "length of \"gen-1\"");
+    assert_eq!(b_state["tags"]["x"], "y");
+    // "b-${...}" is an unknown string with a known prefix: a refined unknown (ext 12).
+    let log = std::fs::read_to_string(ws.dir.path().join("cli.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("refined unknown value") && l.contains("path=name")),
+        "the provider decoded a refined unknown for name"
+    );
+    ws.expect(&["destroy", "-auto-approve", "-no-color"], 0);
+}
+
+/// A named check run against each CLI.
+type Case = (&'static str, fn(&Path));
+
+const CASES: [Case; 2] = [
+    (
+        "drives_a_resource_through_its_whole_life",
+        a_resource_lives_a_whole_life,
+    ),
+    (
+        "passes_unknown_values_between_resources",
+        unknown_values_flow_from_one_resource_to_another,
+    ),
+];
+
 fn clis() -> Vec<(&'static str, Option<PathBuf>)> {
     vec![("terraform", cli::terraform()), ("tofu", cli::tofu())]
 }
@@ -448,16 +496,18 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0, 0);
     for (name, cli) in clis() {
         let Some(cli) = cli else {
-            println!("test {name}_drives_a_resource_through_its_whole_life ... skipped ({name} not found)");
+            println!("test {name}_* ... skipped ({name} not found)");
             continue;
         };
-        let result = std::panic::catch_unwind(|| a_resource_lives_a_whole_life(&cli));
-        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-        println!("test {name}_drives_a_resource_through_its_whole_life ... {verdict}");
-        if result.is_ok() {
-            passed += 1;
-        } else {
-            failed += 1;
+        for (case, run) in CASES {
+            let result = std::panic::catch_unwind(|| run(&cli));
+            let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+            println!("test {name}_{case} ... {verdict}");
+            if result.is_ok() {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
         }
     }
     println!("terraform_cycle: {passed} passed, {failed} failed");

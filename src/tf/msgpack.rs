@@ -669,6 +669,8 @@ impl<'a> Reader<'a> {
         if is_null {
             return Ok(Value::Null);
         }
+        // The path only: a string prefix may be part of a secret.
+        tracing::trace!(%path, "refined unknown value");
         Ok(Value::Unknown(refinements))
     }
 
