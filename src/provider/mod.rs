@@ -292,6 +292,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_provider_schema_is_sound_and_fully_described() {
+        use crate::tf::{Provider, SchemaKind};
+        let problems = RedisProvider::new().schema().problems(SchemaKind::Provider);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
     fn an_empty_configuration_means_defaults() {
         let cfg = ProviderConfig::from_value(&Value::Null);
         assert_eq!(cfg.redis_access, RedisAccess::PortForward);

@@ -73,6 +73,6 @@ pub use path::{AttributePath, PathStep};
 pub use private::PrivateState;
 pub use provider::Provider;
 pub use resource::{ClientCapabilities, Context, Interrupted, Resource};
-pub use schema::{Attribute, Block, BlockNesting, NestedBlock, ObjectNesting, Schema};
+pub use schema::{Attribute, Block, BlockNesting, NestedBlock, ObjectNesting, Schema, SchemaKind};
 pub use types::Type;
 pub use value::{Number, Refinements, Value};

@@ -529,4 +529,203 @@ impl Schema {
     pub fn null_object(&self) -> Value {
         Value::null_object_of(&self.value_type())
     }
+
+    /// Mistakes in the schema itself, in words (empty when it is sound): bad or duplicate
+    /// names, names Terraform reserves, missing descriptions, write-only attributes that
+    /// are computed or outside a managed resource, impossible block counts.
+    pub fn problems(&self, kind: SchemaKind) -> Vec<String> {
+        let mut out = Vec::new();
+        let reserved: &[&str] = match kind {
+            SchemaKind::Provider => &["alias", "version"],
+            SchemaKind::Resource => &[
+                "count",
+                "for_each",
+                "depends_on",
+                "lifecycle",
+                "provider",
+                "provisioner",
+                "connection",
+            ],
+        };
+        let root = self
+            .block
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(self.block.blocks.iter().map(|b| b.type_name.as_str()));
+        for name in root.filter(|n| reserved.contains(n)) {
+            out.push(format!("{name}: reserved by Terraform"));
+        }
+        check_block(&self.block, "", kind, &mut out);
+        out
+    }
+}
+
+/// What a schema describes, for [`Schema::problems`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// The `provider` block.
+    Provider,
+    /// A managed resource.
+    Resource,
+}
+
+fn valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_attributes(
+    attributes: &[Attribute],
+    prefix: &str,
+    kind: SchemaKind,
+    out: &mut Vec<String>,
+) {
+    for a in attributes {
+        let at = format!("{prefix}{}", a.name);
+        if a.description.trim().is_empty() {
+            out.push(format!("{at}: no description"));
+        }
+        if a.write_only && a.is_computed() {
+            out.push(format!("{at}: write-only attributes cannot be computed"));
+        }
+        if a.write_only && kind != SchemaKind::Resource {
+            out.push(format!(
+                "{at}: write-only attributes exist only in managed resources"
+            ));
+        }
+        if let AttributeKind::Nested { attributes, .. } = &a.kind {
+            check_names(attributes.iter().map(|n| n.name.as_str()), &at, out);
+            check_attributes(attributes, &format!("{at}."), kind, out);
+        }
+    }
+}
+
+fn check_names<'a>(names: impl Iterator<Item = &'a str>, at: &str, out: &mut Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for name in names {
+        if !valid_name(name) {
+            out.push(format!(
+                "{at}: {name:?} is not a valid name (lowercase letters, digits, _)"
+            ));
+        }
+        if !seen.insert(name) {
+            out.push(format!("{at}: {name:?} is defined twice"));
+        }
+    }
+}
+
+fn check_block(block: &Block, prefix: &str, kind: SchemaKind, out: &mut Vec<String>) {
+    let at = if prefix.is_empty() {
+        "schema"
+    } else {
+        prefix.trim_end_matches('.')
+    };
+    let names = block
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(block.blocks.iter().map(|b| b.type_name.as_str()));
+    check_names(names, at, out);
+    check_attributes(&block.attributes, prefix, kind, out);
+    for nested in &block.blocks {
+        let at = format!("{prefix}{}", nested.type_name);
+        if nested.block.description.trim().is_empty() {
+            out.push(format!("{at}: no description"));
+        }
+        if nested.max_items > 0 && nested.min_items > nested.max_items {
+            out.push(format!("{at}: min_items above max_items"));
+        }
+        check_block(&nested.block, &format!("{at}."), kind, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sound_schema_has_no_problems() {
+        let schema = Schema::new(
+            Block::new("A thing.")
+                .attribute(
+                    Attribute::string("name")
+                        .required()
+                        .description("Its name."),
+                )
+                .attribute(
+                    Attribute::string("password_wo")
+                        .optional()
+                        .write_only()
+                        .description("Never stored."),
+                )
+                .block(crate::tf::timeouts::block(&["create"])),
+        );
+        assert_eq!(schema.problems(SchemaKind::Resource), Vec::<String>::new());
+    }
+
+    #[test]
+    fn schema_mistakes_are_named() {
+        let schema = Schema::new(
+            Block::new("A thing.")
+                .attribute(
+                    Attribute::string("count")
+                        .required()
+                        .description("Reserved."),
+                )
+                .attribute(
+                    Attribute::string("Name")
+                        .required()
+                        .description("Uppercase."),
+                )
+                .attribute(Attribute::string("dup").optional().description("One."))
+                .attribute(Attribute::string("dup").optional().description("Two."))
+                .attribute(
+                    Attribute::string("secret")
+                        .computed()
+                        .write_only()
+                        .description("Computed."),
+                )
+                .attribute(
+                    Attribute::single_nested("inner", vec![Attribute::bool("flag").optional()])
+                        .optional()
+                        .description("Nested."),
+                )
+                .block(
+                    NestedBlock::new("rule", BlockNesting::List, Block::new("Rules."))
+                        .min_items(3)
+                        .max_items(1),
+                ),
+        );
+        let problems = schema.problems(SchemaKind::Resource);
+        for expected in [
+            "count: reserved by Terraform",
+            "schema: \"Name\" is not a valid name (lowercase letters, digits, _)",
+            "schema: \"dup\" is defined twice",
+            "secret: write-only attributes cannot be computed",
+            "inner.flag: no description",
+            "rule: min_items above max_items",
+        ] {
+            assert!(
+                problems.iter().any(|p| p == expected),
+                "{expected:?} not in {problems:?}"
+            );
+        }
+        let provider = Schema::new(
+            Block::new("P.").attribute(
+                Attribute::string("p_wo")
+                    .optional()
+                    .write_only()
+                    .description("W."),
+            ),
+        );
+        assert_eq!(
+            provider.problems(SchemaKind::Provider),
+            ["p_wo: write-only attributes exist only in managed resources"]
+        );
+    }
 }

@@ -22,7 +22,7 @@ use super::resource::{
     ApplyRequest, ApplyResponse, ClientCapabilities, Context, ImportResponse, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource,
 };
-use super::schema::{Block, Schema};
+use super::schema::{Block, Schema, SchemaKind};
 use super::validate::ValidateRequest;
 use super::value::Value;
 
@@ -35,6 +35,8 @@ pub struct ProviderServer {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
     resources: BTreeMap<String, (Arc<dyn Resource>, Schema)>,
+    /// Mistakes in the schemas, reported to Terraform as errors.
+    schema_problems: Vec<String>,
     stop: watch::Sender<bool>,
 }
 
@@ -128,18 +130,51 @@ impl ProviderServer {
     /// The service for `provider`, its schemas read once.
     pub fn new(provider: Arc<dyn Provider>) -> Self {
         let provider_schema = provider.schema();
-        let resources = provider
+        let resources: BTreeMap<String, (Arc<dyn Resource>, Schema)> = provider
             .resources()
             .into_iter()
             .map(|r| (r.type_name().to_owned(), (r.clone(), r.schema())))
             .collect();
+        let mut schema_problems: Vec<String> = provider_schema
+            .problems(SchemaKind::Provider)
+            .into_iter()
+            .map(|p| format!("provider {}: {p}", provider.type_name()))
+            .collect();
+        for (name, (_, schema)) in &resources {
+            let prefix = format!("{}_", provider.type_name());
+            if !name.starts_with(&prefix) {
+                schema_problems.push(format!("{name}: resource type names start with {prefix:?}"));
+            }
+            schema_problems.extend(
+                schema
+                    .problems(SchemaKind::Resource)
+                    .into_iter()
+                    .map(|p| format!("{name}: {p}")),
+            );
+        }
+        for problem in &schema_problems {
+            tracing::error!(%problem, "schema mistake");
+        }
         let (stop, _) = watch::channel(false);
         Self {
             provider,
             provider_schema,
             resources,
+            schema_problems,
             stop,
         }
+    }
+
+    /// The schema mistakes as error diagnostics (none for a sound provider).
+    fn schema_diagnostics(&self) -> Vec<pb::Diagnostic> {
+        let mut diags = Diagnostics::new();
+        for problem in &self.schema_problems {
+            diags.error(
+                "Provider schema mistake",
+                format!("{problem}. This is a bug in the provider."),
+            );
+        }
+        convert::diagnostics(diags)
     }
 
     /// The tonic service, with raised message size limits.
@@ -176,7 +211,7 @@ impl pb::provider_server::Provider for ProviderServer {
     ) -> RpcResult<pb::get_metadata::Response> {
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(Self::server_capabilities()),
-            diagnostics: Vec::new(),
+            diagnostics: self.schema_diagnostics(),
             data_sources: Vec::new(),
             resources: self
                 .resources
@@ -204,7 +239,7 @@ impl pb::provider_server::Provider for ProviderServer {
             data_source_schemas: Default::default(),
             functions: Default::default(),
             ephemeral_resource_schemas: Default::default(),
-            diagnostics: Vec::new(),
+            diagnostics: self.schema_diagnostics(),
             provider_meta: None,
             server_capabilities: Some(Self::server_capabilities()),
         }))

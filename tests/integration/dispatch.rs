@@ -600,3 +600,42 @@ async fn unknown_resource_and_data_source_types_get_diagnostics() {
     assert_eq!(block.block_types[0].type_name, "timeouts");
     plugin.stop().await;
 }
+
+/// A provider whose resource is misnamed and has an undescribed attribute.
+struct Sloppy;
+
+#[async_trait]
+impl Provider for Sloppy {
+    fn type_name(&self) -> &str {
+        "sloppy"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(Block::new("Sloppy."))
+    }
+
+    async fn configure(&self, _: &Context, _: &str, _: &Value, _: &mut Diagnostics) {}
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(Thing)]
+    }
+}
+
+#[tokio::test]
+async fn schema_mistakes_reach_terraform_as_errors() {
+    let plugin = start(Arc::new(Sloppy)).await;
+    let mut client = provider_client(channel(plugin.addr).await);
+    let resp = client
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    let details: Vec<&str> = resp.diagnostics.iter().map(|d| d.detail.as_str()).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("test_thing: resource type names start with \"sloppy_\"")),
+        "{details:?}"
+    );
+    plugin.stop().await;
+}
