@@ -1011,4 +1011,165 @@ mod tests {
         bytes.push(0xa0);
         assert!(decode(&bytes, &Type::Dynamic).is_err());
     }
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_type(rng: &mut Rng, depth: u32) -> Type {
+        let leaf = depth == 0 || rng.below(3) == 0;
+        match if leaf { rng.below(4) } else { 4 + rng.below(6) } {
+            0 => Type::Bool,
+            1 => Type::Number,
+            2 => Type::String,
+            3 | 9 => Type::Dynamic,
+            4 => Type::list(random_type(rng, depth - 1)),
+            5 => Type::set(random_type(rng, depth - 1)),
+            6 => Type::map(random_type(rng, depth - 1)),
+            7 => Type::object(
+                (0..rng.below(4)).map(|i| (format!("a{i}"), random_type(rng, depth - 1))),
+            ),
+            _ => Type::Tuple(
+                (0..rng.below(4))
+                    .map(|_| random_type(rng, depth - 1))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn random_refinements(rng: &mut Rng, ty: &Type) -> Refinements {
+        let mut r = Refinements {
+            not_null: rng.below(2) == 0,
+            ..Refinements::default()
+        };
+        match ty {
+            Type::String if rng.below(2) == 0 => {
+                r.string_prefix = Some(format!("p{}", rng.below(100)))
+            }
+            Type::Number => {
+                if rng.below(2) == 0 {
+                    r.number_lower = Some((Number::Int(rng.below(10) as i64), rng.below(2) == 0));
+                }
+                if rng.below(2) == 0 {
+                    r.number_upper = Some((Number::Float(10.5), rng.below(2) == 0));
+                }
+            }
+            t if t.is_collection() => {
+                if rng.below(2) == 0 {
+                    r.length_lower = Some(1 + rng.below(3));
+                }
+                if rng.below(2) == 0 {
+                    r.length_upper = Some(4 + rng.below(3));
+                }
+            }
+            _ => {}
+        }
+        r
+    }
+
+    /// A random value of `ty`; unknowns only when `unknowns` (JSON has none).
+    fn random_value(rng: &mut Rng, ty: &Type, unknowns: bool, depth: u32) -> Value {
+        match rng.below(10) {
+            0 => return Value::Null,
+            1 if unknowns && *ty == Type::Dynamic => return Value::unknown(),
+            1 if unknowns => return Value::Unknown(random_refinements(rng, ty)),
+            _ => {}
+        }
+        let count = |rng: &mut Rng| rng.below(4) as usize;
+        match ty {
+            Type::Bool => Value::Bool(rng.below(2) == 0),
+            Type::Number => match rng.below(3) {
+                0 => Value::int(rng.next() as i64),
+                1 => Value::Number(Number::Float((rng.below(1000) as f64) / 8.0 + 0.125)),
+                _ => Value::Number(Number::Big(format!("1{:020}", rng.below(1_000_000)))),
+            },
+            Type::String => Value::String(format!("s{}é", rng.below(1000))),
+            Type::List(e) => Value::List(
+                (0..count(rng))
+                    .map(|_| random_value(rng, e, unknowns, depth))
+                    .collect(),
+            ),
+            Type::Set(e) => Value::Set(
+                (0..count(rng))
+                    .map(|_| random_value(rng, e, unknowns, depth))
+                    .collect(),
+            ),
+            Type::Map(e) => Value::Map(
+                (0..count(rng))
+                    .map(|i| (format!("k{i}"), random_value(rng, e, unknowns, depth)))
+                    .collect(),
+            ),
+            Type::Object { attributes, .. } => Value::Object(
+                attributes
+                    .iter()
+                    .map(|(k, t)| (k.clone(), random_value(rng, t, unknowns, depth)))
+                    .collect(),
+            ),
+            Type::Tuple(ts) => Value::Tuple(
+                ts.iter()
+                    .map(|t| random_value(rng, t, unknowns, depth))
+                    .collect(),
+            ),
+            Type::Dynamic => {
+                let inner_ty = random_type(rng, depth.min(2));
+                match random_value(rng, &inner_ty, unknowns, depth.saturating_sub(1)) {
+                    // Null and unknown lose their type (and refinements) in a dynamic position.
+                    Value::Null => Value::Null,
+                    Value::Unknown(_) => Value::unknown(),
+                    v => Value::Dynamic(inner_ty, Box::new(v)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_values_of_random_types_round_trip_through_msgpack_and_json() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for case in 0..3000 {
+            let ty = random_type(&mut rng, 3);
+            let value = random_value(&mut rng, &ty, true, 3);
+            let bytes =
+                encode(&value, &ty).unwrap_or_else(|e| panic!("case {case}: {e} for {value:?}"));
+            assert_eq!(
+                decode(&bytes, &ty),
+                Ok(value),
+                "case {case}: msgpack of {ty}"
+            );
+            let known = random_value(&mut rng, &ty, false, 3);
+            let json =
+                crate::tf::json::encode(&known, &ty).unwrap_or_else(|e| panic!("case {case}: {e}"));
+            let back = crate::tf::json::decode(&json, &ty, Default::default());
+            assert_eq!(back, Ok(known), "case {case}: json of {ty}");
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let types = [
+            everything_type(),
+            Type::Dynamic,
+            Type::list(Type::Dynamic),
+            Type::map(Type::String),
+        ];
+        for _ in 0..20_000 {
+            let len = rng.below(48) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            for ty in &types {
+                let _ = decode(&bytes, ty);
+            }
+        }
+    }
 }
