@@ -1,0 +1,319 @@
+//! The Kubernetes client: from a kubeconfig (path, context), explicit settings or in-cluster,
+//! checked against the API server once, with errors that name the cause.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+
+/// An exec credential plugin (EKS-style).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecCredentials {
+    /// client.authentication.k8s.io version.
+    pub api_version: String,
+    /// The command.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// How to reach the API server; everything optional, as in the provider block.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClusterAccess {
+    /// A kubeconfig file; `KUBECONFIG` or `~/.kube/config` otherwise.
+    pub config_path: Option<String>,
+    /// A context of that kubeconfig; its current context otherwise.
+    pub config_context: Option<String>,
+    /// An explicit API server URL (instead of a kubeconfig).
+    pub host: Option<String>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// PEM CA bundle.
+    pub cluster_ca_certificate: Option<String>,
+    /// PEM client certificate.
+    pub client_certificate: Option<String>,
+    /// PEM client key.
+    pub client_key: Option<String>,
+    /// Skip TLS verification.
+    pub insecure: bool,
+    /// Exec credentials.
+    pub exec: Option<ExecCredentials>,
+}
+
+impl std::fmt::Debug for ClusterAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterAccess")
+            .field("config_path", &self.config_path)
+            .field("config_context", &self.config_context)
+            .field("host", &self.host)
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no usable client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The kubeconfig file could not be read or parsed.
+    #[error("reading kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// No kubeconfig anywhere and not inside a cluster.
+    #[error("no Kubernetes configuration: set kubernetes.config_path or kubernetes.host, or KUBECONFIG (looked at {looked_at})")]
+    NothingConfigured {
+        /// Where we looked.
+        looked_at: String,
+    },
+    /// The kubeconfig lacks the context, or its context is unusable.
+    #[error("kubeconfig {path}{context}: {source}")]
+    Context {
+        /// The file.
+        path: String,
+        /// ", context X" when one was asked for.
+        context: String,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The explicit settings do not form a kubeconfig.
+    #[error("kubernetes settings: {0}")]
+    Settings(String),
+    /// The settings make no client (bad URL, bad PEM...).
+    #[error("building the Kubernetes client: {0}")]
+    Build(#[source] kube::Error),
+    /// The API server did not answer in time.
+    #[error("the Kubernetes API server at {host} did not answer within {after:?}")]
+    Unreachable {
+        /// Where.
+        host: String,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The API server answered with an error, or the connection failed.
+    #[error("the Kubernetes API server at {host} failed: {source}")]
+    Failed {
+        /// Where.
+        host: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+fn b64(pem: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())
+}
+
+/// A kubeconfig with one cluster, user and context, from explicit settings.
+fn explicit_kubeconfig(access: &ClusterAccess, host: &str) -> Result<Kubeconfig, ClientError> {
+    let mut cluster = json!({"server": host, "insecure-skip-tls-verify": access.insecure});
+    if let Some(ca) = &access.cluster_ca_certificate {
+        cluster["certificate-authority-data"] = json!(b64(ca));
+    }
+    let mut user = json!({});
+    if let Some(token) = &access.token {
+        user["token"] = json!(token);
+    }
+    if let Some(cert) = &access.client_certificate {
+        user["client-certificate-data"] = json!(b64(cert));
+    }
+    if let Some(key) = &access.client_key {
+        user["client-key-data"] = json!(b64(key));
+    }
+    if let Some(exec) = &access.exec {
+        let env: Vec<_> = exec
+            .env
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        user["exec"] = json!({
+            "apiVersion": exec.api_version,
+            "command": exec.command,
+            "args": exec.args,
+            "env": env,
+        });
+    }
+    let doc = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "provider", "cluster": cluster}],
+        "users": [{"name": "provider", "user": user}],
+        "contexts": [{"name": "provider", "context": {"cluster": "provider", "user": "provider"}}],
+        "current-context": "provider",
+    });
+    serde_json::from_value(doc).map_err(|e| ClientError::Settings(e.to_string()))
+}
+
+/// Where a kubeconfig is looked for when none is configured.
+fn default_kubeconfig_paths() -> Vec<PathBuf> {
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        return std::env::split_paths(&list).collect();
+    }
+    std::env::var_os("HOME")
+        .map(|h| vec![PathBuf::from(h).join(".kube").join("config")])
+        .unwrap_or_default()
+}
+
+/// Builds the client configuration without contacting the API server.
+pub async fn config(access: &ClusterAccess) -> Result<Config, ClientError> {
+    let options = KubeConfigOptions {
+        context: access.config_context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    if let Some(host) = &access.host {
+        let kubeconfig = explicit_kubeconfig(access, host)?;
+        return Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|source| ClientError::Context {
+                path: "(provider settings)".into(),
+                context: String::new(),
+                source,
+            });
+    }
+    let paths = match &access.config_path {
+        Some(p) => vec![expand_home(p)],
+        None => default_kubeconfig_paths(),
+    };
+    let Some(path) = paths.iter().find(|p| p.exists()).cloned() else {
+        if access.config_path.is_none() {
+            if let Ok(config) = Config::incluster() {
+                return Ok(config);
+            }
+        }
+        let looked_at = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(match &access.config_path {
+            Some(p) => ClientError::Kubeconfig {
+                path: p.clone(),
+                source: kube::config::KubeconfigError::ReadConfig(
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    expand_home(p),
+                ),
+            },
+            None => ClientError::NothingConfigured { looked_at },
+        });
+    };
+    let display = path.display().to_string();
+    let kubeconfig = Kubeconfig::read_from(&path).map_err(|source| ClientError::Kubeconfig {
+        path: display.clone(),
+        source,
+    })?;
+    Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|source| ClientError::Context {
+            path: display,
+            context: access
+                .config_context
+                .as_ref()
+                .map(|c| format!(", context {c}"))
+                .unwrap_or_default(),
+            source,
+        })
+}
+
+/// Builds the client and checks the API server answers (its version) within `timeout`.
+pub async fn connect(access: &ClusterAccess, timeout: Duration) -> Result<Client, ClientError> {
+    let mut config = config(access).await?;
+    let host = config.cluster_url.to_string();
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(Duration::from_secs(120));
+    let client = Client::try_from(config).map_err(ClientError::Build)?;
+    match tokio::time::timeout(timeout, client.apiserver_version()).await {
+        Err(_) => Err(ClientError::Unreachable {
+            host,
+            after: timeout,
+        }),
+        Ok(Err(source)) => Err(ClientError::Failed { host, source }),
+        Ok(Ok(_)) => Ok(client),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn explicit_settings_make_a_config_for_that_host() {
+        let access = ClusterAccess {
+            host: Some("https://127.0.0.1:1".into()),
+            token: Some("t0ken".into()),
+            insecure: true,
+            ..ClusterAccess::default()
+        };
+        let config = config(&access).await.unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:1/");
+        assert!(!format!("{access:?}").contains("t0ken"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_is_named_in_the_error() {
+        let access = ClusterAccess {
+            config_path: Some("/nonexistent/kubeconfig".into()),
+            ..ClusterAccess::default()
+        };
+        let err = config(&access).await.unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_context_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+             users: [{name: u, user: {token: x}}]\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n\
+             current-context: a\n",
+        )
+        .unwrap();
+        let access = ClusterAccess {
+            config_path: Some(path.display().to_string()),
+            config_context: Some("prod".into()),
+            ..ClusterAccess::default()
+        };
+        let err = config(&access).await.unwrap_err().to_string();
+        assert!(err.contains("context prod"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_api_server_fails_within_the_timeout_naming_the_host() {
+        crate::k8s::tests::install_crypto();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let access = ClusterAccess {
+            host: Some(format!("https://127.0.0.1:{port}")),
+            insecure: true,
+            ..ClusterAccess::default()
+        };
+        let started = std::time::Instant::now();
+        let Err(err) = connect(&access, Duration::from_secs(3)).await else {
+            panic!("a client for a dead API server");
+        };
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
+    }
+}

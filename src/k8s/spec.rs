@@ -1,0 +1,299 @@
+//! The desired Redis server, as plain data: what the builders turn into Kubernetes objects.
+
+use std::collections::BTreeMap;
+
+/// Labels every owned object carries; `instance` is the deployment's name.
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+/// The instance label.
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+/// The component label.
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+/// The managed-by label.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Who manages the objects.
+pub const MANAGED_BY: &str = "terraform-provider-redis";
+/// The pod template annotation whose change rolls the pods.
+pub const RESTART_HASH_ANNOTATION: &str = "redis.k8s/restart-hash";
+
+/// Redis's port in every pod.
+pub const REDIS_PORT: i32 = 6379;
+/// The metrics exporter's port.
+pub const METRICS_PORT: i32 = 9121;
+
+/// Pod placement relative to the deployment's other pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AntiAffinity {
+    /// No rule.
+    None,
+    /// Spread across nodes when possible.
+    #[default]
+    Preferred,
+    /// Never two pods on one node.
+    Required,
+}
+
+/// Requests and limits, as Kubernetes quantities keyed by resource name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// e.g. `cpu = "100m"`, `memory = "128Mi"`.
+    pub requests: BTreeMap<String, String>,
+    /// Limits.
+    pub limits: BTreeMap<String, String>,
+}
+
+/// Storage for /data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Persistence {
+    /// A PersistentVolumeClaim per pod; otherwise an emptyDir.
+    pub enabled: bool,
+    /// Claim size (quantity).
+    pub size: String,
+    /// StorageClass; the cluster default when absent.
+    pub storage_class: Option<String>,
+    /// Access mode of the claims.
+    pub access_mode: String,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            enabled: true,
+            size: "1Gi".into(),
+            storage_class: None,
+            access_mode: "ReadWriteOnce".into(),
+        }
+    }
+}
+
+/// A Secret key holding a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in it.
+    pub key: String,
+}
+
+/// A toleration, as in a pod spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Toleration {
+    /// Taint key.
+    pub key: Option<String>,
+    /// Exists or Equal.
+    pub operator: Option<String>,
+    /// Taint value.
+    pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: Option<String>,
+}
+
+/// Who may connect to Redis.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkPolicySpec {
+    /// Pods (in the deployment's namespace) allowed as clients; empty = every pod of the namespace.
+    pub client_pod_labels: BTreeMap<String, String>,
+    /// Namespaces whose pods are allowed as clients.
+    pub client_namespace_labels: BTreeMap<String, String>,
+    /// Namespaces allowed to scrape metrics.
+    pub metrics_namespace_labels: BTreeMap<String, String>,
+}
+
+/// The redis_exporter sidecar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// Exporter image.
+    pub image: String,
+}
+
+/// Hardening of the pods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Security {
+    /// uid of the processes.
+    pub run_as_user: i64,
+    /// gid of the processes.
+    pub run_as_group: i64,
+    /// group owning the volumes.
+    pub fs_group: i64,
+    /// Read-only root filesystem.
+    pub read_only_root_filesystem: bool,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            run_as_user: 999,
+            run_as_group: 999,
+            fs_group: 999,
+            read_only_root_filesystem: true,
+        }
+    }
+}
+
+/// A Redis server (standalone or primary + replicas) on Kubernetes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisServer {
+    /// Name of the deployment and prefix of every object.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Container image.
+    pub image: String,
+    /// Image pull policy.
+    pub image_pull_policy: Option<String>,
+    /// Pods: 1 is standalone, more is a primary with replicas.
+    pub replicas: i32,
+    /// Container resources.
+    pub resources: Resources,
+    /// redis.conf directives, rendered in order (`name value`).
+    pub directives: Vec<(String, String)>,
+    /// Storage.
+    pub persistence: Persistence,
+    /// Where the clients' password lives.
+    pub password: SecretKeyRef,
+    /// Commands clients may not run (the provider's own user still can).
+    pub disable_commands: Vec<String>,
+    /// The exporter sidecar, if any.
+    pub metrics: Option<Metrics>,
+    /// Who may connect.
+    pub network_policy: NetworkPolicySpec,
+    /// A PodDisruptionBudget allowing this many pods down at once; none when `None`.
+    pub max_unavailable: Option<i32>,
+    /// Placement.
+    pub anti_affinity: AntiAffinity,
+    /// Node selector.
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations.
+    pub tolerations: Vec<Toleration>,
+    /// Priority class.
+    pub priority_class_name: Option<String>,
+    /// Extra labels on every object.
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations on every object.
+    pub annotations: BTreeMap<String, String>,
+    /// Pod hardening.
+    pub security: Security,
+}
+
+impl RedisServer {
+    /// The client Service (the primary).
+    pub fn service_name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The headless Service giving every pod a DNS name.
+    pub fn headless_service_name(&self) -> String {
+        format!("{}-headless", self.name)
+    }
+
+    /// The metrics Service.
+    pub fn metrics_service_name(&self) -> String {
+        format!("{}-metrics", self.name)
+    }
+
+    /// The ConfigMap holding redis.conf.
+    pub fn config_map_name(&self) -> String {
+        format!("{}-config", self.name)
+    }
+
+    /// The provider-owned Secret holding the ACL file and internal passwords.
+    pub fn internal_secret_name(&self) -> String {
+        format!("{}-internal", self.name)
+    }
+
+    /// The name of pod `ordinal`.
+    pub fn pod_name(&self, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.name)
+    }
+
+    /// The cluster DNS name of pod `ordinal`.
+    pub fn pod_host(&self, ordinal: i32) -> String {
+        format!(
+            "{}.{}.{}.svc.cluster.local",
+            self.pod_name(ordinal),
+            self.headless_service_name(),
+            self.namespace
+        )
+    }
+
+    /// The client Service's cluster DNS name.
+    pub fn host(&self) -> String {
+        format!(
+            "{}.{}.svc.cluster.local",
+            self.service_name(),
+            self.namespace
+        )
+    }
+
+    /// The labels selecting this deployment's Redis pods.
+    pub fn selector_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_NAME.to_string(), "redis".to_string()),
+            (LABEL_INSTANCE.to_string(), self.name.clone()),
+            (LABEL_COMPONENT.to_string(), "server".to_string()),
+        ])
+    }
+
+    /// Every owned object's labels: the user's, then ours (ours win).
+    pub fn object_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        labels.extend(self.selector_labels());
+        labels.insert(LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string());
+        labels
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal standalone server `apps/cache`.
+    pub(crate) fn server() -> RedisServer {
+        RedisServer {
+            name: "cache".into(),
+            namespace: "apps".into(),
+            image: "redis:7.2-alpine".into(),
+            image_pull_policy: None,
+            replicas: 1,
+            resources: Resources::default(),
+            directives: Vec::new(),
+            persistence: Persistence::default(),
+            password: SecretKeyRef {
+                name: "cache-auth".into(),
+                key: "password".into(),
+            },
+            disable_commands: Vec::new(),
+            metrics: None,
+            network_policy: NetworkPolicySpec::default(),
+            max_unavailable: Some(1),
+            anti_affinity: AntiAffinity::Preferred,
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            priority_class_name: None,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            security: Security::default(),
+        }
+    }
+
+    #[test]
+    fn names_and_hosts_derive_from_the_deployment_name() {
+        let s = server();
+        assert_eq!(
+            s.pod_host(2),
+            "cache-2.cache-headless.apps.svc.cluster.local"
+        );
+        assert_eq!(s.host(), "cache.apps.svc.cluster.local");
+        assert_eq!(s.internal_secret_name(), "cache-internal");
+    }
+
+    #[test]
+    fn our_labels_win_over_the_users() {
+        let mut s = server();
+        s.labels.insert(LABEL_INSTANCE.into(), "other".into());
+        s.labels.insert("team".into(), "a".into());
+        let labels = s.object_labels();
+        assert_eq!(labels[LABEL_INSTANCE], "cache");
+        assert_eq!(labels["team"], "a");
+        assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY);
+    }
+}

@@ -1,0 +1,234 @@
+//! Waiting for a StatefulSet's rollout, with an explicit deadline and a reason when it fails.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use super::apply::{get, ApiError};
+
+/// Why a rollout did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The API failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The StatefulSet disappeared while we waited.
+    #[error("statefulset {0} disappeared during the rollout")]
+    Gone(String),
+    /// A container keeps failing: no point waiting.
+    #[error("pod {pod} is crash-looping: {reason}")]
+    CrashLoop {
+        /// The pod.
+        pod: String,
+        /// What its last termination said.
+        reason: String,
+    },
+    /// The deadline passed.
+    #[error("statefulset {name} not rolled out after {after:?}: {progress}")]
+    TimedOut {
+        /// The StatefulSet.
+        name: String,
+        /// How long we waited.
+        after: Duration,
+        /// Where it stood.
+        progress: String,
+    },
+}
+
+/// Where a StatefulSet's rollout stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Pods wanted.
+    pub desired: i32,
+    /// Pods ready.
+    pub ready: i32,
+    /// Pods at the newest revision.
+    pub updated: i32,
+    /// Whether the controller has seen the newest spec.
+    pub observed: bool,
+    /// Whether the current revision is the update revision.
+    pub same_revision: bool,
+}
+
+impl Progress {
+    /// Reads a StatefulSet's status.
+    pub fn of(sts: &StatefulSet) -> Progress {
+        let desired = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let status = sts.status.clone().unwrap_or_default();
+        Progress {
+            desired,
+            ready: status.ready_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+            observed: status.observed_generation.unwrap_or(0)
+                >= sts.metadata.generation.unwrap_or(0),
+            same_revision: status.current_revision.is_some()
+                && status.current_revision == status.update_revision,
+        }
+    }
+
+    /// Every wanted pod is ready at the newest revision, and no others exist.
+    pub fn done(&self, total: i32) -> bool {
+        self.observed
+            && self.ready == self.desired
+            && self.updated == self.desired
+            && self.same_revision
+            && total == self.desired
+    }
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} ready, {}/{} updated{}",
+            self.ready,
+            self.desired,
+            self.updated,
+            self.desired,
+            if self.observed {
+                ""
+            } else {
+                ", spec not observed yet"
+            }
+        )
+    }
+}
+
+/// The first crash-looping container among `pods`, with the reason it gave.
+pub fn crash_loop(pods: &[Pod]) -> Option<(String, String)> {
+    for pod in pods {
+        let statuses = pod
+            .status
+            .as_ref()?
+            .container_statuses
+            .clone()
+            .unwrap_or_default();
+        for c in statuses {
+            let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+            if waiting.and_then(|w| w.reason.as_deref()) == Some("CrashLoopBackOff")
+                && c.restart_count >= 2
+            {
+                let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+                let reason = last
+                    .map(|t| {
+                        format!(
+                            "container {} exited with {}{}",
+                            c.name,
+                            t.exit_code,
+                            t.message
+                                .as_deref()
+                                .map(|m| format!(": {}", m.trim()))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_else(|| format!("container {} keeps restarting", c.name));
+                return Some((pod.metadata.name.clone().unwrap_or_default(), reason));
+            }
+        }
+    }
+    None
+}
+
+/// Waits until the StatefulSet is rolled out: every pod ready at the newest revision.
+pub async fn rollout(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    selector: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let labels = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let sts = get::<StatefulSet>(client, ns, name)
+            .await?
+            .ok_or_else(|| RolloutError::Gone(format!("{ns}/{name}")))?;
+        let progress = Progress::of(&sts);
+        let listed = pods
+            .list(&ListParams::default().labels(&labels))
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let live: Vec<Pod> = listed
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        if progress.done(live.len() as i32) {
+            return Ok(());
+        }
+        if let Some((pod, reason)) = crash_loop(&live) {
+            return Err(RolloutError::CrashLoop { pod, reason });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RolloutError::TimedOut {
+                name: format!("{ns}/{name}"),
+                after: timeout,
+                progress: progress.to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sts(v: serde_json::Value) -> StatefulSet {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_rollout_is_done_when_every_pod_is_ready_at_the_new_revision() {
+        let s = sts(json!({
+            "metadata": {"name": "r", "generation": 2},
+            "spec": {"replicas": 3, "selector": {}, "serviceName": "h", "template": {}},
+            "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "observedGeneration": 2,
+                       "currentRevision": "r-1", "updateRevision": "r-1"}
+        }));
+        assert!(Progress::of(&s).done(3));
+        assert!(
+            !Progress::of(&s).done(4),
+            "an extra pod is still terminating"
+        );
+    }
+
+    #[test]
+    fn an_unobserved_or_half_updated_statefulset_is_not_done() {
+        let s = sts(json!({
+            "metadata": {"name": "r", "generation": 3},
+            "spec": {"replicas": 2, "selector": {}, "serviceName": "h", "template": {}},
+            "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 1, "observedGeneration": 3,
+                       "currentRevision": "r-1", "updateRevision": "r-2"}
+        }));
+        let p = Progress::of(&s);
+        assert!(!p.done(2));
+        assert_eq!(p.to_string(), "2/2 ready, 1/2 updated");
+    }
+
+    #[test]
+    fn a_crash_loop_is_reported_with_the_containers_last_words() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "r-0"},
+            "status": {"containerStatuses": [{
+                "name": "redis", "image": "redis", "imageID": "", "ready": false, "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "message": "Bad directive or wrong number of arguments"}}
+            }]}
+        }))
+        .unwrap();
+        let (name, reason) = crash_loop(&[pod]).unwrap();
+        assert_eq!(name, "r-0");
+        assert!(reason.contains("exited with 1: Bad directive"), "{reason}");
+    }
+}
