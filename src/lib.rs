@@ -5,6 +5,7 @@
 pub mod k8s;
 pub mod plugin;
 pub mod provider;
+pub mod redis;
 pub mod tf;
 
 /// Code generated from `proto/` by tonic/prost, kept away from our lints.

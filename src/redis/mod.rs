@@ -1,0 +1,44 @@
+//! Talking to Redis itself: connections over any byte stream, INFO/CONFIG/ROLE operations, readiness.
+//!
+//! The provider reaches Redis pods through a kube-rs port-forward (a stream tunnelled
+//! through the API server) or, from in-cluster runners, over plain TCP. Everything here
+//! works on any [`Transport`] (`AsyncRead + AsyncWrite + Unpin + Send`) and never sees
+//! Terraform types.
+//!
+//! - [`RedisConn::handshake`] takes a stream, sends `AUTH` (password, or ACL user and
+//!   password) and checks `PING`; [`RedisConn::connect_tcp`] opens the TCP stream first.
+//! - Typed operations: [`ping`](RedisConn::ping), [`info`](RedisConn::info) ([`Info`]),
+//!   [`config_get`](RedisConn::config_get), [`config_set`](RedisConn::config_set),
+//!   [`role`](RedisConn::role) ([`Role`]), [`dbsize`](RedisConn::dbsize), and the
+//!   [`command`](RedisConn::command) escape hatch returning a raw [`Reply`].
+//! - [`wait_ready`]: "Redis is ready" (PING answers PONG, INFO shows `loading:0`), retried
+//!   on fresh connections until a deadline.
+//!
+//! Every round trip is bounded by the timeout the connection was built with. Commands are
+//! logged at debug level by name only (`CONFIG SET`, `ACL SETUSER`); arguments, which may
+//! be passwords, are never logged nor put in errors.
+//!
+//! # Why our own RESP2 codec rather than redis-rs
+//!
+//! redis-rs can run over a caller-supplied stream (`MultiplexedConnection::new` with any
+//! `AsyncRead + AsyncWrite + Send + 'static` stream), but it then owns the stream inside a
+//! spawned driver future and never gives it back. The backup resource needs exactly that:
+//! after `AUTH` on the same port-forward, switch the stream to the replication protocol
+//! (`REPLCONF`/`SYNC`) and read the RDB payload as raw bytes, which [`RedisConn::into_parts`]
+//! allows. Our needs are a handful of request/response commands, one at a time, with a
+//! per-round-trip timeout and a connection that refuses to continue after an abandoned
+//! reply; RESP2 is small and public, and the codec in [`resp`] is bounded (line, bulk,
+//! array and nesting limits) and tested against every reply type and malformed input.
+//! That also keeps a large dependency tree out of the provider binary.
+
+pub mod conn;
+pub mod info;
+pub mod ready;
+pub mod resp;
+pub mod role;
+
+pub use conn::{Auth, BoxError, BoxTransport, RedisConn, RedisError, Transport};
+pub use info::{Info, InfoReplica, KeyspaceDb};
+pub use ready::{check_ready, wait_ready};
+pub use resp::{ProtocolError, Reply};
+pub use role::{Role, RoleReplica};

@@ -1,0 +1,218 @@
+//! Waiting for "Redis is ready": a readiness condition retried on fresh connections until a deadline.
+//!
+//! Modelled on kube-runtime's `wait::Condition` plus an explicit `tokio::time::timeout`:
+//! [`check_ready`] is the condition (one look, no waiting), [`wait_ready`] polls it with
+//! backoff and gives up at the deadline with the last failure as the cause.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::conn::{RedisConn, RedisError, Transport};
+
+/// The first pause between attempts; doubled after each failure up to [`MAX_RETRY_DELAY`].
+pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The longest pause between attempts.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// The readiness condition: `PING` answers `PONG` and `INFO persistence` shows `loading:0`.
+///
+/// `Ok(())` when ready; [`RedisError::NotReady`] when Redis answers but is still loading;
+/// any other error as it happened.
+pub async fn check_ready<S: Transport>(conn: &mut RedisConn<S>) -> Result<(), RedisError> {
+    conn.ping().await?;
+    let info = conn.info("persistence").await?;
+    match info.loading() {
+        Some(false) => Ok(()),
+        Some(true) => Err(RedisError::NotReady {
+            reason: "still loading the dataset".to_owned(),
+        }),
+        None => Err(RedisError::NotReady {
+            reason: "INFO persistence does not report `loading`".to_owned(),
+        }),
+    }
+}
+
+/// Connects with `connect` and checks [`check_ready`] until it passes, then returns that
+/// ready connection.
+///
+/// Failures that waiting can cure ([`RedisError::is_transient`]: connection refused, port
+/// forward not yet possible, timeouts, `LOADING`) are retried on a fresh connection with
+/// backoff; others (a wrong password, an unknown command) are returned at once. The whole
+/// wait, including a `connect` that never completes, is bounded by `timeout`: then the
+/// result is [`RedisError::ReadyTimeout`] whose source is the last attempt's error.
+pub async fn wait_ready<S, F, Fut>(
+    mut connect: F,
+    timeout: Duration,
+) -> Result<RedisConn<S>, RedisError>
+where
+    S: Transport,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<RedisConn<S>, RedisError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last: Option<RedisError> = None;
+    let attempts = async {
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut attempt = 1u32;
+        loop {
+            let result = async {
+                let mut conn = connect().await?;
+                check_ready(&mut conn).await?;
+                Ok::<_, RedisError>(conn)
+            }
+            .await;
+            match result {
+                Ok(conn) => {
+                    tracing::debug!(attempt, "redis is ready");
+                    return Ok(conn);
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(attempt, error = %e, "redis not ready yet");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            attempt += 1;
+        }
+    };
+    match tokio::time::timeout_at(deadline, attempts).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::ReadyTimeout {
+            after: timeout,
+            last: last.map(Box::new),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::redis::resp::{self, Reply};
+
+    const T: Duration = Duration::from_secs(2);
+
+    /// A fake server that answers PING and INFO persistence with the given `loading` flag,
+    /// and `DBSIZE` never.
+    fn server(loading: bool) -> DuplexStream {
+        let (client, mut server) = duplex(4096);
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            loop {
+                let Ok(Some((Reply::Array(words), used))) = resp::parse_reply(&buf) else {
+                    if server.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    continue;
+                };
+                buf.drain(..used);
+                let answer: Vec<u8> = match words.first().and_then(Reply::as_text).as_deref() {
+                    Some("PING") => b"+PONG\r\n".to_vec(),
+                    Some("INFO") => {
+                        let text = format!("# Persistence\r\nloading:{}\r\n", u8::from(loading));
+                        format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+                    }
+                    _ => b"-ERR unknown command\r\n".to_vec(),
+                };
+                if server.write_all(&answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+        client
+    }
+
+    #[tokio::test]
+    async fn a_loading_server_is_not_ready() {
+        let mut conn = RedisConn::handshake(server(true), None, T).await.unwrap();
+        let err = check_ready(&mut conn).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "redis is not ready: still loading the dataset"
+        );
+        let mut conn = RedisConn::handshake(server(false), None, T).await.unwrap();
+        check_ready(&mut conn).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_ready_retries_transient_failures_until_redis_answers() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let conn = wait_ready(
+            move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => Err(RedisError::connect("pod:6379", "connection refused")),
+                        1 => RedisConn::handshake(server(true), None, T).await,
+                        _ => RedisConn::handshake(server(false), None, T).await,
+                    }
+                }
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        assert!(conn.is_usable());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_ready_times_out_with_the_last_error_as_its_source() {
+        let err = wait_ready(
+            || async { RedisConn::handshake(server(true), None, T).await },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        let RedisError::ReadyTimeout { after, last } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*after, Duration::from_secs(5));
+        assert!(matches!(last.as_deref(), Some(RedisError::NotReady { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_ready_bounds_a_connect_that_never_completes() {
+        let err = wait_ready(
+            std::future::pending::<Result<RedisConn<DuplexStream>, RedisError>>,
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, RedisError::ReadyTimeout { last: None, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_ready_returns_a_permanent_failure_at_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let err = wait_ready(
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<RedisConn<DuplexStream>, _>(RedisError::Server {
+                        command: "AUTH".into(),
+                        message: "WRONGPASS invalid username-password pair".into(),
+                    })
+                }
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.is_auth_failure());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,520 @@
+//! RESP2, the Redis wire protocol: command encoding and an incremental, bounded reply parser.
+//!
+//! Commands go out as arrays of bulk strings; replies come back as one of five types
+//! (`+` simple string, `-` error, `:` integer, `$` bulk string, `*` array). The parser
+//! works on a byte buffer that may hold a partial reply: it answers "need more bytes"
+//! ([`Ok(None)`](parse_reply)) or a complete reply with the number of bytes it used,
+//! and malformed input is a [`ProtocolError`], never a panic or an unbounded allocation.
+
+use std::fmt;
+
+/// The largest bulk string accepted, as Redis's own `proto-max-bulk-len` default (512 MiB).
+pub const MAX_BULK_LEN: usize = 512 * 1024 * 1024;
+/// The longest line (simple string, error, integer or length header) accepted.
+pub const MAX_LINE_LEN: usize = 64 * 1024;
+/// The deepest nesting of arrays accepted.
+pub const MAX_DEPTH: usize = 32;
+/// The most elements accepted in one array.
+pub const MAX_ARRAY_LEN: usize = 16 * 1024 * 1024;
+
+/// Bytes that are not a well-formed RESP2 reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The first byte of a reply is not one of `+ - : $ *`.
+    #[error("unknown reply type byte 0x{0:02x}")]
+    UnknownType(u8),
+    /// A line holds a bare CR or LF instead of ending in CRLF.
+    #[error("line not terminated by CRLF")]
+    BadLineEnding,
+    /// A line is longer than [`MAX_LINE_LEN`].
+    #[error("line longer than {MAX_LINE_LEN} bytes")]
+    LineTooLong,
+    /// An integer or length is not a decimal number that fits in 64 bits.
+    #[error("{0:?} is not a valid integer")]
+    BadInteger(String),
+    /// A bulk string or array length is negative (other than the null marker -1).
+    #[error("invalid length {0}")]
+    BadLength(i64),
+    /// A bulk string is longer than [`MAX_BULK_LEN`].
+    #[error("bulk string of {0} bytes exceeds the {MAX_BULK_LEN} byte limit")]
+    BulkTooLarge(i64),
+    /// An array has more than [`MAX_ARRAY_LEN`] elements.
+    #[error("array of {0} elements exceeds the {MAX_ARRAY_LEN} element limit")]
+    ArrayTooLarge(i64),
+    /// A bulk string's payload is not followed by CRLF.
+    #[error("bulk string payload not followed by CRLF")]
+    BadBulkTerminator,
+    /// Arrays are nested deeper than [`MAX_DEPTH`].
+    #[error("arrays nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// One RESP2 reply.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK`: a status line.
+    Simple(String),
+    /// `-ERR ...`: an error line, as the server wrote it (code first, e.g. `WRONGPASS ...`).
+    Error(String),
+    /// `:42`.
+    Integer(i64),
+    /// `$n`: binary-safe bytes.
+    Bulk(Vec<u8>),
+    /// `$-1` or `*-1`: the null bulk string or null array.
+    Nil,
+    /// `*n`: a list of replies.
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    /// A short description of the reply's shape, never its content (replies may carry
+    /// secrets, e.g. `CONFIG GET requirepass`), for error messages.
+    pub fn kind(&self) -> ReplyKind<'_> {
+        ReplyKind(self)
+    }
+
+    /// The text of a simple or bulk string (bulk bytes decoded lossily as UTF-8).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Reply::Simple(s) => Some(s.clone()),
+            Reply::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The value of an integer reply, or of a simple/bulk string holding a decimal integer.
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Reply::Integer(i) => Some(*i),
+            Reply::Simple(_) | Reply::Bulk(_) => self.as_text()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// True for the `+OK` status.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Reply::Simple(s) if s == "OK")
+    }
+}
+
+impl fmt::Debug for Reply {
+    /// Bulk strings are shown with their length only, so that a logged reply never
+    /// leaks a secret value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Simple(s) => f.debug_tuple("Simple").field(s).finish(),
+            Reply::Error(s) => f.debug_tuple("Error").field(s).finish(),
+            Reply::Integer(i) => f.debug_tuple("Integer").field(i).finish(),
+            Reply::Bulk(b) => write!(f, "Bulk(<{} bytes>)", b.len()),
+            Reply::Nil => f.write_str("Nil"),
+            Reply::Array(items) => f.debug_tuple("Array").field(items).finish(),
+        }
+    }
+}
+
+/// The shape of a [`Reply`] for messages: "a bulk string", "an array of 3 elements".
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyKind<'a>(&'a Reply);
+
+impl fmt::Display for ReplyKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Reply::Simple(_) => f.write_str("a simple string"),
+            Reply::Error(_) => f.write_str("an error"),
+            Reply::Integer(_) => f.write_str("an integer"),
+            Reply::Bulk(b) => write!(f, "a bulk string of {} bytes", b.len()),
+            Reply::Nil => f.write_str("nil"),
+            Reply::Array(items) => write!(f, "an array of {} elements", items.len()),
+        }
+    }
+}
+
+/// Encodes a command as a RESP array of bulk strings, appending to `out`.
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for arg in args {
+        let arg = arg.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(arg.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Encodes one reply, appending to `out` (the inverse of [`parse_reply`]; used by test
+/// servers and fakes). Simple strings and errors must not contain CR or LF.
+pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Simple(s) => {
+            out.push(b'+');
+            out.extend_from_slice(s.as_bytes());
+        }
+        Reply::Error(s) => {
+            out.push(b'-');
+            out.extend_from_slice(s.as_bytes());
+        }
+        Reply::Integer(i) => {
+            out.push(b':');
+            out.extend_from_slice(i.to_string().as_bytes());
+        }
+        Reply::Bulk(b) => {
+            out.push(b'$');
+            out.extend_from_slice(b.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(b);
+        }
+        Reply::Nil => out.extend_from_slice(b"$-1"),
+        Reply::Array(items) => {
+            out.push(b'*');
+            out.extend_from_slice(items.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            for item in items {
+                encode_reply(item, out);
+            }
+            return;
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parses one reply from the start of `buf`.
+///
+/// `Ok(None)` means `buf` holds only the beginning of a reply; `Ok(Some((reply, used)))`
+/// gives the reply and how many bytes of `buf` it took.
+pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
+    parse_at(buf, 0, 0)
+}
+
+/// A parse step: `None` when more bytes are needed, else the value and the next position.
+type Step<T> = Result<Option<(T, usize)>, ProtocolError>;
+
+fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Step<Reply> {
+    let Some(&tag) = buf.get(pos) else {
+        return Ok(None);
+    };
+    let Some((line, next)) = read_line(buf, pos + 1)? else {
+        return Ok(None);
+    };
+    match tag {
+        b'+' => Ok(Some((
+            Reply::Simple(String::from_utf8_lossy(line).into_owned()),
+            next,
+        ))),
+        b'-' => Ok(Some((
+            Reply::Error(String::from_utf8_lossy(line).into_owned()),
+            next,
+        ))),
+        b':' => Ok(Some((Reply::Integer(parse_int(line)?), next))),
+        b'$' => {
+            let len = parse_int(line)?;
+            if len == -1 {
+                return Ok(Some((Reply::Nil, next)));
+            }
+            let len = checked_len(len, MAX_BULK_LEN, ProtocolError::BulkTooLarge)?;
+            let end = next + len;
+            if buf.len() < end + 2 {
+                return Ok(None);
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                return Err(ProtocolError::BadBulkTerminator);
+            }
+            Ok(Some((Reply::Bulk(buf[next..end].to_vec()), end + 2)))
+        }
+        b'*' => {
+            let len = parse_int(line)?;
+            if len == -1 {
+                return Ok(Some((Reply::Nil, next)));
+            }
+            let len = checked_len(len, MAX_ARRAY_LEN, ProtocolError::ArrayTooLarge)?;
+            if depth >= MAX_DEPTH {
+                return Err(ProtocolError::TooDeep);
+            }
+            // Never trust the announced length for an allocation.
+            let mut items = Vec::with_capacity(len.min(1024));
+            let mut at = next;
+            for _ in 0..len {
+                let Some((item, after)) = parse_at(buf, at, depth + 1)? else {
+                    return Ok(None);
+                };
+                items.push(item);
+                at = after;
+            }
+            Ok(Some((Reply::Array(items), at)))
+        }
+        other => Err(ProtocolError::UnknownType(other)),
+    }
+}
+
+/// The bytes from `start` up to the next CRLF, and the position after it.
+fn read_line(buf: &[u8], start: usize) -> Step<&[u8]> {
+    let rest = buf.get(start..).unwrap_or_default();
+    match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(i) if i > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
+        Some(i) if rest[i] == b'\n' => Err(ProtocolError::BadLineEnding),
+        Some(i) => match rest.get(i + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some((&rest[..i], start + i + 2))),
+            Some(_) => Err(ProtocolError::BadLineEnding),
+        },
+        None if rest.len() > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
+        None => Ok(None),
+    }
+}
+
+fn parse_int(line: &[u8]) -> Result<i64, ProtocolError> {
+    let bad = || ProtocolError::BadInteger(String::from_utf8_lossy(line).into_owned());
+    let digits = line.strip_prefix(b"-").unwrap_or(line);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    std::str::from_utf8(line)
+        .map_err(|_| bad())?
+        .parse()
+        .map_err(|_| bad())
+}
+
+fn checked_len(
+    len: i64,
+    max: usize,
+    too_large: fn(i64) -> ProtocolError,
+) -> Result<usize, ProtocolError> {
+    let n = usize::try_from(len).map_err(|_| ProtocolError::BadLength(len))?;
+    if n > max {
+        return Err(too_large(len));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(bytes: &[u8]) -> Reply {
+        let (reply, used) = parse_reply(bytes).unwrap().unwrap();
+        assert_eq!(used, bytes.len(), "whole input consumed");
+        reply
+    }
+
+    fn round_trip(reply: Reply) {
+        let mut bytes = Vec::new();
+        encode_reply(&reply, &mut bytes);
+        assert_eq!(parse_all(&bytes), reply);
+        // Every strict prefix is incomplete, never an error.
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                parse_reply(&bytes[..cut]),
+                Ok(None),
+                "prefix of {cut} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn commands_are_encoded_as_arrays_of_bulk_strings() {
+        let mut out = Vec::new();
+        encode_command(&["CONFIG", "SET", "maxmemory", ""], &mut out);
+        assert_eq!(
+            out,
+            b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn binary_arguments_are_encoded_verbatim() {
+        let mut out = Vec::new();
+        encode_command(&[&b"a\r\nb"[..]], &mut out);
+        assert_eq!(out, b"*1\r\n$4\r\na\r\nb\r\n");
+    }
+
+    #[test]
+    fn a_simple_string_is_parsed() {
+        assert_eq!(parse_all(b"+PONG\r\n"), Reply::Simple("PONG".into()));
+    }
+
+    #[test]
+    fn an_error_reply_keeps_the_server_message() {
+        assert_eq!(
+            parse_all(b"-WRONGPASS invalid username-password pair\r\n"),
+            Reply::Error("WRONGPASS invalid username-password pair".into())
+        );
+    }
+
+    #[test]
+    fn integers_are_parsed_including_negative_ones() {
+        assert_eq!(parse_all(b":0\r\n"), Reply::Integer(0));
+        assert_eq!(parse_all(b":-42\r\n"), Reply::Integer(-42));
+        assert_eq!(
+            parse_all(b":9223372036854775807\r\n"),
+            Reply::Integer(i64::MAX)
+        );
+    }
+
+    #[test]
+    fn bulk_strings_are_binary_safe() {
+        assert_eq!(
+            parse_all(b"$5\r\na\r\nbc\r\n"),
+            Reply::Bulk(b"a\r\nbc".to_vec())
+        );
+        assert_eq!(parse_all(b"$0\r\n\r\n"), Reply::Bulk(Vec::new()));
+    }
+
+    #[test]
+    fn null_bulk_and_null_array_are_nil() {
+        assert_eq!(parse_all(b"$-1\r\n"), Reply::Nil);
+        assert_eq!(parse_all(b"*-1\r\n"), Reply::Nil);
+    }
+
+    #[test]
+    fn nested_arrays_of_mixed_types_are_parsed() {
+        let reply = parse_all(b"*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n3129242\r\n");
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::Bulk(b"master".to_vec()),
+                Reply::Integer(3129659),
+                Reply::Array(vec![Reply::Array(vec![
+                    Reply::Bulk(b"127.0.0.1".to_vec()),
+                    Reply::Bulk(b"9001".to_vec()),
+                    Reply::Bulk(b"3129242".to_vec()),
+                ])]),
+            ])
+        );
+        assert_eq!(parse_all(b"*0\r\n"), Reply::Array(Vec::new()));
+    }
+
+    #[test]
+    fn every_reply_type_round_trips_and_every_prefix_is_incomplete() {
+        round_trip(Reply::Simple("OK".into()));
+        round_trip(Reply::Error("ERR unknown command 'FOO'".into()));
+        round_trip(Reply::Integer(-7));
+        round_trip(Reply::Bulk(b"\x00\xff\r\n".to_vec()));
+        round_trip(Reply::Nil);
+        round_trip(Reply::Array(vec![
+            Reply::Nil,
+            Reply::Array(vec![Reply::Integer(1), Reply::Simple("x".into())]),
+            Reply::Bulk(Vec::new()),
+        ]));
+    }
+
+    #[test]
+    fn a_reply_followed_by_more_bytes_reports_only_its_own_length() {
+        let (reply, used) = parse_reply(b"+OK\r\n:1\r\n").unwrap().unwrap();
+        assert_eq!(reply, Reply::Simple("OK".into()));
+        assert_eq!(used, 5);
+    }
+
+    #[test]
+    fn an_unknown_type_byte_is_a_protocol_error() {
+        assert_eq!(
+            parse_reply(b"%1\r\n"),
+            Err(ProtocolError::UnknownType(b'%'))
+        );
+        assert_eq!(
+            parse_reply(b"HTTP/1.1 400\r\n"),
+            Err(ProtocolError::UnknownType(b'H'))
+        );
+    }
+
+    #[test]
+    fn malformed_integers_and_lengths_are_protocol_errors() {
+        for bad in [
+            &b":\r\n"[..],
+            b":12a\r\n",
+            b":+1\r\n",
+            b":-\r\n",
+            b":99999999999999999999\r\n",
+            b"$x\r\n",
+            b"*1.5\r\n",
+        ] {
+            assert!(
+                matches!(parse_reply(bad), Err(ProtocolError::BadInteger(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_reply(b"$-2\r\n"), Err(ProtocolError::BadLength(-2)));
+        assert_eq!(parse_reply(b"*-5\r\n"), Err(ProtocolError::BadLength(-5)));
+    }
+
+    #[test]
+    fn bad_line_endings_are_protocol_errors() {
+        assert_eq!(parse_reply(b"+OK\n"), Err(ProtocolError::BadLineEnding));
+        assert_eq!(parse_reply(b"+O\rK\r\n"), Err(ProtocolError::BadLineEnding));
+        assert_eq!(
+            parse_reply(b"$2\r\nabc\r\n"),
+            Err(ProtocolError::BadBulkTerminator)
+        );
+    }
+
+    #[test]
+    fn huge_announced_sizes_are_refused_without_allocating() {
+        assert!(matches!(
+            parse_reply(b"$9999999999\r\n"),
+            Err(ProtocolError::BulkTooLarge(_))
+        ));
+        assert!(matches!(
+            parse_reply(b"*9999999999\r\n"),
+            Err(ProtocolError::ArrayTooLarge(_))
+        ));
+        // A plausible but large array that has not arrived yet is simply incomplete.
+        assert_eq!(parse_reply(b"*1000000\r\n:1\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn a_line_without_end_beyond_the_limit_is_a_protocol_error() {
+        let mut endless = vec![b'+'];
+        endless.extend(std::iter::repeat_n(b'a', MAX_LINE_LEN + 2));
+        assert_eq!(parse_reply(&endless), Err(ProtocolError::LineTooLong));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_protocol_error_not_a_stack_overflow() {
+        let deep = b"*1\r\n".repeat(10_000);
+        assert_eq!(parse_reply(&deep), Err(ProtocolError::TooDeep));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A small deterministic fuzz: every byte string built from RESP-ish pieces
+        // either parses, is incomplete, or is an error.
+        let pieces: [&[u8]; 12] = [
+            b"*", b"$", b"+", b"-", b":", b"1", b"-1", b"2", b"\r", b"\n", b"\r\n", b"x",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut input = Vec::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                input.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(1);
+            if let Ok(Some((_, used))) = parse_reply(&input) {
+                assert!(used <= input.len());
+            }
+        }
+    }
+
+    #[test]
+    fn reply_debug_and_kind_never_show_bulk_contents() {
+        let secret = Reply::Array(vec![
+            Reply::Bulk(b"requirepass".to_vec()),
+            Reply::Bulk(b"hunter2".to_vec()),
+        ]);
+        let debug = format!("{secret:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(secret.kind().to_string(), "an array of 2 elements");
+    }
+
+    #[test]
+    fn text_and_integer_accessors_accept_both_string_forms() {
+        assert_eq!(Reply::Bulk(b"42".to_vec()).as_integer(), Some(42));
+        assert_eq!(Reply::Simple("7".into()).as_integer(), Some(7));
+        assert_eq!(Reply::Integer(3).as_text(), None);
+        assert!(Reply::Simple("OK".into()).is_ok());
+        assert!(!Reply::Bulk(b"OK".to_vec()).is_ok());
+    }
+}
