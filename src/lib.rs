@@ -6,6 +6,7 @@ pub mod k8s;
 pub mod plugin;
 pub mod provider;
 pub mod redis;
+pub mod resources;
 pub mod tf;
 
 /// Code generated from `proto/` by tonic/prost, kept away from our lints.

@@ -735,14 +735,21 @@ class Pod:
         return mounts
 
     def chown_for_fs_group(self, vol, path):
+        """fsGroup, as a kubelet applies it: the volume's files belong to the group, and
+        writable volumes (emptyDir, claims) are group-writable with setgid folders."""
         sc = self.spec.get("securityContext") or {}
-        if sc.get("fsGroup") is None or not any(k in vol for k in ("emptyDir", "persistentVolumeClaim")):
+        group = sc.get("fsGroup")
+        if group is None or "hostPath" in vol:
             return
-        uid = sc.get("runAsUser", 0)
+        writable = any(k in vol for k in ("emptyDir", "persistentVolumeClaim"))
         for root, dirs, files in os.walk(path):
             for p in [root] + [os.path.join(root, f) for f in dirs + files]:
                 try:
-                    os.chown(p, uid, sc["fsGroup"])
+                    os.chown(p, -1, group)
+                    if writable:
+                        mode = os.stat(p).st_mode
+                        extra = 0o2070 if os.path.isdir(p) else 0o060
+                        os.chmod(p, (mode & 0o7777) | extra)
                 except OSError:
                     pass
 

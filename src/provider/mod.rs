@@ -1,16 +1,20 @@
 //! The `redis` provider: the schema of its `provider "redis"` block and its configuration.
 //!
-//! The Kubernetes client and the resources come later; this module reads and validates the
-//! settings they will be built from.
+//! Configuring it builds the one Kubernetes client the resources share.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
+use crate::k8s;
+use crate::k8s::client::{ClusterAccess, ExecCredentials};
+use crate::k8s::portforward::Access;
+use crate::resources::deployment::Deployment;
+use crate::resources::{Clients, Shared};
 use crate::tf::schema::{Attribute, Block, Schema};
 use crate::tf::validate;
-use crate::tf::{AttributePath, Context, Diagnostics, Resource, Type, Value};
+use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Resource, Type, Value};
 
 /// The provider's type name: resources are `redis_*`.
 pub const TYPE_NAME: &str = "redis";
@@ -158,6 +162,29 @@ impl ProviderConfig {
 #[derive(Default)]
 pub struct RedisProvider {
     config: Arc<RwLock<Option<ProviderConfig>>>,
+    shared: Arc<Shared>,
+}
+
+impl KubernetesConfig {
+    /// The settings as the Kubernetes client takes them.
+    pub fn cluster_access(&self) -> ClusterAccess {
+        ClusterAccess {
+            config_path: self.config_path.clone(),
+            config_context: self.config_context.clone(),
+            host: self.host.clone(),
+            token: self.token.clone(),
+            cluster_ca_certificate: self.cluster_ca_certificate.clone(),
+            client_certificate: self.client_certificate.clone(),
+            client_key: self.client_key.clone(),
+            insecure: self.insecure,
+            exec: self.exec.as_ref().map(|e| ExecCredentials {
+                api_version: e.api_version.clone(),
+                command: e.command.clone(),
+                args: e.args.clone(),
+                env: e.env.clone(),
+            }),
+        }
+    }
 }
 
 impl RedisProvider {
@@ -273,6 +300,28 @@ impl crate::tf::Provider for RedisProvider {
         }
         let parsed = ProviderConfig::from_value(config);
         tracing::debug!(terraform_version, config = ?parsed, "provider configured");
+        // The client is built without contacting the API server: an unreachable server
+        // is reported by the first operation that needs it, within its own timeout.
+        match k8s::client::config(&parsed.kubernetes.cluster_access()).await {
+            Ok(kube_config) => match kube::Client::try_from(kube_config) {
+                Ok(kube) => self.shared.set(Clients {
+                    kube,
+                    access: match parsed.redis_access {
+                        RedisAccess::PortForward => Access::PortForward,
+                        RedisAccess::Direct => Access::Direct,
+                    },
+                    field_manager: parsed.field_manager.clone(),
+                }),
+                Err(e) => diags.push(
+                    Diagnostic::error("Cannot build the Kubernetes client", e.to_string())
+                        .at(AttributePath::new("kubernetes")),
+                ),
+            },
+            Err(e) => diags.push(
+                Diagnostic::error("Cannot configure the Kubernetes client", e.to_string())
+                    .at(AttributePath::new("kubernetes")),
+            ),
+        }
         match self.config.write() {
             Ok(mut slot) => *slot = Some(parsed),
             Err(_) => diags.error(
@@ -283,7 +332,7 @@ impl crate::tf::Provider for RedisProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        Vec::new()
+        vec![Arc::new(Deployment::new(self.shared.clone()))]
     }
 }
 
