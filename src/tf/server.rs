@@ -2,7 +2,11 @@
 //! handing them to the provider and its registered resources.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -11,7 +15,7 @@ use crate::pb::tfplugin6 as pb;
 use crate::pb::tfplugin6::provider_server::ProviderServer as GrpcProviderServer;
 
 use super::convert;
-use super::diag::Diagnostics;
+use super::diag::{Diagnostic, Diagnostics};
 use super::json::{self, JsonOptions};
 use super::msgpack::CodecError;
 use super::path::AttributePath;
@@ -42,6 +46,35 @@ pub struct ProviderServer {
 
 fn bad_value(what: &str, e: CodecError) -> Status {
     Status::invalid_argument(format!("cannot decode {what}: {e}"))
+}
+
+/// Runs a provider or resource call; a panic in it becomes an error diagnostic instead of
+/// a reset stream (the house rule is no panics; this is the net under it).
+async fn guarded<T>(what: &str, call: impl Future<Output = T>) -> Result<T, Diagnostic> {
+    AssertUnwindSafe(call)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!(what, %message, "provider code panicked");
+            Diagnostic::error(
+                "Provider bug",
+                format!(
+                    "{what} panicked: {message}. Please report this to the provider's maintainers."
+                ),
+            )
+        })
+}
+
+/// Adds the diagnostic of a panicked call, if any.
+fn note_panic(outcome: Result<(), Diagnostic>, diags: &mut Diagnostics) {
+    if let Err(d) = outcome {
+        diags.push(d);
+    }
 }
 
 fn unknown_type(kind: &str, type_name: &str) -> Diagnostics {
@@ -254,9 +287,13 @@ impl pb::provider_server::Provider for ProviderServer {
             .map_err(|e| bad_value("provider configuration", e))?;
         let mut diags = Diagnostics::new();
         validate_attributes(&self.provider_schema.block, &config, None, &mut diags);
-        self.provider
-            .validate_config(&self.ctx(None), &config, &mut diags)
-            .await;
+        let ctx = self.ctx(None);
+        let outcome = guarded(
+            "provider validation",
+            self.provider.validate_config(&ctx, &config, &mut diags),
+        )
+        .await;
+        note_panic(outcome, &mut diags);
         Ok(Response::new(pb::validate_provider_config::Response {
             diagnostics: convert::diagnostics(diags),
         }))
@@ -278,7 +315,8 @@ impl pb::provider_server::Provider for ProviderServer {
         let mut diags = Diagnostics::new();
         validate_attributes(&schema.block, &config, Some(ctx.client), &mut diags);
         if let Some(v) = resource.validate_config() {
-            v.validate(&ctx, &config, &mut diags).await;
+            let outcome = guarded("validation", v.validate(&ctx, &config, &mut diags)).await;
+            note_panic(outcome, &mut diags);
         }
         Ok(Response::new(pb::validate_resource_config::Response {
             diagnostics: convert::diagnostics(diags),
@@ -336,7 +374,16 @@ impl pb::provider_server::Provider for ProviderServer {
             }
         } else if let Some(upgrader) = resource.upgrade_state() {
             match serde_json::from_slice::<serde_json::Value>(&raw.json) {
-                Ok(stored) => upgrader.upgrade(req.version, &stored, &mut diags).await,
+                Ok(stored) => {
+                    let call = upgrader.upgrade(req.version, &stored, &mut diags);
+                    match guarded("state upgrade", call).await {
+                        Ok(upgraded) => upgraded,
+                        Err(d) => {
+                            diags.push(d);
+                            None
+                        }
+                    }
+                }
                 Err(e) => {
                     diags.error("Stored state is not valid JSON", e.to_string());
                     None
@@ -371,9 +418,11 @@ impl pb::provider_server::Provider for ProviderServer {
             .map_err(|e| bad_value("provider configuration", e))?;
         let ctx = self.ctx(req.client_capabilities.as_ref());
         let mut diags = Diagnostics::new();
-        self.provider
-            .configure(&ctx, &req.terraform_version, &config, &mut diags)
-            .await;
+        let call = self
+            .provider
+            .configure(&ctx, &req.terraform_version, &config, &mut diags);
+        let outcome = guarded("provider configuration", call).await;
+        note_panic(outcome, &mut diags);
         Ok(Response::new(pb::configure_provider::Response {
             diagnostics: convert::diagnostics(diags),
         }))
@@ -403,16 +452,16 @@ impl pb::provider_server::Provider for ProviderServer {
             diagnostics: Diagnostics::new(),
         };
         let ctx = self.ctx(req.client_capabilities.as_ref());
-        resource
-            .read(
-                ReadRequest {
-                    ctx,
-                    state,
-                    private,
-                },
-                &mut resp,
-            )
-            .await;
+        let call = resource.read(
+            ReadRequest {
+                ctx,
+                state,
+                private,
+            },
+            &mut resp,
+        );
+        let outcome = guarded("read", call).await;
+        note_panic(outcome, &mut resp.diagnostics);
         null_write_only(&schema.block, &mut resp.state);
         let new_state = convert::encode(&resp.state, &ty)
             .map_err(|e| Status::internal(format!("cannot encode state: {e}")))?;
@@ -500,17 +549,17 @@ impl pb::provider_server::Provider for ProviderServer {
                 private: planned_private,
                 diagnostics: diags,
             };
-            modify
-                .modify_plan(
-                    ModifyPlanRequest {
-                        ctx,
-                        config,
-                        prior_state: prior,
-                        private,
-                    },
-                    &mut resp,
-                )
-                .await;
+            let call = modify.modify_plan(
+                ModifyPlanRequest {
+                    ctx,
+                    config,
+                    prior_state: prior,
+                    private,
+                },
+                &mut resp,
+            );
+            let outcome = guarded("plan modification", call).await;
+            note_panic(outcome, &mut resp.diagnostics);
             plan = resp.plan;
             requires_replace = resp.requires_replace;
             planned_private = resp.private;
@@ -567,15 +616,18 @@ impl pb::provider_server::Provider for ProviderServer {
             private,
         };
         if deleting {
-            resource.delete(apply_req, &mut resp).await;
+            let outcome = guarded("delete", resource.delete(apply_req, &mut resp)).await;
+            note_panic(outcome, &mut resp.diagnostics);
             if resp.diagnostics.has_errors() {
                 // A failed delete keeps the object in state, so it can be retried.
                 resp.state = prior;
             }
         } else if prior.is_null() {
-            resource.create(apply_req, &mut resp).await;
+            let outcome = guarded("create", resource.create(apply_req, &mut resp)).await;
+            note_panic(outcome, &mut resp.diagnostics);
         } else {
-            resource.update(apply_req, &mut resp).await;
+            let outcome = guarded("update", resource.update(apply_req, &mut resp)).await;
+            note_panic(outcome, &mut resp.diagnostics);
         }
         null_write_only(&schema.block, &mut resp.state);
         if !resp.state.is_wholly_known() {
@@ -627,7 +679,8 @@ impl pb::provider_server::Provider for ProviderServer {
             private: PrivateState::default(),
             diagnostics: Diagnostics::new(),
         };
-        importer.import(&ctx, &req.id, &mut resp).await;
+        let outcome = guarded("import", importer.import(&ctx, &req.id, &mut resp)).await;
+        note_panic(outcome, &mut resp.diagnostics);
         let imported = if resp.diagnostics.has_errors() {
             Vec::new()
         } else {

@@ -110,6 +110,9 @@ impl Resource for Thing {
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+        if req.plan.attribute("name").as_str() == Some("panicky") {
+            panic!("deliberately, for a test");
+        }
         let size = req.plan.attribute("size").as_i64().unwrap_or(0);
         resp.state.set("generated", format!("gen-{size}-false"));
     }
@@ -637,5 +640,38 @@ async fn schema_mistakes_reach_terraform_as_errors() {
             .any(|d| d.contains("test_thing: resource type names start with \"sloppy_\"")),
         "{details:?}"
     );
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_resource_gives_an_error_diagnostic_and_the_server_carries_on() {
+    let (plugin, mut client) = client().await;
+    let ty = thing_type();
+    let prior = thing(&[("id", "id-p".into()), ("name", "panicky".into())]);
+    let planned = thing(&[
+        ("id", "id-p".into()),
+        ("name", "panicky".into()),
+        ("size", Value::int(3)),
+    ]);
+    let resp = client
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: "test_thing".into(),
+            prior_state: Some(dynamic(&prior, &ty)),
+            planned_state: Some(dynamic(&planned, &ty)),
+            config: Some(dynamic(&planned, &ty)),
+            planned_private: Vec::new(),
+            provider_meta: None,
+        })
+        .await
+        .expect("an answer, not a reset stream")
+        .into_inner();
+    assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
+    assert!(resp.diagnostics[0]
+        .detail
+        .contains("update panicked: deliberately, for a test"));
+    client
+        .get_metadata(pb::get_metadata::Request {})
+        .await
+        .expect("still serving");
     plugin.stop().await;
 }
