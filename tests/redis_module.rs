@@ -280,6 +280,20 @@ async fn info_reports_role_version_memory_and_keyspace() {
 }
 
 #[tokio::test]
+async fn info_with_several_sections_returns_all_of_them() {
+    let server = RedisServer::start(&[]);
+    let mut conn = server.connect(None).await.unwrap();
+    let info = conn.info("persistence replication").await.unwrap();
+    assert_eq!(info.loading(), Some(false));
+    assert_eq!(info.role(), Some("master"));
+    assert_eq!(
+        info.used_memory(),
+        None,
+        "the memory section was not asked for"
+    );
+}
+
+#[tokio::test]
 async fn config_set_then_config_get_round_trips_maxmemory_and_policy() {
     let server = RedisServer::start(&[]);
     let mut conn = server.connect(None).await.unwrap();
@@ -406,6 +420,21 @@ async fn an_unknown_command_is_a_server_error_carrying_the_message() {
         conn.command(&["ECHO", "still here"]).await.unwrap(),
         Reply::Bulk(b"still here".to_vec())
     );
+}
+
+#[tokio::test]
+async fn a_large_binary_value_comes_back_intact() {
+    let server = RedisServer::start(&[]);
+    let mut conn = server.connect(None).await.unwrap();
+    let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let set = conn
+        .command(&[&b"SET"[..], b"big\r\nkey", &big])
+        .await
+        .unwrap();
+    assert!(set.is_ok());
+    let got = conn.command(&[&b"GET"[..], b"big\r\nkey"]).await.unwrap();
+    assert!(got == Reply::Bulk(big), "the same 3 MiB back");
+    assert_eq!(conn.dbsize().await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ pub type BoxTransport = Box<dyn Transport>;
 
 /// Bytes read from the stream at a time.
 const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer capacity kept between replies; a larger one is released.
+const MAX_IDLE_BUFFER: usize = 1024 * 1024;
 
 /// Server error codes that go away by themselves (a retry with a fresh connection may succeed).
 const TRANSIENT_CODES: &[&str] = &["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"];
@@ -340,14 +342,12 @@ impl<S: Transport> RedisConn<S> {
         }
     }
 
-    /// `INFO <section>` (`""` for the default sections, `"all"`, `"replication"`, ...).
-    pub async fn info(&mut self, section: &str) -> Result<Info, RedisError> {
-        let reply = if section.is_empty() {
-            self.command(&["INFO"]).await?
-        } else {
-            self.command(&["INFO", section]).await?
-        };
-        match reply {
+    /// `INFO <section>...`: `""` for the default sections, `"all"`, `"replication"`, or
+    /// several names separated by spaces (`"persistence replication"`, Redis 7+).
+    pub async fn info(&mut self, sections: &str) -> Result<Info, RedisError> {
+        let mut args = vec!["INFO"];
+        args.extend(sections.split_whitespace());
+        match self.command(&args).await? {
             Reply::Bulk(bytes) => Ok(Info::parse(&String::from_utf8_lossy(&bytes))),
             other => Err(unexpected("INFO", "a bulk string", &other)),
         }
@@ -490,6 +490,10 @@ async fn read_reply<S: AsyncRead + Unpin>(
             })?;
             if let Some((reply, used)) = parsed {
                 buf.drain(..used);
+                if buf.is_empty() && buf.capacity() > MAX_IDLE_BUFFER {
+                    // Do not hold on to the memory of one huge reply.
+                    *buf = Vec::new();
+                }
                 return Ok(reply);
             }
         }

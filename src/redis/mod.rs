@@ -18,6 +18,27 @@
 //! logged at debug level by name only (`CONFIG SET`, `ACL SETUSER`); arguments, which may
 //! be passwords, are never logged nor put in errors.
 //!
+//! Waiting for a pod, then tuning it live (any stream works where TCP is used here, e.g. a
+//! port-forward whose failure is mapped with [`RedisError::connect`]):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use terraform_provider_redis::redis::{wait_ready, Auth, RedisConn, RedisError};
+//!
+//! # async fn example() -> Result<(), RedisError> {
+//! let auth = Auth::user("terraform", "from-the-secret");
+//! let mut conn = wait_ready(
+//!     || RedisConn::connect_tcp("10.0.0.7:6379", Some(auth.clone()), Duration::from_secs(10)),
+//!     Duration::from_secs(300),
+//! )
+//! .await?;
+//! conn.config_set(&[("maxmemory", "256mb"), ("maxmemory-policy", "allkeys-lru")]).await?;
+//! let info = conn.info("server").await?;
+//! println!("running {:?}", info.server_version());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Why our own RESP2 codec rather than redis-rs
 //!
 //! redis-rs can run over a caller-supplied stream (`MultiplexedConnection::new` with any
