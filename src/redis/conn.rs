@@ -363,7 +363,7 @@ impl<S: Transport> RedisConn<S> {
         let Reply::Array(items) = &reply else {
             return Err(bad(&reply));
         };
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(bad(&reply));
         }
         items
