@@ -101,14 +101,14 @@ async fn get_provider_schema_describes_the_provider_block() {
             .expect("command")
             .required
     );
-    assert!(resp.resource_schemas.is_empty());
+    assert!(resp.resource_schemas.contains_key("redis_deployment"));
     let caps = resp.server_capabilities.expect("capabilities");
     assert!(!caps.plan_destroy && !caps.move_resource_state);
     plugin.stop().await;
 }
 
 #[tokio::test]
-async fn get_metadata_answers_with_capabilities_and_no_resources_yet() {
+async fn get_metadata_lists_the_resources_with_a_sound_schema() {
     let plugin = start(redis()).await;
     let mut client = provider_client(channel(plugin.addr).await);
     let resp = client
@@ -117,8 +117,17 @@ async fn get_metadata_answers_with_capabilities_and_no_resources_yet() {
         .expect("rpc")
         .into_inner();
     assert!(resp.server_capabilities.is_some());
+    let names: Vec<&str> = resp
+        .resources
+        .iter()
+        .map(|r| r.type_name.as_str())
+        .collect();
+    assert!(names.contains(&"redis_deployment"), "{names:?}");
+    assert!(resp.data_sources.is_empty());
     assert!(
-        resp.resources.is_empty() && resp.data_sources.is_empty() && resp.diagnostics.is_empty()
+        resp.diagnostics.is_empty(),
+        "schema mistakes: {:?}",
+        resp.diagnostics
     );
     plugin.stop().await;
 }
@@ -214,7 +223,9 @@ async fn configure_provider_accepts_a_json_configuration_too() {
             terraform_version: "1.11.4".to_owned(),
             config: Some(pb::DynamicValue {
                 msgpack: Vec::new(),
-                json: br#"{"redis_access":"direct","field_manager":"ci"}"#.to_vec(),
+                json: br#"{"redis_access":"direct","field_manager":"ci",
+                    "kubernetes":{"host":"https://127.0.0.1:1","insecure":true}}"#
+                    .to_vec(),
             }),
             client_capabilities: None,
         })
