@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use terraform_provider_redis::redis::{
-    wait_ready, Auth, RedisConn, RedisError, Reply, Role, Transport,
+    wait_ready, wait_until, Auth, RedisConn, RedisError, Reply, Role, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,27 +40,54 @@ impl RedisServer {
 
     fn try_start(port: u16, extra: &[&str]) -> Option<RedisServer> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port_arg = port.to_string();
-        let dir_arg = dir.path().display().to_string();
-        let log = dir.path().join("redis.log");
-        let log_arg = log.display().to_string();
-        let mut args = vec![
+        let mut args: Vec<String> = [
             "--port",
-            &port_arg,
+            &port.to_string(),
             "--bind",
             "127.0.0.1",
             "--save",
             "",
             "--appendonly",
             "no",
-            "--daemonize",
-            "no",
             "--dir",
-            &dir_arg,
-            "--logfile",
-            &log_arg,
-        ];
-        args.extend_from_slice(extra);
+            &dir.path().display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        RedisServer::spawn(port, dir, args)
+    }
+
+    /// Starts a Sentinel on a free port monitoring `mymaster` at `primary_port` (quorum 1).
+    fn start_sentinel(primary_port: u16) -> RedisServer {
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().expect("temp dir");
+            // Sentinel rewrites its configuration file, so it lives in the temp dir.
+            let conf = dir.path().join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\n\
+                     sentinel monitor mymaster 127.0.0.1 {primary_port} 1\n\
+                     sentinel down-after-milliseconds mymaster 5000\n",
+                    dir.path().display()
+                ),
+            )
+            .expect("sentinel.conf");
+            let args = vec![conf.display().to_string(), "--sentinel".to_owned()];
+            if let Some(server) = RedisServer::spawn(port, dir, args) {
+                return server;
+            }
+        }
+        panic!("redis sentinel did not start after 5 attempts");
+    }
+
+    /// Runs `redis-server args... --daemonize no --logfile <dir>/redis.log` and waits
+    /// until `port` accepts connections.
+    fn spawn(port: u16, dir: TempDir, mut args: Vec<String>) -> Option<RedisServer> {
+        let log = dir.path().join("redis.log").display().to_string();
+        args.extend(["--daemonize".into(), "no".into(), "--logfile".into(), log]);
         let child = Command::new("redis-server")
             .args(&args)
             .stdin(Stdio::null())
@@ -558,4 +585,98 @@ async fn the_raw_stream_can_be_taken_back_after_the_handshake() {
     let mut answer = [0u8; 4];
     bounded(stream.read_exact(&mut answer)).await.unwrap();
     assert_eq!(&answer, b":0\r\n");
+}
+
+#[tokio::test]
+async fn a_sentinel_names_the_primary_it_monitors() {
+    let primary = RedisServer::start(&[]);
+    let sentinel = RedisServer::start_sentinel(primary.port);
+    let mut conn = sentinel.connect(None).await.unwrap();
+    assert_eq!(
+        conn.sentinel_primary_addr("mymaster").await.unwrap(),
+        Some(("127.0.0.1".to_owned(), primary.port))
+    );
+    assert_eq!(conn.sentinel_primary_addr("nosuch").await.unwrap(), None);
+    assert_eq!(
+        conn.role().await.unwrap(),
+        Role::Sentinel {
+            primaries: vec!["mymaster".into()]
+        }
+    );
+    let seen = conn.sentinel_primary("mymaster").await.unwrap();
+    assert_eq!(seen.name(), Some("mymaster"));
+    assert_eq!(seen.port(), Some(primary.port));
+    assert_eq!(seen.quorum(), Some(1));
+    assert_eq!(seen.num_other_sentinels(), Some(0));
+    assert!(conn.sentinel_replicas("mymaster").await.unwrap().is_empty());
+    assert!(conn
+        .sentinel_sentinels("mymaster")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_sentinel_waited_for_until_it_sees_its_primary_up_passes_the_quorum_check() {
+    let primary = RedisServer::start(&[]);
+    let sentinel = RedisServer::start_sentinel(primary.port);
+    let addr = sentinel.addr();
+    let message = bounded(wait_until(
+        || async {
+            let mut conn = RedisConn::connect_tcp(&addr, None, TIMEOUT).await?;
+            let seen = conn.sentinel_primary("mymaster").await?;
+            if !seen.flags().contains(&"master") || seen.is_down() {
+                return Err(RedisError::NotReady {
+                    reason: format!("primary flags {:?}", seen.flags()),
+                });
+            }
+            conn.sentinel_ckquorum("mymaster").await
+        },
+        Duration::from_secs(20),
+    ))
+    .await
+    .unwrap();
+    assert!(message.starts_with("OK 1 usable Sentinels"), "{message}");
+}
+
+#[tokio::test]
+async fn a_quorum_check_for_an_unknown_primary_is_a_server_error() {
+    let primary = RedisServer::start(&[]);
+    let sentinel = RedisServer::start_sentinel(primary.port);
+    let mut conn = sentinel.connect(None).await.unwrap();
+    let err = conn.sentinel_ckquorum("nosuch").await.unwrap_err();
+    assert_eq!(err.server_code(), Some("ERR"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("redis refused SENTINEL CKQUORUM: "),
+        "{err}"
+    );
+    let err = conn.sentinel_primary("nosuch").await.unwrap_err();
+    assert!(matches!(err, RedisError::Server { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn sentinel_set_changes_tunables_live() {
+    let primary = RedisServer::start(&[]);
+    let sentinel = RedisServer::start_sentinel(primary.port);
+    let mut conn = sentinel.connect(None).await.unwrap();
+    conn.sentinel_set(
+        "mymaster",
+        &[
+            ("down-after-milliseconds", "3000"),
+            ("failover-timeout", "60000"),
+            ("parallel-syncs", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let seen = conn.sentinel_primary("mymaster").await.unwrap();
+    assert_eq!(seen.get("down-after-milliseconds"), Some("3000"));
+    assert_eq!(seen.get("failover-timeout"), Some("60000"));
+    assert_eq!(seen.get("parallel-syncs"), Some("2"));
+    let err = conn
+        .sentinel_set("mymaster", &[("no-such-option", "1")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RedisError::Server { .. }), "{err}");
 }

@@ -359,20 +359,9 @@ impl<S: Transport> RedisConn<S> {
         pattern: &str,
     ) -> Result<BTreeMap<String, String>, RedisError> {
         let reply = self.command(&["CONFIG", "GET", pattern]).await?;
-        let bad = |reply: &Reply| unexpected("CONFIG GET", "an array of name/value pairs", reply);
-        let Reply::Array(items) = &reply else {
-            return Err(bad(&reply));
-        };
-        if !items.len().is_multiple_of(2) {
-            return Err(bad(&reply));
-        }
-        items
-            .chunks_exact(2)
-            .map(|pair| match (pair[0].as_text(), pair[1].as_text()) {
-                (Some(name), Some(value)) => Ok((name, value)),
-                _ => Err(bad(&reply)),
-            })
-            .collect()
+        reply
+            .as_pairs()
+            .ok_or_else(|| unexpected("CONFIG GET", "an array of name/value pairs", &reply))
     }
 
     /// `CONFIG SET name value [name value ...]`: all settings in one command, so Redis
@@ -536,7 +525,7 @@ fn command_label<A: AsRef<[u8]>>(args: &[A]) -> String {
     name
 }
 
-fn expect_ok(command: &str, reply: &Reply) -> Result<(), RedisError> {
+pub(super) fn expect_ok(command: &str, reply: &Reply) -> Result<(), RedisError> {
     if reply.is_ok() {
         Ok(())
     } else {
@@ -544,7 +533,7 @@ fn expect_ok(command: &str, reply: &Reply) -> Result<(), RedisError> {
     }
 }
 
-fn unexpected(command: &str, expected: &'static str, got: &Reply) -> RedisError {
+pub(super) fn unexpected(command: &str, expected: &'static str, got: &Reply) -> RedisError {
     RedisError::UnexpectedReply {
         command: command.to_owned(),
         expected,

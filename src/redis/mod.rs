@@ -1,4 +1,4 @@
-//! Talking to Redis itself: connections over any byte stream, INFO/CONFIG/ROLE operations, readiness.
+//! Talking to Redis itself: connections over any byte stream, INFO/CONFIG/ROLE/SENTINEL operations, readiness.
 //!
 //! The provider reaches Redis pods through a kube-rs port-forward (a stream tunnelled
 //! through the API server) or, from in-cluster runners, over plain TCP. Everything here
@@ -11,8 +11,13 @@
 //!   [`config_get`](RedisConn::config_get), [`config_set`](RedisConn::config_set),
 //!   [`role`](RedisConn::role) ([`Role`]), [`dbsize`](RedisConn::dbsize), and the
 //!   [`command`](RedisConn::command) escape hatch returning a raw [`Reply`].
+//! - Sentinel: [`sentinel_primary_addr`](RedisConn::sentinel_primary_addr),
+//!   [`sentinel_primary`](RedisConn::sentinel_primary) ([`SentinelPrimary`]),
+//!   [`sentinel_replicas`](RedisConn::sentinel_replicas),
+//!   [`sentinel_sentinels`](RedisConn::sentinel_sentinels),
+//!   [`sentinel_ckquorum`](RedisConn::sentinel_ckquorum), [`sentinel_set`](RedisConn::sentinel_set).
 //! - [`wait_ready`]: "Redis is ready" (PING answers PONG, INFO shows `loading:0`), retried
-//!   on fresh connections until a deadline.
+//!   on fresh connections until a deadline; [`wait_until`] for any other condition.
 //!
 //! Every round trip is bounded by the timeout the connection was built with. Commands are
 //! logged at debug level by name only (`CONFIG SET`, `ACL SETUSER`); arguments, which may
@@ -57,9 +62,11 @@ pub mod info;
 pub mod ready;
 pub mod resp;
 pub mod role;
+pub mod sentinel;
 
 pub use conn::{Auth, BoxError, BoxTransport, RedisConn, RedisError, Transport};
 pub use info::{Info, InfoReplica, KeyspaceDb};
-pub use ready::{check_ready, wait_ready};
+pub use ready::{check_ready, wait_ready, wait_until};
 pub use resp::{ProtocolError, Reply};
 pub use role::{Role, RoleReplica};
+pub use sentinel::SentinelPrimary;

@@ -2,7 +2,8 @@
 //!
 //! Modelled on kube-runtime's `wait::Condition` plus an explicit `tokio::time::timeout`:
 //! [`check_ready`] is the condition (one look, no waiting), [`wait_ready`] polls it with
-//! backoff and gives up at the deadline with the last failure as the cause.
+//! backoff on fresh connections and gives up at the deadline with the last failure as the
+//! cause; [`wait_until`] is the same loop for any other condition.
 
 use std::future::Future;
 use std::time::Duration;
@@ -51,32 +52,53 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<RedisConn<S>, RedisError>>,
 {
+    wait_until(
+        move || {
+            let connecting = connect();
+            async move {
+                let mut conn = connecting.await?;
+                check_ready(&mut conn).await?;
+                Ok(conn)
+            }
+        },
+        timeout,
+    )
+    .await
+}
+
+/// Runs `attempt` until it succeeds and returns its value: the retry loop of
+/// [`wait_ready`] for any condition, e.g. "every Sentinel sees the primary" (return
+/// [`RedisError::NotReady`] from `attempt` to keep waiting).
+///
+/// Transient failures ([`RedisError::is_transient`]) are retried with backoff from
+/// [`FIRST_RETRY_DELAY`] to [`MAX_RETRY_DELAY`]; any other failure is returned at once.
+/// At `timeout` (which also bounds an attempt that never completes) the result is
+/// [`RedisError::ReadyTimeout`] carrying the last failure.
+pub async fn wait_until<T, F, Fut>(mut attempt: F, timeout: Duration) -> Result<T, RedisError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
     let deadline = Instant::now() + timeout;
     let mut last: Option<RedisError> = None;
     let attempts = async {
         let mut delay = FIRST_RETRY_DELAY;
-        let mut attempt = 1u32;
+        let mut n = 1u32;
         loop {
-            let result = async {
-                let mut conn = connect().await?;
-                check_ready(&mut conn).await?;
-                Ok::<_, RedisError>(conn)
-            }
-            .await;
-            match result {
-                Ok(conn) => {
-                    tracing::debug!(attempt, "redis is ready");
-                    return Ok(conn);
+            match attempt().await {
+                Ok(value) => {
+                    tracing::debug!(attempt = n, "redis condition met");
+                    return Ok(value);
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::debug!(attempt, error = %e, "redis not ready yet");
+                    tracing::debug!(attempt = n, error = %e, "redis condition not met yet");
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_RETRY_DELAY);
-            attempt += 1;
+            n += 1;
         }
     };
     match tokio::time::timeout_at(deadline, attempts).await {
@@ -192,6 +214,30 @@ mod tests {
             matches!(err, RedisError::ReadyTimeout { last: None, .. }),
             "{err:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_until_returns_the_value_of_the_first_successful_attempt() {
+        let mut tries = 0u32;
+        let value = wait_until(
+            || {
+                tries += 1;
+                let n = tries;
+                async move {
+                    if n < 4 {
+                        Err(RedisError::NotReady {
+                            reason: format!("{n} of 3 sentinels"),
+                        })
+                    } else {
+                        Ok(n * 10)
+                    }
+                }
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(value, 40);
     }
 
     #[tokio::test(start_paused = true)]

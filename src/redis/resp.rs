@@ -6,6 +6,7 @@
 //! ([`Ok(None)`](parse_reply)) or a complete reply with the number of bytes it used,
 //! and malformed input is a [`ProtocolError`], never a panic or an unbounded allocation.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The largest bulk string accepted, as Redis's own `proto-max-bulk-len` default (512 MiB).
@@ -89,6 +90,21 @@ impl Reply {
             Reply::Simple(_) | Reply::Bulk(_) => self.as_text()?.parse().ok(),
             _ => None,
         }
+    }
+
+    /// A flat array of name/value strings (`CONFIG GET`, `SENTINEL MASTER`) as a map;
+    /// `None` for any other shape.
+    pub fn as_pairs(&self) -> Option<BTreeMap<String, String>> {
+        let Reply::Array(items) = self else {
+            return None;
+        };
+        if !items.len().is_multiple_of(2) {
+            return None;
+        }
+        items
+            .chunks_exact(2)
+            .map(|pair| Some((pair[0].as_text()?, pair[1].as_text()?)))
+            .collect()
     }
 
     /// True for the `+OK` status.
@@ -507,6 +523,24 @@ mod tests {
         let debug = format!("{secret:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert_eq!(secret.kind().to_string(), "an array of 2 elements");
+    }
+
+    #[test]
+    fn a_flat_array_of_strings_reads_as_name_value_pairs() {
+        let reply = parse_all(b"*4\r\n$4\r\nname\r\n$8\r\nmymaster\r\n+port\r\n$4\r\n6379\r\n");
+        let pairs = reply.as_pairs().unwrap();
+        assert_eq!(pairs.get("name").map(String::as_str), Some("mymaster"));
+        assert_eq!(pairs.get("port").map(String::as_str), Some("6379"));
+        assert_eq!(Reply::Array(Vec::new()).as_pairs(), Some(BTreeMap::new()));
+        assert_eq!(
+            Reply::Array(vec![Reply::Bulk(b"odd".to_vec())]).as_pairs(),
+            None
+        );
+        assert_eq!(
+            Reply::Array(vec![Reply::Bulk(b"k".to_vec()), Reply::Integer(1)]).as_pairs(),
+            None
+        );
+        assert_eq!(Reply::Nil.as_pairs(), None);
     }
 
     #[test]
