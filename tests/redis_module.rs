@@ -384,7 +384,7 @@ async fn a_standalone_server_is_a_primary_without_replicas() {
 
 #[tokio::test]
 async fn a_replica_reports_its_primary_through_role_and_info() {
-    let primary = RedisServer::start(&[]);
+    let primary = RedisServer::start(&["--repl-diskless-sync-delay", "0"]);
     let replica = RedisServer::start(&[]);
     let port = primary.port.to_string();
     let mut conn = replica.connect(None).await.unwrap();
@@ -420,14 +420,24 @@ async fn a_replica_reports_its_primary_through_role_and_info() {
     assert_eq!(info.master_host(), Some("127.0.0.1"));
     assert_eq!(info.master_link_status(), Some("up"));
 
+    // The primary lists the replica once it has acknowledged the end of the sync.
     let mut on_primary = primary.connect(None).await.unwrap();
+    bounded(async {
+        loop {
+            let role = on_primary.role().await.unwrap();
+            if matches!(&role, Role::Primary { replicas, .. } if replicas.len() == 1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
     let info = on_primary.info("replication").await.unwrap();
     assert_eq!(info.connected_slaves(), Some(1));
-    assert_eq!(info.replicas().len(), 1);
-    assert!(matches!(
-        on_primary.role().await.unwrap(),
-        Role::Primary { replicas, .. } if replicas.len() == 1
-    ));
+    let replicas = info.replicas();
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0].port, replica.port);
+    assert_eq!(replicas[0].state, "online");
 }
 
 #[tokio::test]
