@@ -451,7 +451,10 @@ impl<S: Transport> RedisConn<S> {
                 command: label.to_owned(),
                 source,
             };
-            stream.write_all(write_buf).await.map_err(io)?;
+            let written = stream.write_all(write_buf).await;
+            // The buffer may hold a password (AUTH, CONFIG SET requirepass): wipe it.
+            write_buf.fill(0);
+            written.map_err(io)?;
             stream.flush().await.map_err(io)?;
             read_reply(stream, read_buf, label).await
         };
