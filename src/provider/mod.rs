@@ -303,9 +303,10 @@ impl crate::tf::Provider for RedisProvider {
         // The client is built without contacting the API server: an unreachable server
         // is reported by the first operation that needs it, within its own timeout.
         match k8s::client::config(&parsed.kubernetes.cluster_access()).await {
-            Ok(kube_config) => match kube::Client::try_from(kube_config) {
+            Ok(kube_config) => match kube::Client::try_from(kube_config.clone()) {
                 Ok(kube) => self.shared.set(Clients {
                     kube,
+                    api_server: kube_config.cluster_url.to_string(),
                     access: match parsed.redis_access {
                         RedisAccess::PortForward => Access::PortForward,
                         RedisAccess::Direct => Access::Direct,

@@ -346,18 +346,25 @@ fn path(parts: &[&str]) -> AttributePath {
         .fold(AttributePath::root(), |p, a| p.attribute(*a))
 }
 
+/// An error on `path` whose text names the path too (Terraform cannot always point at
+/// a key inside a nested attribute).
+fn bad(diags: &mut Diagnostics, path: AttributePath, summary: &str, detail: impl Into<String>) {
+    let detail = format!("{path}: {}", detail.into());
+    diags.error_at(path, summary, detail);
+}
+
 /// Reads and checks a configuration (or plan). Unknown values count as defaults; every
 /// problem with a known value is a diagnostic on its path. `config` carries write-only values.
 fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     let name = str_of(v.attribute("name")).unwrap_or_default();
     if v.attribute("name").is_known() {
         if let Err(e) = d::check_dns_label(&name, 52) {
-            diags.error_at(path(&["name"]), "Invalid name", e.0);
+            bad(diags, path(&["name"]), "Invalid name", e.0);
         }
     }
     let namespace = str_of(v.attribute("namespace")).unwrap_or_else(|| "default".into());
     if let Err(e) = d::check_dns_label(&namespace, 63) {
-        diags.error_at(path(&["namespace"]), "Invalid namespace", e.0);
+        bad(diags, path(&["namespace"]), "Invalid namespace", e.0);
     }
     let replicas = int_of(v.attribute("replicas")).unwrap_or(1);
 
@@ -374,10 +381,10 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
         for (k, q) in map {
             let p = path(&["resources", kind]).key(k.clone());
             if let Err(e) = d::check_resource_name(k) {
-                diags.error_at(p.clone(), "Invalid resource name", e.0);
+                bad(diags, p.clone(), "Invalid resource name", e.0);
             }
             if let Err(e) = d::quantity(q) {
-                diags.error_at(p, "Invalid quantity", e.0);
+                bad(diags, p, "Invalid quantity", e.0);
             }
         }
     }
@@ -385,7 +392,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
         if let (Some(req), Some(lim)) = (resources.requests.get(k), resources.limits.get(k)) {
             if let (Ok(req), Ok(lim)) = (d::quantity(req), d::quantity(lim)) {
                 if req > lim {
-                    diags.error_at(
+                    bad(
+                        diags,
                         path(&["resources", "requests"]).key(k),
                         "Request above limit",
                         format!("resources.requests.{k} is more than resources.limits.{k}."),
@@ -406,11 +414,16 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     let percent = int_of(c.attribute("maxmemory_percent_of_limit"));
     if let Some(mm) = &maxmemory {
         match d::redis_bytes(mm) {
-            Err(e) => diags.error_at(path(&["config", "maxmemory"]), "Invalid maxmemory", e.0),
+            Err(e) => bad(
+                diags,
+                path(&["config", "maxmemory"]),
+                "Invalid maxmemory",
+                e.0,
+            ),
             Ok(bytes) => {
                 if let Some(limit) = memory_limit {
                     if bytes as f64 > limit {
-                        diags.error_at(
+                        bad(diags,
                             path(&["config", "maxmemory"]),
                             "maxmemory above the memory limit",
                             format!(
@@ -428,13 +441,15 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     if let Some(pct) = percent {
         let p = path(&["config", "maxmemory_percent_of_limit"]);
         if maxmemory.is_some() {
-            diags.error_at(
+            bad(
+                diags,
                 p,
                 "Conflicting settings",
                 "Set config.maxmemory or config.maxmemory_percent_of_limit, not both.",
             );
         } else if !(1..=100).contains(&pct) {
-            diags.error_at(
+            bad(
+                diags,
                 p,
                 "Invalid percentage",
                 format!("{pct} is not between 1 and 100."),
@@ -445,7 +460,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
                 format!("{}", (limit * pct as f64 / 100.0) as u64),
             ));
         } else {
-            diags.error_at(
+            bad(
+                diags,
                 p,
                 "No memory limit",
                 "config.maxmemory_percent_of_limit needs resources.limits.memory.",
@@ -464,7 +480,12 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     if let Some(save) = str_of(c.attribute("save")) {
         match d::check_save(&save) {
             Ok(()) => directives.push(("save".into(), save)),
-            Err(e) => diags.error_at(path(&["config", "save"]), "Invalid save schedule", e.0),
+            Err(e) => bad(
+                diags,
+                path(&["config", "save"]),
+                "Invalid save schedule",
+                e.0,
+            ),
         }
     }
     for (attr, directive) in [
@@ -481,7 +502,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     if let Some(events) = str_of(c.attribute("notify_keyspace_events")) {
         match d::check_keyspace_events(&events) {
             Ok(()) => directives.push(("notify-keyspace-events".into(), events)),
-            Err(e) => diags.error_at(
+            Err(e) => bad(
+                diags,
                 path(&["config", "notify_keyspace_events"]),
                 "Invalid keyspace events",
                 e.0,
@@ -492,15 +514,17 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     for (k, val) in map_of(c.attribute("extra")) {
         let p = path(&["config", "extra"]).key(k.clone());
         if let Err(e) = d::check_extra_directive(&k) {
-            diags.error_at(p, "Unknown directive", e.0);
+            bad(diags, p, "Unknown directive", e.0);
         } else if typed.contains(&k) {
-            diags.error_at(
+            bad(
+                diags,
                 p,
                 "Directive set twice",
                 format!("{k} is set by a typed attribute of config already."),
             );
         } else if k == "maxmemory-policy" && !d::EVICTION_POLICIES.contains(&val.as_str()) {
-            diags.error_at(
+            bad(
+                diags,
                 p,
                 "Unknown eviction policy",
                 format!("{val:?} is not one of {}.", d::EVICTION_POLICIES.join(", ")),
@@ -519,7 +543,7 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
         access_mode: str_of(pe.attribute("access_mode")).unwrap_or_else(|| "ReadWriteOnce".into()),
     };
     if let Err(e) = d::quantity(&persistence.size) {
-        diags.error_at(path(&["persistence", "size"]), "Invalid size", e.0);
+        bad(diags, path(&["persistence", "size"]), "Invalid size", e.0);
     }
     let retain_on_destroy = pe.attribute("retain_on_destroy").as_bool().unwrap_or(false);
     let aof = directives
@@ -542,7 +566,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     let wo_set = !wo_config.is_null() || !a.attribute("password_wo_version").is_null();
     let (password, password_ref) = if !existing.is_null() {
         if wo_set {
-            diags.error_at(
+            bad(
+                diags,
                 path(&["auth", "password_wo"]),
                 "Conflicting settings",
                 "Set auth.existing_secret or auth.password_wo, not both.",
@@ -556,7 +581,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
     } else {
         let source = if wo_set {
             if a.attribute("password_wo_version").is_null() {
-                diags.error_at(
+                bad(
+                    diags,
                     path(&["auth", "password_wo_version"]),
                     "Missing version",
                     "auth.password_wo needs auth.password_wo_version, bumped on each new password.",
@@ -565,7 +591,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
             let pw = wo_config.as_str().map(str::to_owned);
             if let Some(pw) = &pw {
                 if pw.len() < 8 {
-                    diags.error_at(
+                    bad(
+                        diags,
                         path(&["auth", "password_wo"]),
                         "Password too short",
                         "auth.password_wo must have at least 8 characters.",
@@ -596,7 +623,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
         if let Some(cmd) = cmd.as_str() {
             match d::check_command_name(cmd) {
                 Ok(()) => disable_commands.push(cmd.to_string()),
-                Err(e) => diags.error_at(
+                Err(e) => bad(
+                    diags,
                     path(&["disable_commands"]).index(i as i64),
                     "Invalid command",
                     e.0,
@@ -617,7 +645,8 @@ fn desired(v: &Value, config: &Value, diags: &mut Diagnostics) -> Desired {
         (prometheus_rule, "prometheus_rule"),
     ] {
         if flag && !metrics_on {
-            diags.error_at(
+            bad(
+                diags,
                 path(&["metrics", attr]),
                 "Metrics are off",
                 format!("metrics.{attr} needs metrics.enabled = true."),
@@ -829,6 +858,26 @@ fn diag_from(summary: &str, e: &dyn std::error::Error) -> Diagnostic {
     Diagnostic::error(summary, detail)
 }
 
+/// An API failure as a diagnostic; a failure to reach the API server at all names it.
+fn api_diag(c: &Clients, summary: &str, e: &ApiError) -> Diagnostic {
+    let unreachable = matches!(
+        e,
+        ApiError::Call { source, .. } if !matches!(source, kube::Error::Api(_))
+    );
+    let d = diag_from(summary, e);
+    if unreachable {
+        Diagnostic::error(
+            format!("{summary}: the Kubernetes API server is unreachable"),
+            format!(
+                "the Kubernetes API server at {} did not answer: {}",
+                c.api_server, d.detail
+            ),
+        )
+    } else {
+        d
+    }
+}
+
 fn stopped_or_timed_out(e: crate::tf::Interrupted, what: &str) -> Diagnostic {
     Diagnostic::error(format!("{what} did not finish"), format!("{what}: {e}"))
 }
@@ -847,7 +896,7 @@ async fn client_password(
         match apply::get::<Secret>(&c.kube, &server.namespace, &server.password.name).await {
             Ok(s) => s,
             Err(e) => {
-                diags.push(diag_from("Cannot read the password Secret", &e));
+                diags.push(api_diag(c, "Cannot read the password Secret", &e));
                 return None;
             }
         };
@@ -1104,7 +1153,7 @@ impl Deployment {
                 .ok_or_else(|| Diagnostic::error("No password", "see the other diagnostics"))?;
             let passwords = internal_passwords(&c, &server, client_pw)
                 .await
-                .map_err(|e| diag_from("Cannot read the internal Secret", &e))?;
+                .map_err(|e| api_diag(&c, "Cannot read the internal Secret", &e))?;
             let mut objects = objects::build(&server, &passwords, owned)
                 .map_err(|e| diag_from("Internal error", &e))?;
             if let Some(json) = inputs_json(&req.plan) {
@@ -1117,7 +1166,7 @@ impl Deployment {
             }
             apply_all(&c, &objects)
                 .await
-                .map_err(|e| diag_from("Cannot apply the Kubernetes objects", &e))?;
+                .map_err(|e| api_diag(&c, "Cannot apply the Kubernetes objects", &e))?;
             if want.service_monitor || want.prometheus_rule {
                 apply_monitoring(&c, &server, want.service_monitor, want.prometheus_rule).await?;
             }
@@ -1295,7 +1344,7 @@ impl Resource for Deployment {
             }
             Ok(Err(e)) => {
                 resp.diagnostics
-                    .push(diag_from("Cannot read the deployment", &e));
+                    .push(api_diag(&c, "Cannot read the deployment", &e));
                 return;
             }
             Ok(Ok(found)) => found,
@@ -1409,7 +1458,7 @@ impl Resource for Deployment {
                 .push(stopped_or_timed_out(e, "Deleting the deployment")),
             Ok(Err(e)) => resp
                 .diagnostics
-                .push(diag_from("Cannot delete the deployment", &e)),
+                .push(api_diag(&c, "Cannot delete the deployment", &e)),
             Ok(Ok(())) => return,
         }
         resp.state = req.prior_state.clone();

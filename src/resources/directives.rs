@@ -260,7 +260,7 @@ pub fn check_dns_label(text: &str, max: usize) -> Result<(), Invalid> {
 /// Checks an RDB `save` schedule: empty (no snapshots) or pairs of seconds and changes.
 pub fn check_save(text: &str) -> Result<(), Invalid> {
     let parts: Vec<&str> = text.split_whitespace().collect();
-    if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+    if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
         return Err(Invalid(format!(
             "{text:?} must be pairs of \"<seconds> <changes>\" like \"3600 1 300 100\", or \"\" for no snapshots"
         )));

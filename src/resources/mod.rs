@@ -17,6 +17,8 @@ pub struct Clients {
     pub access: Access,
     /// Server-side apply field manager.
     pub field_manager: String,
+    /// The API server's URL, for messages.
+    pub api_server: String,
 }
 
 /// The slot ConfigureProvider fills and resources read.

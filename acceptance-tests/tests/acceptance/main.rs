@@ -1,5 +1,6 @@
 //! The acceptance test binary: every scenario runs against the test bed brought up by
 //! `acceptance-tests/testbed/testbed up`.
 
+mod deployment;
 mod runtime;
 mod testbed_smoke;
