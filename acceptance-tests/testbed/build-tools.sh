@@ -167,6 +167,11 @@ build_tofu() {
 build_terragrunt() {
   local v=$TERRAGRUNT_VERSION name=terragrunt
   is_built $name "$v" && return 0
+  local refused="$tools/$name-$v.refused"
+  if [ -f "$refused" ] && [ "${FORCE_TERRAGRUNT:-0}" != 1 ]; then
+    log "terragrunt $v: the Go module proxy refused it before ($(cat "$refused")); FORCE_TERRAGRUNT=1 to retry"
+    return 1
+  fi
   log "building terragrunt $v"
   local w
   w="$(new_wrapper $name)"
@@ -176,6 +181,7 @@ build_terragrunt() {
     GOBIN="$w/bin" go install -trimpath -ldflags "-s -w" "github.com/gruntwork-io/terragrunt@$v"
   ); then
     rm -rf "$w"
+    date -u +%FT%TZ >"$refused"
     log "terragrunt $v could not be built from the Go module proxy (see above); the test bed goes on without it"
     return 1
   fi
