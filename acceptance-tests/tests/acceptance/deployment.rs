@@ -739,3 +739,99 @@ async fn a_dead_api_server_and_a_user_without_rbac_fail_in_time_naming_the_cause
     );
     assert!(!exists::<StatefulSet>(&client, &ns.name, "cache").await);
 }
+
+#[tokio::test]
+async fn a_valkey_image_works_too_with_tofu() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "dep-valkey").await.unwrap();
+    let w = Workdir::new(
+        Tool::Tofu,
+        &deployment(&ns.name, "  image = \"valkey/valkey:8\"\n  replicas = 2"),
+    );
+    w.apply();
+    let password = secret_value(&client, &ns.name, "cache-auth", "password").await;
+    let mut conn = redis_as(&client, &ns.name, "cache-1", None, &password).await;
+    assert_eq!(conn.call(&["PING"]).await.unwrap().text().unwrap(), "PONG");
+    assert!(!w.attributes("redis_deployment.cache")["redis_version"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    w.assert_plan_empty();
+    w.destroy();
+}
+
+#[tokio::test]
+async fn explicit_host_ca_and_exec_credentials_reach_the_cluster() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "dep-exec").await.unwrap();
+    // A service account bound to cluster-admin in this namespace only, whose token an
+    // exec plugin prints, as `aws eks get-token` would.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &ns.name);
+    accounts
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "deployer"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), &ns.name);
+    bindings
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "deployer-admin"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns.name}]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = accounts
+        .create_token_request("deployer", &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let bed = TestBed::get();
+    let pki = bed.kubeconfig.parent().unwrap().join("pki/ca.crt");
+    let ca = std::fs::read_to_string(pki).unwrap();
+    let server = std::fs::read_to_string(&bed.kubeconfig)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_owned))
+        .unwrap();
+    let credential = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": token}
+    });
+    let w = Workdir::new(Tool::Terraform, &deployment(&ns.name, ""));
+    let script = w.path().join("get-token.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat <<'JSON'\n{credential}\nJSON\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        w.path().join("main.tf"),
+        format!(
+            "terraform {{\n  required_providers {{\n    redis = {{ source = \"redis-k8s/redis\" }}\n  }}\n}}\n\
+             provider \"redis\" {{\n  kubernetes = {{\n    host = \"{server}\"\n    cluster_ca_certificate = <<-PEM\n{ca}    PEM\n\
+             \x20   exec = {{\n      api_version = \"client.authentication.k8s.io/v1\"\n      command = \"sh\"\n      args = [\"{}\"]\n    }}\n  }}\n}}\n{}",
+            script.display(),
+            deployment(&ns.name, "")
+        ),
+    )
+    .unwrap();
+    w.apply();
+    assert!(exists::<StatefulSet>(&client, &ns.name, "cache").await);
+    w.assert_plan_empty();
+    w.destroy();
+}
