@@ -772,6 +772,68 @@ fn changed_directives(prior: &RedisServer, next: &RedisServer) -> Vec<String> {
     names
 }
 
+/// Whether Redis's value `got` for a directive is what was asked (sizes compared in bytes).
+fn same_setting(want: &str, got: &str) -> bool {
+    match (d::redis_bytes(want), d::redis_bytes(got)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => got.eq_ignore_ascii_case(want),
+    }
+}
+
+/// Every live setting of `next`, and the defaults of typed settings `prior` had and
+/// `next` dropped.
+fn all_live_settings(prior: &RedisServer, next: &RedisServer) -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = next
+        .directives
+        .iter()
+        .filter(|(k, _)| !render::needs_restart(k))
+        .cloned()
+        .collect();
+    for (k, v) in live_settings(prior, next) {
+        if !settings.iter().any(|(n, _)| *n == k) {
+            settings.push((k, v));
+        }
+    }
+    settings
+}
+
+/// The primary's version and the live settings whose value differs from `server`'s.
+async fn live_facts(
+    c: &Clients,
+    server: &RedisServer,
+) -> Result<(Option<String>, Vec<String>), Box<dyn std::error::Error + Send + Sync>> {
+    let internal = apply::get::<Secret>(&c.kube, &server.namespace, &server.internal_secret_name())
+        .await?
+        .and_then(|s| s.data)
+        .unwrap_or_default();
+    let admin = internal
+        .get(render::keys::ADMIN_PASSWORD)
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .ok_or("the internal Secret has no admin password")?;
+    let passwords = Passwords::with_internal(
+        String::new(),
+        &BTreeMap::from([(render::keys::ADMIN_PASSWORD.to_string(), admin)]),
+    );
+    let mut conn = admin_conn(c, server, &passwords, 0).await?;
+    let version = conn
+        .info("server")
+        .await?
+        .redis_version()
+        .map(str::to_owned);
+    let mut drifted = Vec::new();
+    for (k, want) in &server.directives {
+        if render::needs_restart(k) || k == "save" || k == "notify-keyspace-events" {
+            continue;
+        }
+        if let Some(got) = conn.config_get(k).await?.get(k) {
+            if !same_setting(want, got) {
+                drifted.push(k.clone());
+            }
+        }
+    }
+    Ok((version, drifted))
+}
+
 /// Redis's defaults for the typed directives, to apply live when one is removed.
 fn default_of(directive: &str) -> Option<&'static str> {
     Some(match directive {
@@ -1076,10 +1138,7 @@ async fn converge_redis(
                 .await
                 .map_err(|e| diag_from(&format!("CONFIG GET on {pod} failed"), &e))?;
             if let Some(got) = got.get(k) {
-                let equal = match (d::redis_bytes(want), d::redis_bytes(got)) {
-                    (Ok(a), Ok(b)) => a == b,
-                    _ => got.eq_ignore_ascii_case(want),
-                };
+                let equal = same_setting(want, got);
                 if !equal {
                     return Err(Diagnostic::error(
                         "Setting not in effect",
@@ -1183,7 +1242,11 @@ impl Deployment {
                 )
                 .await
                 .map_err(|e| diag_from("The pods did not become ready", &e))?;
-                let live = prior.map(|p| live_settings(p, &server)).unwrap_or_default();
+                // Every live setting, not only the changed ones: this also undoes a
+                // CONFIG SET made out of band (drift the read reported).
+                let live = prior
+                    .map(|p| all_live_settings(p, &server))
+                    .unwrap_or_default();
                 version = converge_redis(&c, &server, &passwords, &live, deadline)
                     .await?
                     .redis_version;
@@ -1373,13 +1436,35 @@ impl Resource for Deployment {
             .and_then(|cm| cm.data)
             .and_then(|d| d.get("redis.conf").cloned())
             .unwrap_or_default();
-        resp.state.set("config_hash", conf_hash(&conf));
         let ready = sts
             .status
             .as_ref()
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0);
         resp.state.set("ready_replicas", Value::int(ready as i64));
+        // Live Redis facts from the primary: its version, and whether a setting was
+        // changed out of band with CONFIG SET (which a restart would silently undo).
+        let mut hash = conf_hash(&conf);
+        if ready > 0 {
+            match req
+                .ctx
+                .bounded(REDIS_TIMEOUT * 2, live_facts(&c, &prior))
+                .await
+            {
+                Ok(Ok((version, drifted))) => {
+                    if let Some(v) = version {
+                        resp.state.set("redis_version", v);
+                    }
+                    if !drifted.is_empty() {
+                        tracing::info!(?drifted, "settings changed out of band");
+                        hash.push_str("+live-drift");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "live Redis facts not read"),
+                Err(e) => tracing::warn!(error = %e, "live Redis facts not read"),
+            }
+        }
+        resp.state.set("config_hash", hash);
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {

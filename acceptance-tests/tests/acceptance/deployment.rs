@@ -356,8 +356,29 @@ async fn replicas_scale_up_follow_the_primary_and_scale_back_with_tofu() {
 async fn drift_out_of_band_shows_in_plan_and_apply_restores_it() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "dep-drift").await.unwrap();
-    let w = Workdir::new(Tool::Terraform, &deployment(&ns.name, "  replicas = 1"));
+    let w = Workdir::new(
+        Tool::Terraform,
+        &deployment(
+            &ns.name,
+            "  replicas = 1\n  config = { maxmemory = \"32mb\" }",
+        ),
+    );
     w.apply();
+
+    // A CONFIG SET out of band (a restart would silently undo it) is drift too.
+    let mut conn = redis_admin(&client, &ns.name, "cache-0").await;
+    conn.call(&["CONFIG", "SET", "maxmemory", "1mb"])
+        .await
+        .unwrap();
+    let (code, plan) = w.plan_exit_code();
+    assert_eq!(code, 2, "a live change out of band is drift:\n{plan}");
+    assert!(plan.contains("live-drift"), "{plan}");
+    w.apply();
+    assert_eq!(
+        config_get(&client, &ns.name, "cache-0", "maxmemory").await,
+        (32u64 << 20).to_string()
+    );
+    w.assert_plan_empty();
 
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
     sts.patch(
