@@ -856,3 +856,55 @@ async fn explicit_host_ca_and_exec_credentials_reach_the_cluster() {
     w.assert_plan_empty();
     w.destroy();
 }
+
+#[tokio::test]
+async fn an_existing_secret_supplies_the_password_and_survives_destroy() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "dep-existing")
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    secrets
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "team-redis"},
+                "stringData": {"redis-password": "team-chosen-password-42"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let w = Workdir::new(
+        Tool::Tofu,
+        &deployment(
+            &ns.name,
+            "  auth = {\n    existing_secret = { name = \"team-redis\", key = \"redis-password\" }\n  }",
+        ),
+    );
+    w.apply();
+    assert_eq!(
+        w.attributes("redis_deployment.cache")["password_secret"],
+        json!({"name": "team-redis", "key": "redis-password"})
+    );
+    assert!(
+        !exists::<Secret>(&client, &ns.name, "cache-auth").await,
+        "no generated Secret"
+    );
+    let mut conn = redis_as(
+        &client,
+        &ns.name,
+        "cache-0",
+        None,
+        "team-chosen-password-42",
+    )
+    .await;
+    assert_eq!(conn.call(&["PING"]).await.unwrap().text().unwrap(), "PONG");
+    assert!(!w.state_file().contains("team-chosen-password-42"));
+    w.assert_plan_empty();
+    w.destroy();
+    assert!(
+        exists::<Secret>(&client, &ns.name, "team-redis").await,
+        "the user's Secret is kept"
+    );
+}
