@@ -64,6 +64,22 @@ fn secret_data(entries: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
         .collect()
 }
 
+/// A Service of the deployment: `spec` plus one TCP port named `port_name`.
+fn build_service(
+    server: &RedisServer,
+    name: String,
+    mut spec: Json,
+    port_name: &str,
+    port: i32,
+) -> Result<Service, BuildError> {
+    spec["ports"] =
+        json!([{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}]);
+    typed(
+        "Service",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata(server, name), "spec": spec}),
+    )
+}
+
 /// Builds every object. `password_secret_owned` is true when the provider keeps the
 /// clients' password (generated or write-only) in `server.password`.
 pub fn build(
@@ -287,43 +303,27 @@ pub fn build(
         "statefulset.kubernetes.io/pod-name".to_string(),
         server.pod_name(0),
     );
-    let service = typed(
-        "Service",
-        json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": metadata(server, server.service_name()),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": primary_selector,
-                "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
-            }
-        }),
+    let service = build_service(
+        server,
+        server.service_name(),
+        json!({"type": "ClusterIP", "selector": primary_selector}),
+        "redis",
+        REDIS_PORT,
     )?;
-    let headless_service = typed(
-        "Service",
-        json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": metadata(server, server.headless_service_name()),
-            "spec": {
-                "clusterIP": "None",
-                "publishNotReadyAddresses": true,
-                "selector": selector,
-                "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
-            }
-        }),
+    let headless_service = build_service(
+        server,
+        server.headless_service_name(),
+        json!({"clusterIP": "None", "publishNotReadyAddresses": true, "selector": selector}),
+        "redis",
+        REDIS_PORT,
     )?;
     let metrics_service = match server.metrics {
-        Some(_) => Some(typed(
-            "Service",
-            json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": metadata(server, server.metrics_service_name()),
-                "spec": {
-                    "type": "ClusterIP",
-                    "selector": selector,
-                    "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}],
-                }
-            }),
+        Some(_) => Some(build_service(
+            server,
+            server.metrics_service_name(),
+            json!({"type": "ClusterIP", "selector": selector}),
+            "metrics",
+            METRICS_PORT,
         )?),
         None => None,
     };

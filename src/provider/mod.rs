@@ -2,7 +2,6 @@
 //!
 //! Configuring it builds the one Kubernetes client the resources share.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -31,65 +30,11 @@ pub enum RedisAccess {
     Direct,
 }
 
-/// EKS-style exec credentials.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExecConfig {
-    /// client.authentication.k8s.io API version.
-    pub api_version: String,
-    /// The command to run.
-    pub command: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// Extra environment.
-    pub env: BTreeMap<String, String>,
-}
-
-/// The `kubernetes = { ... }` settings; all optional.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct KubernetesConfig {
-    /// Path to a kubeconfig file.
-    pub config_path: Option<String>,
-    /// Context in the kubeconfig.
-    pub config_context: Option<String>,
-    /// API server URL.
-    pub host: Option<String>,
-    /// Bearer token.
-    pub token: Option<String>,
-    /// PEM CA bundle of the API server.
-    pub cluster_ca_certificate: Option<String>,
-    /// PEM client certificate.
-    pub client_certificate: Option<String>,
-    /// PEM client key.
-    pub client_key: Option<String>,
-    /// Skip TLS verification of the API server.
-    pub insecure: bool,
-    /// Exec credentials plugin.
-    pub exec: Option<ExecConfig>,
-}
-
-impl std::fmt::Debug for KubernetesConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Secrets stay out of logs.
-        f.debug_struct("KubernetesConfig")
-            .field("config_path", &self.config_path)
-            .field("config_context", &self.config_context)
-            .field("host", &self.host)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field(
-                "client_key",
-                &self.client_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("insecure", &self.insecure)
-            .field("exec", &self.exec)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The whole provider configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProviderConfig {
     /// How to reach the Kubernetes API.
-    pub kubernetes: KubernetesConfig,
+    pub kubernetes: ClusterAccess,
     /// How to reach Redis pods.
     pub redis_access: RedisAccess,
     /// Field manager for server-side apply.
@@ -105,7 +50,7 @@ impl ProviderConfig {
     pub fn from_value(config: &Value) -> Self {
         let k = config.attribute("kubernetes");
         let exec = k.attribute("exec");
-        let exec = (!exec.is_null() && exec.is_known()).then(|| ExecConfig {
+        let exec = (!exec.is_null() && exec.is_known()).then(|| ExecCredentials {
             api_version: exec
                 .attribute("api_version")
                 .as_str()
@@ -134,7 +79,7 @@ impl ProviderConfig {
                 .unwrap_or_default(),
         });
         Self {
-            kubernetes: KubernetesConfig {
+            kubernetes: ClusterAccess {
                 config_path: opt_string(k.attribute("config_path")),
                 config_context: opt_string(k.attribute("config_context")),
                 host: opt_string(k.attribute("host")),
@@ -163,28 +108,6 @@ impl ProviderConfig {
 pub struct RedisProvider {
     config: Arc<RwLock<Option<ProviderConfig>>>,
     shared: Arc<Shared>,
-}
-
-impl KubernetesConfig {
-    /// The settings as the Kubernetes client takes them.
-    pub fn cluster_access(&self) -> ClusterAccess {
-        ClusterAccess {
-            config_path: self.config_path.clone(),
-            config_context: self.config_context.clone(),
-            host: self.host.clone(),
-            token: self.token.clone(),
-            cluster_ca_certificate: self.cluster_ca_certificate.clone(),
-            client_certificate: self.client_certificate.clone(),
-            client_key: self.client_key.clone(),
-            insecure: self.insecure,
-            exec: self.exec.as_ref().map(|e| ExecCredentials {
-                api_version: e.api_version.clone(),
-                command: e.command.clone(),
-                args: e.args.clone(),
-                env: e.env.clone(),
-            }),
-        }
-    }
 }
 
 impl RedisProvider {
@@ -302,7 +225,7 @@ impl crate::tf::Provider for RedisProvider {
         tracing::debug!(terraform_version, config = ?parsed, "provider configured");
         // The client is built without contacting the API server: an unreachable server
         // is reported by the first operation that needs it, within its own timeout.
-        match k8s::client::config(&parsed.kubernetes.cluster_access()).await {
+        match k8s::client::config(&parsed.kubernetes).await {
             Ok(kube_config) => match kube::Client::try_from(kube_config.clone()) {
                 Ok(kube) => self.shared.set(Clients {
                     kube,
@@ -353,7 +276,7 @@ mod tests {
         let cfg = ProviderConfig::from_value(&Value::Null);
         assert_eq!(cfg.redis_access, RedisAccess::PortForward);
         assert_eq!(cfg.field_manager, DEFAULT_FIELD_MANAGER);
-        assert_eq!(cfg.kubernetes, KubernetesConfig::default());
+        assert_eq!(cfg.kubernetes, ClusterAccess::default());
     }
 
     #[test]
