@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod docs;
 pub mod k8s;
 pub mod plugin;
 pub mod provider;

@@ -5,10 +5,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[path = "../common/cli.rs"]
-mod cli;
-
-use cli::Workspace;
+use crate::cli::{self, Workspace};
 
 const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 
