@@ -6,6 +6,7 @@ use std::process::Command;
 use terraform_provider_redis::docs;
 use terraform_provider_redis::plugin::MAGIC_COOKIE_KEY;
 use terraform_provider_redis::provider::RedisProvider;
+use terraform_provider_redis::tf::Provider as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 
@@ -30,9 +31,20 @@ fn the_checked_in_docs_are_what_the_provider_renders() {
 #[test]
 fn every_resource_has_a_page_with_its_example_and_import() {
     let pages = rendered();
-    let paths: Vec<&str> = pages.iter().map(|p| p.path.as_str()).collect();
-    assert_eq!(paths, ["index.md", "resources/deployment.md"]);
-    let deployment = &pages[1].text;
+    let page = |path: &str| {
+        pages
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| p.text.as_str())
+            .unwrap_or_else(|| panic!("no page {path}"))
+    };
+    for resource in RedisProvider::new().resources() {
+        let short = docs::short_name("redis", resource.type_name());
+        let text = page(&format!("resources/{short}.md"));
+        assert!(text.contains("## Example Usage"), "{text}");
+        assert!(text.contains("## Import"), "{text}");
+    }
+    let deployment = page("resources/deployment.md");
     for part in [
         "# redis_deployment (Resource)",
         "## Example Usage\n\n```terraform\n",
@@ -45,7 +57,7 @@ fn every_resource_has_a_page_with_its_example_and_import() {
     ] {
         assert!(deployment.contains(part), "{part:?} missing:\n{deployment}");
     }
-    let index = &pages[0].text;
+    let index = page("index.md");
     assert!(index.contains("# redis Provider"), "{index}");
     assert!(index.contains("<a id=\"nestedatt--kubernetes--exec\"></a>"));
     assert!(index.contains("- `token` (String, Sensitive)"));
