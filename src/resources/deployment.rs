@@ -32,7 +32,7 @@ use crate::tf::resource::{
 };
 use crate::tf::{
     plan, timeouts, validate, Attribute, AttributePath, Block, Context, Diagnostic, Diagnostics,
-    Resource, Schema, Type, Value,
+    ObjectNesting, Resource, Schema, Type, Value,
 };
 
 /// The default image: a current Redis 7.
@@ -88,7 +88,7 @@ fn schema() -> Schema {
         "config",
         vec![
             s("maxmemory", "Memory limit of the dataset, as Redis spells it: `\"100mb\"`, `\"2gb\"`. Applied live."),
-            n("maxmemory_percent_of_limit", "maxmemory as a percentage (1-100) of `resources.limits.memory`, instead of `maxmemory`. Applied live."),
+            n("maxmemory_percent_of_limit", "maxmemory as a percentage (1-100) of `resources.limits.memory`, instead of `maxmemory`. Applied live.").validator(validate::int_between(1, 100)),
             s("maxmemory_policy", "Eviction policy, e.g. `\"allkeys-lru\"` or `\"noeviction\"`. Applied live.")
                 .validator(validate::one_of(d::EVICTION_POLICIES)),
             b("appendonly", "Append-only file persistence. Applied live."),
@@ -177,7 +177,7 @@ fn schema() -> Schema {
         "metrics",
         vec![
             b("enabled", "Run the redis_exporter sidecar and a metrics Service."),
-            s("image", "Exporter image."),
+            s("image", &format!("Exporter image (default `{DEFAULT_EXPORTER_IMAGE}`).")),
             b("service_monitor", "Create a ServiceMonitor (monitoring.coreos.com must be installed)."),
             b("prometheus_rule", "Create a PrometheusRule with basic alerts (monitoring.coreos.com must be installed)."),
         ],
@@ -232,16 +232,8 @@ fn schema() -> Schema {
     .optional()
     .description("Pod hardening. Always: non-root, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault.");
 
-    let toleration = Type::object([
-        ("key", Type::String),
-        ("operator", Type::String),
-        ("value", Type::String),
-        ("effect", Type::String),
-    ]);
-    let password_secret_type = Type::object([("name", Type::String), ("key", Type::String)]);
-
     Schema::new(
-        Block::new("A Redis (or Valkey) server on Kubernetes: standalone (`replicas = 1`) or one primary with read replicas.")
+        Block::new("A Redis (or Valkey) server on Kubernetes: standalone (`replicas = 1`) or one primary with read replicas. Default timeouts: create 10m, update 10m, delete 5m.")
             .attribute(
                 Attribute::string("name").required()
                     .description("Name of the deployment and prefix of its objects (a DNS label of at most 52 characters). Changing it replaces the deployment.")
@@ -254,7 +246,7 @@ fn schema() -> Schema {
             .attribute(b("create_namespace", "Create the namespace if it does not exist (it is never deleted)."))
             .attribute(s("image", "Container image (default a current `redis:7.x-alpine`; `valkey/valkey:8` works too). Changing it rolls the pods."))
             .attribute(
-                s("image_pull_policy", "Image pull policy.")
+                s("image_pull_policy", "When the kubelet pulls the image: `Always`, `IfNotPresent` or `Never` (Kubernetes' default when unset).")
                     .validator(validate::one_of(&["Always", "IfNotPresent", "Never"])),
             )
             .attribute(
@@ -277,7 +269,20 @@ fn schema() -> Schema {
                     .validator(validate::one_of(&["none", "preferred", "required"])),
             )
             .attribute(m("node_selector", "Node labels the pods must run on."))
-            .attribute(Attribute::list("tolerations", toleration).optional().description("Tolerations of the pods (objects with key, operator, value, effect)."))
+            .attribute(Attribute::nested(
+                    "tolerations",
+                    ObjectNesting::List,
+                    vec![
+                        s("key", "Taint key; empty with `operator = \"Exists\"` tolerates every taint."),
+                        s("operator", "`Equal` (default) or `Exists`.")
+                            .validator(validate::one_of(&["Equal", "Exists"])),
+                        s("value", "Taint value, for `Equal`."),
+                        s("effect", "`NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty matches all.")
+                            .validator(validate::one_of(&["NoSchedule", "PreferNoSchedule", "NoExecute"])),
+                    ],
+                )
+                .optional()
+                .description("Tolerations of the pods."))
             .attribute(s("priority_class_name", "PriorityClass of the pods."))
             .attribute(m("labels", "Extra labels on every object."))
             .attribute(m("annotations", "Extra annotations on every object."))
@@ -288,7 +293,16 @@ fn schema() -> Schema {
             .attribute(computed(Attribute::string("host").description("Cluster DNS name of the client Service.")))
             .attribute(computed(Attribute::number("port").description("Redis port.")))
             .attribute(computed(Attribute::string("connection_url").description("`redis://host:port`, without the password.")))
-            .attribute(computed(Attribute::new("password_secret", password_secret_type).description("The Secret (`name`, `key`) holding the clients' password.")))
+            .attribute(computed(
+                Attribute::single_nested(
+                    "password_secret",
+                    vec![
+                        Attribute::string("name").computed().description("Name of the Secret."),
+                        Attribute::string("key").computed().description("Key of the password in it."),
+                    ],
+                )
+                .description("The Secret holding the clients' password (never the password itself)."),
+            ))
             .attribute(computed(Attribute::string("primary_pod").description("The primary's pod.")))
             .attribute(Attribute::number("ready_replicas").computed().description("Pods ready at the last read."))
             .attribute(Attribute::string("redis_version").computed().description("Version reported by Redis itself (INFO), not the image tag."))

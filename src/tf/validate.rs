@@ -111,7 +111,18 @@ pub fn int_between(min: i64, max: i64) -> impl Validator {
 
 /// The number must be a whole number of at least `min`.
 pub fn int_at_least(min: i64) -> impl Validator {
-    int_between(min, i64::MAX)
+    from_fn(
+        format!("a whole number of at least {min}"),
+        move |req, diags| {
+            if let Some(n) = req.value.as_number() {
+                match n.as_i64() {
+                    Some(i) if i >= min => {}
+                    Some(i) => invalid(req, diags, format!("{i} is less than {min}")),
+                    None => invalid(req, diags, format!("{n} is not a whole number")),
+                }
+            }
+        },
+    )
 }
 
 /// This attribute must not be set together with any of the attributes at `others`
