@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use base64::Engine as _;
 use prost::Message as _;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use terraform_provider_redis::pb::plugin as gp;
 use terraform_provider_redis::pb::tfplugin6 as pb;
 use terraform_provider_redis::plugin::{tls, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
@@ -308,6 +306,9 @@ fn schema_and_rss_figures(
     })?;
     let rss_end = rss_kib(pid)?;
     let hwm = hwm_kib(pid).unwrap_or(0);
+    // Close the client's connection, as Terraform does after Shutdown: an idle connection
+    // left open would hold the server in its grace period.
+    drop(runtime);
     let exited = if shutdown_ok {
         running.wait_exit(Duration::from_secs(3))
     } else {
@@ -410,62 +411,7 @@ impl ClientCert {
     }
 }
 
-/// Trusts exactly the certificate from the handshake line, as go-plugin does.
-#[derive(Debug)]
-struct Pinned(Vec<u8>);
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.0.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "unexpected server certificate".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            m,
-            c,
-            d,
-            &tls::crypto_provider().signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &tls::crypto_provider().signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        tls::crypto_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
+use terraform_provider_redis::plugin::tls::PinnedServerCert as Pinned;
 
 /// A gRPC channel over mTLS to the plugin at `addr`, pinned to its certificate.
 async fn tls_channel(
