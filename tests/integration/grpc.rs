@@ -332,66 +332,9 @@ async fn the_server_listens_inside_the_port_range_it_is_given() {
 
 mod mtls {
     use super::*;
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-    /// Trusts exactly the certificate from the handshake line, as go-plugin does.
-    #[derive(Debug)]
-    struct Pinned(Vec<u8>);
-
-    impl ServerCertVerifier for Pinned {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            if end_entity.as_ref() == self.0.as_slice() {
-                Ok(ServerCertVerified::assertion())
-            } else {
-                Err(rustls::Error::General(
-                    "unexpected server certificate".into(),
-                ))
-            }
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &tls::crypto_provider().signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &tls::crypto_provider().signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            tls::crypto_provider()
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
+    use terraform_provider_redis::plugin::tls::PinnedServerCert as Pinned;
 
     fn pem(der: &[u8]) -> String {
         use base64::Engine;
