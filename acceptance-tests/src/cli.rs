@@ -93,12 +93,19 @@ pub struct Workdir {
     pub provider_log: PathBuf,
 }
 
-/// The provider block every scenario uses: the test bed's kubeconfig.
+/// The provider block most scenarios use: the test bed's kubeconfig.
 pub fn provider_block() -> String {
+    provider_block_with(&format!(
+        "config_path = \"{}\"",
+        TestBed::get().kubeconfig.display()
+    ))
+}
+
+/// The provider block with `kubernetes = { <settings> }`.
+pub fn provider_block_with(kubernetes: &str) -> String {
     format!(
         "terraform {{\n  required_providers {{\n    redis = {{ source = \"redis-k8s/redis\" }}\n  }}\n}}\n\n\
-         provider \"redis\" {{\n  kubernetes = {{ config_path = \"{}\" }}\n}}\n",
-        TestBed::get().kubeconfig.display()
+         provider \"redis\" {{\n  kubernetes = {{\n{kubernetes}\n  }}\n}}\n"
     )
 }
 
@@ -124,9 +131,18 @@ impl Workdir {
 
     /// Replaces `main.tf` with the provider block and `hcl`.
     pub fn write(&self, hcl: &str) {
+        self.write_main(&provider_block(), hcl);
+    }
+
+    /// Replaces `main.tf` with a provider block of these Kubernetes settings and `hcl`.
+    pub fn write_with_kubernetes(&self, kubernetes: &str, hcl: &str) {
+        self.write_main(&provider_block_with(kubernetes), hcl);
+    }
+
+    fn write_main(&self, provider: &str, hcl: &str) {
         std::fs::write(
             self.dir.path().join("main.tf"),
-            format!("{}\n{hcl}", provider_block()),
+            format!("{provider}\n{hcl}"),
         )
         .expect("writing main.tf");
     }

@@ -103,6 +103,40 @@ impl TestBed {
     }
 }
 
+impl TestBed {
+    /// The API server's URL, from the kubeconfig.
+    pub fn api_server(&self) -> String {
+        std::fs::read_to_string(&self.kubeconfig)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_owned))
+            })
+            .unwrap_or_else(|| panic!("no server in {}", self.kubeconfig.display()))
+    }
+}
+
+/// A kube client for the test bed's administrator (panics when the bed is not up).
+pub async fn admin() -> Client {
+    TestBed::get()
+        .admin_client()
+        .await
+        .expect("an admin client for the test bed")
+}
+
+/// A typed object from JSON written in a test.
+pub fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).expect("a valid object")
+}
+
+/// Whether the pod's Ready condition is True.
+pub fn pod_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// Any byte stream a port-forward hands out.
 pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}

@@ -1280,10 +1280,7 @@ impl Deployment {
                 resp.state.set(
                     "redis_version",
                     version.map(Value::string).unwrap_or_else(|| {
-                        req.prior_state
-                            .attribute("redis_version")
-                            .clone()
-                            .or_empty()
+                        known_or_empty(req.prior_state.attribute("redis_version"))
                     }),
                 );
                 resp.state
@@ -1297,17 +1294,12 @@ impl Deployment {
     }
 }
 
-trait OrEmpty {
-    fn or_empty(self) -> Value;
-}
-
-impl OrEmpty for Value {
-    fn or_empty(self) -> Value {
-        if self.is_known() && !self.is_null() {
-            self
-        } else {
-            Value::string("")
-        }
+/// A known, non-null value as it is; anything else as `""`.
+fn known_or_empty(v: &Value) -> Value {
+    if v.is_known() && !v.is_null() {
+        v.clone()
+    } else {
+        Value::string("")
     }
 }
 
@@ -1592,7 +1584,7 @@ impl ModifyPlan for Deployment {
         let mut diags = Diagnostics::new();
         let next = desired(&resp.plan, &req.config, &mut diags);
         resp.diagnostics.extend(diags);
-        if resp.diagnostics.has_errors() || !resp.plan.is_wholly_known_except_computed() {
+        if resp.diagnostics.has_errors() || !configurable_known(&resp.plan) {
             return;
         }
         // Monitoring objects need their CRDs: say so now, not halfway through apply.
@@ -1677,21 +1669,14 @@ impl ModifyPlan for Deployment {
     }
 }
 
-trait KnownExceptComputed {
-    fn is_wholly_known_except_computed(&self) -> bool;
-}
-
-impl KnownExceptComputed for Value {
-    /// Whether every configurable attribute is known (computed ones may not be yet).
-    fn is_wholly_known_except_computed(&self) -> bool {
-        let schema = schema();
-        schema
-            .block
-            .attributes
-            .iter()
-            .filter(|a| a.is_configurable())
-            .all(|a| self.attribute(&a.name).is_wholly_known())
-    }
+/// Whether every configurable attribute of `plan` is known (computed ones may not be yet).
+fn configurable_known(plan: &Value) -> bool {
+    schema()
+        .block
+        .attributes
+        .iter()
+        .filter(|a| a.is_configurable())
+        .all(|a| plan.attribute(&a.name).is_wholly_known())
 }
 
 #[async_trait]

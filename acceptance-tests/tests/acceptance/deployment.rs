@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::cli::{Tool, Workdir};
 use acceptance_tests::resp::info_field;
-use acceptance_tests::{eventually, PodRedis, TestBed, TestNamespace};
+use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -14,13 +14,6 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
-
-async fn admin() -> Client {
-    TestBed::get()
-        .admin_client()
-        .await
-        .expect("an admin client for the test bed")
-}
 
 fn deployment(ns: &str, body: &str) -> String {
     format!(
@@ -688,15 +681,10 @@ async fn a_dead_api_server_and_a_user_without_rbac_fail_in_time_naming_the_cause
         .unwrap()
         .port();
     let dead = Workdir::new(Tool::Terraform, &deployment(&ns.name, ""));
-    std::fs::write(
-        dead.path().join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    redis = {{ source = \"redis-k8s/redis\" }}\n  }}\n}}\n\
-             provider \"redis\" {{\n  kubernetes = {{\n    host = \"https://127.0.0.1:{port}\"\n    insecure = true\n    token = \"x\"\n  }}\n}}\n{}",
-            deployment(&ns.name, "  timeouts {\n    create = \"20s\"\n  }")
-        ),
-    )
-    .unwrap();
+    dead.write_with_kubernetes(
+        &format!("    host = \"https://127.0.0.1:{port}\"\n    insecure = true\n    token = \"x\""),
+        &deployment(&ns.name, "  timeouts {\n    create = \"20s\"\n  }"),
+    );
     let started = Instant::now();
     let out = dead.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert!(
@@ -729,26 +717,14 @@ async fn a_dead_api_server_and_a_user_without_rbac_fail_in_time_naming_the_cause
         .status
         .unwrap()
         .token;
-    let kubeconfig: serde_json::Value = {
-        let text = std::fs::read_to_string(&TestBed::get().kubeconfig).unwrap();
-        let server = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("server: "))
-            .unwrap()
-            .to_string();
-        json!({"server": server})
-    };
     let denied = Workdir::new(Tool::Terraform, &deployment(&ns.name, ""));
-    std::fs::write(
-        denied.path().join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    redis = {{ source = \"redis-k8s/redis\" }}\n  }}\n}}\n\
-             provider \"redis\" {{\n  kubernetes = {{\n    host = \"{}\"\n    insecure = true\n    token = \"{token}\"\n  }}\n}}\n{}",
-            kubeconfig["server"].as_str().unwrap(),
-            deployment(&ns.name, "  timeouts {\n    create = \"30s\"\n  }")
+    denied.write_with_kubernetes(
+        &format!(
+            "    host = \"{}\"\n    insecure = true\n    token = \"{token}\"",
+            TestBed::get().api_server()
         ),
-    )
-    .unwrap();
+        &deployment(&ns.name, "  timeouts {\n    create = \"30s\"\n  }"),
+    );
     let out = denied.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert!(
         out.contains("forbidden"),
@@ -823,11 +799,7 @@ async fn explicit_host_ca_and_exec_credentials_reach_the_cluster() {
     let bed = TestBed::get();
     let pki = bed.kubeconfig.parent().unwrap().join("pki/ca.crt");
     let ca = std::fs::read_to_string(pki).unwrap();
-    let server = std::fs::read_to_string(&bed.kubeconfig)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_owned))
-        .unwrap();
+    let server = bed.api_server();
     let credential = json!({
         "apiVersion": "client.authentication.k8s.io/v1",
         "kind": "ExecCredential",
@@ -840,17 +812,14 @@ async fn explicit_host_ca_and_exec_credentials_reach_the_cluster() {
         format!("#!/bin/sh\ncat <<'JSON'\n{credential}\nJSON\n"),
     )
     .unwrap();
-    std::fs::write(
-        w.path().join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    redis = {{ source = \"redis-k8s/redis\" }}\n  }}\n}}\n\
-             provider \"redis\" {{\n  kubernetes = {{\n    host = \"{server}\"\n    cluster_ca_certificate = <<-PEM\n{ca}    PEM\n\
-             \x20   exec = {{\n      api_version = \"client.authentication.k8s.io/v1\"\n      command = \"sh\"\n      args = [\"{}\"]\n    }}\n  }}\n}}\n{}",
-            script.display(),
-            deployment(&ns.name, "")
+    w.write_with_kubernetes(
+        &format!(
+            "    host = \"{server}\"\n    cluster_ca_certificate = <<-PEM\n{ca}    PEM\n\
+             \x20   exec = {{\n      api_version = \"client.authentication.k8s.io/v1\"\n      command = \"sh\"\n      args = [\"{}\"]\n    }}",
+            script.display()
         ),
-    )
-    .unwrap();
+        &deployment(&ns.name, ""),
+    );
     w.apply();
     assert!(exists::<StatefulSet>(&client, &ns.name, "cache").await);
     w.assert_plan_empty();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use acceptance_tests::resp::info_field;
-use acceptance_tests::{eventually, PodRedis, TestBed, TestNamespace};
+use acceptance_tests::{admin, eventually, from_json, pod_ready, PodRedis, TestNamespace};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
@@ -15,24 +15,6 @@ use kube::{Api, Client};
 use serde_json::{json, Value};
 
 const REDIS_IMAGE: &str = "redis:7.2-alpine";
-
-async fn admin() -> Client {
-    TestBed::get()
-        .admin_client()
-        .await
-        .expect("an admin client for the test bed")
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> T {
-    serde_json::from_value(v).expect("a valid object")
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 fn restart_count(pod: &Pod) -> i32 {
     pod.status
@@ -116,7 +98,7 @@ async fn wait_ready(client: &Client, ns: &str, pods: &[&str], timeout: Duration)
         let mut out = Vec::new();
         for name in pods {
             match api.get_opt(name).await? {
-                Some(p) if ready(&p) && p.metadata.deletion_timestamp.is_none() => out.push(p),
+                Some(p) if pod_ready(&p) && p.metadata.deletion_timestamp.is_none() => out.push(p),
                 _ => return Ok(None),
             }
         }
@@ -241,7 +223,7 @@ async fn aof_data_on_a_claim_survives_a_killed_process_and_a_deleted_pod() {
         Duration::from_secs(60),
         || async {
             let p = pods.get("aof-0").await?;
-            Ok((restart_count(&p) == 1 && ready(&p)).then_some(()))
+            Ok((restart_count(&p) == 1 && pod_ready(&p)).then_some(()))
         },
     )
     .await
@@ -263,7 +245,7 @@ async fn aof_data_on_a_claim_survives_a_killed_process_and_a_deleted_pod() {
         .unwrap();
     eventually("a new aof-0 ready", Duration::from_secs(90), || async {
         let p = pods.get_opt("aof-0").await?;
-        Ok(p.filter(|p| p.metadata.uid != first_uid && ready(p))
+        Ok(p.filter(|p| p.metadata.uid != first_uid && pod_ready(p))
             .map(|_| ()))
     })
     .await
@@ -608,7 +590,7 @@ async fn an_invalid_directive_crash_loops_and_the_status_says_why() {
     })
     .await
     .unwrap();
-    assert!(!ready(&pod), "a crash-looping pod is not ready");
+    assert!(!pod_ready(&pod), "a crash-looping pod is not ready");
     let status = &pod
         .status
         .as_ref()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
-use acceptance_tests::{eventually, TestBed, TestNamespace};
+use acceptance_tests::{admin, eventually, from_json, pod_ready, TestBed, TestNamespace};
 use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -21,24 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
-
-async fn admin() -> Client {
-    TestBed::get()
-        .admin_client()
-        .await
-        .expect("an admin client for the test bed")
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
-    serde_json::from_value(v).expect("a valid object")
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 async fn pods_with_label(client: &Client, ns: &str, app: &str) -> Result<Vec<Pod>> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -98,7 +80,7 @@ async fn statefulset_with_anti_affinity_spreads_binds_volumes_scales_and_deletes
 
     let pods = eventually("three ready pods", Duration::from_secs(120), || async {
         let pods = pods_with_label(&client, &ns.name, "web").await?;
-        Ok((pods.len() == 3 && pods.iter().all(ready)).then_some(pods))
+        Ok((pods.len() == 3 && pods.iter().all(pod_ready)).then_some(pods))
     })
     .await
     .unwrap();
@@ -270,7 +252,7 @@ async fn port_forward_through_the_api_server_reaches_a_local_process_both_ways()
     .await
     .unwrap();
     eventually("the pod is ready", Duration::from_secs(60), || async {
-        Ok(ready(&pods.get("echo").await?).then_some(()))
+        Ok(pod_ready(&pods.get("echo").await?).then_some(()))
     })
     .await
     .unwrap();
