@@ -32,6 +32,11 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
+# The runtime's companions, beside this file: NetworkPolicy, volume expansion, lost nodes.
+import faults
+import netpol
+import resizer
+
 KNOWN_IMAGE = re.compile(
     r"^(docker\.io/)?(library/)?(redis|valkey/valkey|busybox|alpine)(:[^@]*)?(@.*)?$"
 )
@@ -567,6 +572,7 @@ class Pod:
         self.ip = self.rt.network.allocate(wanted)
         Network.detach(self.netns)
         self.rt.network.attach(self.netns, self.ip, self.tag)
+        self.rt.guard("network policy", self.rt.policies.pod_prepared, self, list(self.rt.pods.values()))
         with open(self.resolv_file, "w") as f:
             f.write(f"search {self.ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n")
         with open(self.hosts_file, "w") as f:
@@ -929,6 +935,17 @@ class Runtime:
         self.cache = {}
         self.hosts_rev = None
         self.hosts_entries = []
+        self.policies = netpol.Enforcer(self.api, log)
+        self.resizer = resizer.Resizer(self.api, log)
+        self.lost_nodes = faults.LostNodes(self.api, log)
+
+    @staticmethod
+    def guard(what, fn, *args):
+        """Runs one companion's step; its failure is logged, the tick goes on."""
+        try:
+            fn(*args)
+        except Exception as e:  # the next tick retries
+            log(f"{what} failed: {type(e).__name__}: {e}")
 
     def setup(self):
         os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
@@ -1094,6 +1111,7 @@ class Runtime:
         now = time.monotonic()
         listing = self.api.get("/api/v1/pods")["items"]
         services = self.api.get("/api/v1/services")["items"]
+        self.guard("lost nodes", self.lost_nodes.refresh)
         seen = set()
         for obj in listing:
             meta, spec = obj["metadata"], obj["spec"]
@@ -1109,6 +1127,8 @@ class Runtime:
                 continue
             seen.add(uid)
             pod = self.pods.get(uid)
+            if self.lost_nodes.holds(obj, pod):
+                continue
             if pod is None:
                 pod = self.pods[uid] = Pod(self, obj)
                 unknown = [i for i in images if not known_image(i)]
@@ -1139,6 +1159,9 @@ class Runtime:
                 pod.teardown()
         self.ignored &= {o["metadata"]["uid"] for o in listing}
         self.update_hosts(listing, services)
+        self.guard("network policy", self.policies.sync, list(self.pods.values()))
+        self.guard("volume expansion", self.resizer.sync, listing, self.pods)
+        self.guard("lost-node eviction", self.lost_nodes.evict, listing)
 
     def force_delete(self, pod):
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
@@ -1171,7 +1194,7 @@ def main():
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("the pod runtime needs root (network and mount namespaces)")
-    for tool in ("ip", "unshare", "nsenter", "setpriv", "socat", "redis-server", "chroot"):
+    for tool in ("ip", "unshare", "nsenter", "setpriv", "socat", "redis-server", "chroot", "nft"):
         if shutil.which(tool) is None:
             sys.exit(f"the pod runtime needs {tool} on PATH")
     rt = Runtime(args)
