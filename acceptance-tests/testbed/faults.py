@@ -2,9 +2,12 @@
 
 A node marked lost (annotation LOST on the Node) behaves as a machine that went
 away: the runtime stops every process of the pods bound to it, removes their network
-namespaces, and reports nothing more about them, as a dead kubelet would not. The
-node's NotReady condition is set by faults.sh and kept by the node lifecycle
-controller, which also marks the pods not ready and taints the node.
+namespaces, and reports nothing more about them, as a dead kubelet would not. It
+does what the node lifecycle controller does once the node's heartbeats are missed
+(after --node-monitor-grace-period, which a test should not have to wait): every
+node condition Unknown (reason NodeStatusUnknown), kept so against a late heartbeat
+kwok had already queued, and the pods' Ready condition False. The controller then
+taints the node node.kubernetes.io/unreachable (NoSchedule and NoExecute).
 
 With EVICT_AT (unix seconds) set by `--grace`, the runtime deletes the node's pods
 once that time has passed, as the taint-eviction controller does when a pod's
@@ -17,6 +20,7 @@ Pods that tolerate node.kubernetes.io/unreachable:NoExecute forever (DaemonSet
 pods) are not evicted, as in a real cluster.
 """
 
+import json
 import time
 
 LOST = "testbed.terraform-provider-redis/lost"
@@ -34,18 +38,44 @@ def tolerates_forever(pod_spec):
     return False
 
 
+def now_rfc3339():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def unknown_conditions(node):
+    """The node's conditions as the node lifecycle controller writes them for a node
+    whose kubelet stopped posting status; None when they already are."""
+    conds = (node.get("status") or {}).get("conditions") or []
+    if all(c.get("status") == "Unknown" for c in conds):
+        return None
+    out = []
+    for c in conds:
+        c = dict(c)
+        if c.get("status") != "Unknown":
+            c["lastTransitionTime"] = now_rfc3339()
+        c.update(status="Unknown", reason="NodeStatusUnknown",
+                 message="Kubelet stopped posting node status.")
+        out.append(c)
+    return out
+
+
 class LostNodes:
     def __init__(self, api, log):
         self.api = api
         self.log = log
         self.lost = {}  # node name -> evict-at (float) or None
         self.evicted = set()
+        self.marked = set()  # pods marked not ready
 
     def refresh(self):
         lost = {}
         for node in self.api.get("/api/v1/nodes")["items"]:
             ann = node["metadata"].get("annotations") or {}
             if ann.get(LOST) == "true":
+                conds = unknown_conditions(node)
+                if conds is not None:
+                    self.api.request("PATCH", f"/api/v1/nodes/{node['metadata']['name']}/status",
+                                     {"status": {"conditions": conds}}, "application/merge-patch+json")
                 try:
                     lost[node["metadata"]["name"]] = float(ann[EVICT_AT]) if EVICT_AT in ann else None
                 except ValueError:
@@ -54,6 +84,7 @@ class LostNodes:
             self.log(f"node {name} lost: its pods' processes stop and nothing reports them")
         for name in set(self.lost) - set(lost):
             self.log(f"node {name} is back")
+            self.marked.clear()  # pods of a node lost again are marked again
         self.lost = lost
 
     def holds(self, obj, pod):
@@ -65,6 +96,18 @@ class LostNodes:
             pod.teardown()
         if pod is not None:
             pod.last_status = None  # report afresh once the node is back
+        meta = obj["metadata"]
+        ready = [c for c in (obj.get("status") or {}).get("conditions") or []
+                 if c.get("type") == "Ready" and c.get("status") == "True"]
+        if ready and meta["uid"] not in self.marked:
+            cond = dict(ready[0], status="False", lastTransitionTime=now_rfc3339())
+            try:
+                self.api.request("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                                 {"status": {"conditions": [cond]}},
+                                 "application/strategic-merge-patch+json", ok404=True)
+                self.marked.add(meta["uid"])
+            except RuntimeError as e:
+                self.log(f"{meta['namespace']}/{meta['name']}: cannot mark not ready: {e}")
         return True
 
     def evict(self, listing):
@@ -79,7 +122,7 @@ class LostNodes:
             path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
             cond = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
                     "message": "Taint manager: deleting due to NoExecute taint",
-                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    "lastTransitionTime": now_rfc3339()}
             try:
                 self.api.request("PATCH", path + "/status",
                                  {"status": {"conditions": [cond]}},

@@ -6,6 +6,7 @@
 
 FAULT_LOST_ANN=testbed.terraform-provider-redis/lost
 FAULT_EVICT_ANN=testbed.terraform-provider-redis/evict-at
+FAULT_LEASE_HOLDER=testbed-fault-lost-node
 KWOK_NODE_ANN=kwok.x-k8s.io/node
 FAULT_TABLE=testbed_fault
 
@@ -148,15 +149,20 @@ fault_lose_node() {
   done
   [ -n "$node" ] || die "lose-node needs a node name"
   kubectl get node "$node" >/dev/null || die "no node $node"
-  local ann=("$FAULT_LOST_ANN=true" "$KWOK_NODE_ANN-")
-  if [ -n "$grace" ]; then
-    ann+=("$FAULT_EVICT_ANN=$(($(date +%s) + grace))")
-  fi
-  # kwok stops managing the node (no more heartbeats); the runtime stops its pods.
-  kubectl annotate --overwrite node "$node" "${ann[@]}" >/dev/null
+  # kwok stops renewing the node's lease once another holder has it, and stops
+  # watching the node once it lacks kwok's annotation (a heartbeat it had already
+  # queued may still land: the runtime sets the conditions back to Unknown).
+  kubectl -n kube-node-lease patch lease "$node" --type merge -p "{\"spec\": {
+    \"holderIdentity\": \"$FAULT_LEASE_HOLDER\", \"leaseDurationSeconds\": 31536000,
+    \"renewTime\": \"$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)\"}}" >/dev/null
+  # The runtime stops the node's pods and keeps its conditions Unknown.
+  kubectl annotate --overwrite node "$node" "$FAULT_LOST_ANN=true" "$KWOK_NODE_ANN-" >/dev/null
   # What the node lifecycle controller writes once the heartbeats are missed for
   # --node-monitor-grace-period; written at once here so tests need not wait.
   fault_set_node_conditions "$node" lost
+  if [ -n "$grace" ]; then
+    kubectl annotate --overwrite node "$node" "$FAULT_EVICT_ANN=$(($(date +%s) + grace))" >/dev/null
+  fi
   log "fault: node $node lost${grace:+, its pods evicted in ${grace}s}"
 }
 
@@ -164,6 +170,9 @@ fault_restore_node() {
   local node=${1:-}
   [ -n "$node" ] || die "restore-node needs a node name"
   kubectl annotate --overwrite node "$node" "$FAULT_LOST_ANN-" "$FAULT_EVICT_ANN-" "$KWOK_NODE_ANN=fake" >/dev/null
+  # kwok makes a new lease on its next try (within its renew interval) and manages
+  # the node again; Ready at once so tests need not wait for that.
+  kubectl -n kube-node-lease delete lease "$node" --ignore-not-found >/dev/null
   fault_set_node_conditions "$node" back
   log "fault: node $node restored"
 }
