@@ -3,7 +3,8 @@
 # repository, one folder per tool and pinned version. A tool is rebuilt only when
 # its folder is missing, so changing a version in versions.env rebuilds just that one.
 #
-#   build-tools.sh [all|k8s|etcd|kwok|tofu|terragrunt]...
+#   build-tools.sh [all|k8s|etcd|kwok|tofu|terragrunt|redis|valkey|redis_exporter|
+#                   promtool|monitoring-crds|seaweedfs]...
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -164,28 +165,168 @@ build_tofu() {
   finish $name "$v" "$w"
 }
 
+# The sources the registries do not serve are archives in the shared vendor folder
+# (../shared/vendor beside the repository, or $TESTBED_VENDOR); each is checked
+# against testbed/vendor.sha256 before it is unpacked, and never copied anywhere
+# but the scratch folder of its build.
+vendor_dir() {
+  local d=${TESTBED_VENDOR:-$here/../../../shared/vendor}
+  [ -d "$d" ] || {
+    log "vendored sources not found at $d (set TESTBED_VENDOR)"
+    return 1
+  }
+  (cd "$d" && pwd)
+}
+
+# unpack_vendor ARCHIVE DEST: verifies the archive's sha256, unpacks it into DEST.
+unpack_vendor() {
+  local archive=$1 dest=$2 vd sum
+  vd="$(vendor_dir)" || return 1
+  sum="$(awk -v f="$archive" '$2 == f { print $1 }' "$here/vendor.sha256")"
+  [ -n "$sum" ] || {
+    log "$archive has no sha256 in vendor.sha256"
+    return 1
+  }
+  printf '%s  %s\n' "$sum" "$vd/$archive" | sha256sum -c --quiet - || {
+    log "$vd/$archive does not match its sha256"
+    return 1
+  }
+  tar -xzf "$vd/$archive" -C "$dest"
+}
+
 build_terragrunt() {
   local v=$TERRAGRUNT_VERSION name=terragrunt
   is_built $name "$v" && return 0
-  local refused="$tools/$name-$v.refused"
-  if [ -f "$refused" ] && [ "${FORCE_TERRAGRUNT:-0}" != 1 ]; then
-    log "terragrunt $v: the Go module proxy refused it before ($(cat "$refused")); FORCE_TERRAGRUNT=1 to retry"
-    return 1
-  fi
-  log "building terragrunt $v"
+  log "building terragrunt $v from the vendored source"
   local w
   w="$(new_wrapper $name)"
-  if ! (
-    cd "$w"
-    mkdir -p bin
-    GOBIN="$w/bin" go install -trimpath -ldflags "-s -w" "github.com/gruntwork-io/terragrunt@$v"
-  ); then
-    rm -rf "$w"
-    date -u +%FT%TZ >"$refused"
-    log "terragrunt $v could not be built from the Go module proxy (see above); the test bed goes on without it"
-    return 1
-  fi
+  (
+    unpack_vendor "terragrunt-${v#v}-src.tar.gz" "$w"
+    cd "$w/terragrunt-${v#v}"
+    mkdir -p "$w/bin"
+    go build -trimpath -ldflags "-s -w -X github.com/gruntwork-io/terragrunt/internal/version.Version=$v" \
+      -o "$w/bin/terragrunt" .
+  )
   finish $name "$v" "$w"
+}
+
+# Redis and Valkey: plain make with TLS, from the vendored release archives. The
+# Redis builds provide redis-*; the Valkey build provides valkey-* and the redis-*
+# names its image also carries (links to the same binaries).
+build_server() {
+  local name=$1 v=$2
+  is_built "$name" "$v" && return 0
+  log "building $name $v from the vendored source (make)"
+  local w
+  w="$(new_wrapper "$name")"
+  (
+    unpack_vendor "$name-$v-src.tar.gz" "$w"
+    # -O2 as upstream; BUILD_TLS links Debian's OpenSSL (libssl-dev).
+    make -C "$w/$name-$v" -j"$(nproc)" BUILD_TLS=yes >"$w/make.log" 2>&1 || {
+      tail -30 "$w/make.log" >&2
+      exit 1
+    }
+    mkdir -p "$w/bin"
+    local t
+    for t in server cli benchmark check-rdb check-aof; do
+      cp "$w/$name-$v/src/$name-$t" "$w/bin/"
+    done
+    ln -s "$name-server" "$w/bin/$name-sentinel"
+    if [ "$name" = valkey ]; then
+      for t in server cli benchmark check-rdb check-aof sentinel; do
+        ln -s "valkey-$t" "$w/bin/redis-$t"
+      done
+    fi
+    rm -rf "${w:?}/$name-$v"
+  )
+  finish "$name" "$v" "$w"
+}
+
+build_redis_exporter() {
+  local v=$REDIS_EXPORTER_VERSION name=redis_exporter
+  is_built $name "$v" && return 0
+  log "building redis_exporter $v from the vendored source"
+  local w
+  w="$(new_wrapper $name)"
+  (
+    unpack_vendor "redis_exporter-${v#v}-src.tar.gz" "$w"
+    cd "$w/redis_exporter-${v#v}"
+    mkdir -p "$w/bin"
+    go build -trimpath -ldflags "-s -w -X main.BuildVersion=$v" -o "$w/bin/redis_exporter" .
+  )
+  finish $name "$v" "$w"
+}
+
+# promtool from github.com/prometheus/prometheus (module versions v0.3MM.P are
+# Prometheus 3.MM.P), with the version ldflags its own build sets.
+build_promtool() {
+  local v=$PROMETHEUS_VERSION name=promtool
+  is_built $name "$v" && return 0
+  log "building promtool $v"
+  local w
+  w="$(new_wrapper $name)"
+  (
+    cd "$w"
+    go mod init testbed/promtool >/dev/null 2>&1
+    go mod download "github.com/prometheus/prometheus@$v"
+    local gomod
+    gomod="$(go env GOMODCACHE)/cache/download/github.com/prometheus/prometheus/@v/$v.mod"
+    go mod edit -go="$(awk '/^go / { print $2 }' "$gomod")" -require="github.com/prometheus/prometheus@$v"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus/prometheus/cmd/promtool"\n' >tools.go
+    go mod tidy
+    local minor=${v#v0.}
+    local release="3.$((10#${minor:1:2})).${minor#*.}"
+    local pkg=github.com/prometheus/common/version
+    mkdir -p bin
+    go build -trimpath -ldflags "-s -w -X $pkg.Version=$release -X $pkg.Branch=HEAD -X $pkg.Revision=$v" \
+      -o bin/promtool github.com/prometheus/prometheus/cmd/promtool
+  )
+  finish $name "$v" "$w"
+}
+
+# The Prometheus Operator's CRDs, as its Go module ships them (example/prometheus-operator-crd).
+build_monitoring_crds() {
+  local v=$PROMETHEUS_OPERATOR_VERSION name=prometheus-operator-crds
+  is_built $name "$v" && return 0
+  log "fetching the Prometheus Operator CRDs $v (Go module)"
+  local w
+  w="$(new_wrapper $name)"
+  (
+    cd "$w"
+    local dir
+    dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$v" |
+      sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+    mkdir -p bin
+    local kind
+    for kind in servicemonitors prometheusrules; do
+      cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" bin/
+    done
+    chmod 644 bin/*.yaml
+  )
+  finish $name "$v" "$w"
+}
+
+# SeaweedFS (its `weed` command: master, volume, filer and S3 gateway in one binary).
+build_seaweedfs() {
+  local v=$SEAWEEDFS_VERSION name=seaweedfs
+  is_built $name "$v" && return 0
+  log "building seaweedfs $v"
+  local w
+  w="$(new_wrapper $name)"
+  (
+    cd "$w"
+    go mod init testbed/seaweedfs >/dev/null 2>&1
+    go get "github.com/seaweedfs/seaweedfs/weed@$v"
+    mkdir -p bin
+    go build -trimpath -ldflags "-s -w" -o bin/weed github.com/seaweedfs/seaweedfs/weed
+  )
+  finish $name "$v" "$w"
+}
+
+build_servers() {
+  build_server redis "$REDIS_72_VERSION"
+  build_server redis "$REDIS_74_VERSION"
+  build_server valkey "$VALKEY_VERSION"
 }
 
 targets=("$@")
@@ -198,15 +339,23 @@ for t in "${targets[@]}"; do
     build_kwok
     build_k8s
     build_tofu
-    # Optional: the Go module proxy has refused terragrunt here (403); the rest of
-    # the test bed does not depend on it.
-    build_terragrunt || true
+    build_terragrunt
+    build_servers
+    build_redis_exporter
+    build_promtool
+    build_monitoring_crds
+    build_seaweedfs
     ;;
   k8s | kubernetes) build_k8s ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   tofu) build_tofu ;;
-  terragrunt) build_terragrunt || status=$? ;;
+  terragrunt) build_terragrunt ;;
+  redis | valkey | servers) build_servers ;;
+  redis_exporter | exporter) build_redis_exporter ;;
+  promtool) build_promtool ;;
+  monitoring-crds) build_monitoring_crds ;;
+  seaweedfs) build_seaweedfs ;;
   *)
     log "unknown target $t"
     exit 2

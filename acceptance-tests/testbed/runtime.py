@@ -2,8 +2,9 @@
 """The test bed's pod runtime: real processes behind kwok's simulated pods.
 
 It lists the pods bound to the simulated nodes and, for every container whose image
-it knows (redis, valkey/valkey, busybox, alpine), runs the container's own command
-with this machine's binaries, inside a network namespace of the pod's own (its own
+it knows (redis, valkey/valkey, oliver006/redis_exporter, busybox, alpine), runs the
+container's own command with the binaries of the version its tag names (images.py:
+the version table; a tag it cannot honour waits as an unpullable image), inside a network namespace of the pod's own (its own
 address on a bridge that lives in a namespace of the test bed's, never on the host),
 a mount namespace (an overlay of the host's root with the pod's volumes mounted at
 their container paths) and a UTS namespace (the pod's hostname). It reports the real
@@ -37,28 +38,20 @@ import faults
 import netpol
 import resizer
 
+# Which binaries run behind which image tag: the version table.
+import images
+
+# The repositories the runtime handles; kwok-stages.yaml has the same pattern, so kwok
+# leaves these pods alone. Which tags it honours is images.py's table.
 KNOWN_IMAGE = re.compile(
-    r"^(docker\.io/)?(library/)?(redis|valkey/valkey|busybox|alpine)(:[^@]*)?(@.*)?$"
+    r"^(docker\.io/)?(library/)?(redis|valkey/valkey|oliver006/redis_exporter|busybox|alpine)(:[^@]*)?(@.*)?$"
 )
-# The same pattern, as kwok's stage selectors see it (see kwok-stages.yaml).
-VALKEY_TOOLS = {
-    "valkey-server": "redis-server",
-    "valkey-cli": "redis-cli",
-    "valkey-sentinel": "redis-sentinel",
-    "valkey-check-rdb": "redis-check-rdb",
-    "valkey-check-aof": "redis-check-aof",
-    "valkey-benchmark": "redis-benchmark",
-}
-REDIS_SERVER_SHIM = """#!/bin/sh
-for a in "$@"; do
-  case "$a" in --sentinel|--version|-v|--help|-h|--test-memory|--check-system) exec /usr/bin/redis-server "$@" ;; esac
-done
-case "$1" in
-  "" | -*) exec /usr/bin/redis-server /opt/testbed-bin/image-defaults.conf "$@" ;;
-  *) exec /usr/bin/redis-server "$@" ;;
-esac
-"""
 FORWARDED_PORTS = {6379, 26379, 16379}
+# Image pulls the bed refuses: ErrImagePull for a few seconds, then ImagePullBackOff
+# for a doubling back-off (a kubelet's is 10 s up to 5 min; shorter here for tests).
+PULL_ERROR_SECONDS = 3.0
+PULL_BACKOFF_START = 5.0
+PULL_BACKOFF_MAX = 60.0
 BRIDGE_NS = "tb-net"
 BRIDGE = "tbbr0"
 BACKOFF_START = 2.0
@@ -230,7 +223,13 @@ class Container:
         self.spec = spec
         self.name = spec["name"]
         self.init = init
-        self.known = known_image(spec.get("image"))
+        # What runs behind the image (images.py); None: a repository the bed does not run.
+        self.image = pod.rt.images.resolve(spec.get("image"))
+        self.known = self.image is not None
+        self.refused = self.known and self.image.kind == "refused"
+        self.pull_next = None
+        self.pull_error_until = 0.0
+        self.pull_backoff = 0.0
         self.proc = None
         self.log_file = None
         self.restart_count = 0
@@ -251,12 +250,15 @@ class Container:
         image = self.spec.get("image", "")
         cmd = list(self.spec.get("command") or [])
         args = list(self.spec.get("args") or [])
+        kind = self.image.kind if self.image else None
         if not cmd:
-            if "redis" in image or "valkey" in image:
-                # The images' entrypoint runs redis-server when the first argument is
-                # an option or a config file, or when there is none.
+            if kind == "exporter":
+                cmd = ["/redis_exporter"]  # the exporter image's entrypoint
+            elif kind == "server":
+                # The images' entrypoint runs redis-server (valkey-server) when the
+                # first argument is an option or a config file, or when there is none.
                 if not args or args[0].startswith("-") or args[0].endswith(".conf"):
-                    args = ["redis-server"] + args
+                    args = [f"{self.image.server.program}-server"] + args
             elif not args:
                 args = ["sh"]
         argv = cmd + args
@@ -267,7 +269,7 @@ class Container:
         pod = self.pod
         argv, env = self.command()
         workdir = self.spec.get("workingDir") or (
-            "/data" if re.search(r"redis|valkey", self.spec.get("image", "")) else "/"
+            "/data" if self.image.kind == "server" else "/"
         )
         sc = {**(pod.spec.get("securityContext") or {}), **(self.spec.get("securityContext") or {})}
         uid, gid = sc.get("runAsUser"), sc.get("runAsGroup", sc.get("runAsUser"))
@@ -286,8 +288,19 @@ class Container:
         script.append(f"mount -t tmpfs -o mode=755 tmpfs {q(root)}/run")
         # Read-only: CONFIG REWRITE must not reach the shared image-defaults.conf (it
         # fails instead, as it does in the images when no config file was given).
-        script.append(f"mkdir -p {q(root)}/opt/testbed-bin && mount --bind {q(pod.rt.shims)} {q(root)}/opt/testbed-bin"
+        server = self.image.server if self.image.kind == "server" else None
+        shims = pod.rt.shims[server.key if server else "redis-debian"]
+        script.append(f"mkdir -p {q(root)}/opt/testbed-bin && mount --bind {q(shims)} {q(root)}/opt/testbed-bin"
                       f" && mount -o remount,bind,ro {q(root)}/opt/testbed-bin")
+        # The server version the tag names, at /opt/testbed-server (on PATH before /usr/bin).
+        if server and server.bindir:
+            dst = q(root + images.SERVER_DIR)
+            script.append(f"mkdir -p {dst} && mount --bind {q(server.bindir)} {dst}"
+                          f" && mount -o remount,bind,ro {dst}")
+        if self.image.kind == "exporter":
+            dst = q(root + "/redis_exporter")
+            script.append(f"touch {dst} && mount --bind {q(self.image.binary)} {dst}"
+                          f" && mount -o remount,bind,ro {dst}")
         script.append(f"mount --bind {q(pod.hosts_file)} {q(root)}/etc/hosts")
         script.append(f"mount --bind {q(pod.resolv_file)} {q(root)}/etc/resolv.conf")
         for src, dst, ro, is_file in mounts:
@@ -342,6 +355,28 @@ class Container:
         self.liveness_failed = False
         self.waiting_reason = None
         log(f"{pod.key}/{self.name}: started pid {self.proc.pid}: {shlex.join(argv)}")
+
+    def step_pull(self, now):
+        """An image the bed refuses, as a kubelet reports one it cannot pull: ErrImagePull
+        after each attempt, ImagePullBackOff between attempts, never started."""
+        if self.pull_next is None or now >= self.pull_next:
+            # Each attempt looks again: a build may have finished meanwhile.
+            self.image = self.pod.rt.images.resolve(self.spec.get("image"))
+            if self.image.kind != "refused":
+                self.refused = False
+                self.waiting_reason, self.waiting_message = "ContainerCreating", None
+                return
+            self.pull_backoff = PULL_BACKOFF_START if not self.pull_backoff \
+                else min(self.pull_backoff * 2, PULL_BACKOFF_MAX)
+            self.pull_error_until = now + PULL_ERROR_SECONDS
+            self.pull_next = self.pull_error_until + self.pull_backoff
+            log(f"{self.pod.key}/{self.name}: {self.image.message}")
+        if now < self.pull_error_until:
+            self.waiting_reason = "ErrImagePull"
+            self.waiting_message = self.image.message
+        else:
+            self.waiting_reason = "ImagePullBackOff"
+            self.waiting_message = f'Back-off pulling image "{self.image.reference}": {self.image.message}'
 
     def poll(self):
         """Returns the exit code once the process has ended."""
@@ -493,7 +528,7 @@ class Container:
         s = {
             "name": self.name,
             "image": self.spec.get("image", ""),
-            "imageID": "",
+            "imageID": self.image.image_id() if self.image else "",
             "restartCount": self.restart_count,
             "ready": False,
             "started": False,
@@ -599,7 +634,7 @@ class Pod:
 
     def env_for(self, spec):
         env = {
-            "PATH": "/opt/testbed-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": "/opt/testbed-bin:/opt/testbed-server:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOSTNAME": self.hostname,
             "HOME": "/root",
         }
@@ -794,6 +829,9 @@ class Pod:
         for c in self.init:
             if not c.known:
                 continue
+            if c.refused:
+                c.step_pull(now)
+                return
             if c.finished and c.finished["exitCode"] == 0 and not c.running():
                 continue
             if c.running():
@@ -813,6 +851,9 @@ class Pod:
 
     def step_container(self, c, now):
         if not c.known:
+            return
+        if c.refused:
+            c.step_pull(now)
             return
         if c.running():
             if c.run_probes(now):
@@ -869,6 +910,9 @@ class Pod:
         if phase not in ("Succeeded", "Failed"):
             if not self.prepared or not self.init_done:
                 phase = "Pending"
+            elif any(c.refused for c in self.main) and not any(
+                    c.started_at for c in known_main if not c.refused):
+                phase = "Pending"  # as a kubelet's pod whose images cannot be pulled
             elif self.restart_policy != "Always" and known_main and all(
                     not c.running() and c.finished is not None and c.waiting_reason is None
                     for c in known_main):
@@ -928,7 +972,9 @@ class Runtime:
     def __init__(self, args):
         self.api = Api(args.server, args.ca, args.cert, args.key)
         self.state = args.state
-        self.shims = os.path.join(self.state, "bin")
+        self.images = images.Images(args.tools, images.read_versions(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "versions.env")))
+        self.shims = {}  # server key -> folder of shims, mounted at /opt/testbed-bin
         self.network = Network(args.cidr)
         self.pods = {}  # uid -> Pod
         self.ignored = set()
@@ -951,21 +997,12 @@ class Runtime:
         os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
         self.cleanup_leftovers()
         self.network.setup()
-        os.makedirs(self.shims, exist_ok=True)
-        for alias, real in VALKEY_TOOLS.items():
-            path = os.path.join(self.shims, alias)
-            with open(path, "w") as f:
-                f.write(f"#!/bin/sh\nexec {real} \"$@\"\n")
-            os.chmod(path, 0o755)
+        for line in self.images.check():
+            log(f"image table: {line}")
         # The redis and valkey images build their server with protected mode off;
-        # Debian's has it on. Without a config file of the container's own, start
-        # from the images' default; with one, the container's file decides.
-        with open(os.path.join(self.shims, "image-defaults.conf"), "w") as f:
-            f.write("protected-mode no\n")
-        path = os.path.join(self.shims, "redis-server")
-        with open(path, "w") as f:
-            f.write(REDIS_SERVER_SHIM)
-        os.chmod(path, 0o755)
+        # Debian's has it on. Without a config file of the container's own, the shims
+        # start from the images' default; with one, the container's file decides.
+        self.shims = self.images.write_shims(os.path.join(self.state, "bin"))
 
     def cleanup_leftovers(self):
         r = run("ip", "netns", "list", check=False, quiet=True)
@@ -1190,6 +1227,8 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--state", required=True)
     p.add_argument("--cidr", default="10.245.0.0/16")
+    p.add_argument("--tools", default=os.path.expanduser("~/.cache/terraform-provider-redis/tools"),
+                   help="the folder of built tools (server versions, redis_exporter)")
     p.add_argument("--interval", type=float, default=0.5)
     args = p.parse_args()
     if os.geteuid() != 0:
