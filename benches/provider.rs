@@ -35,7 +35,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn main() -> Result<()> {
     // The client side needs aws-lc-rs too (P-521 client key, like Terraform's).
-    let _ = tls::crypto_provider().as_ref().clone().install_default();
+    tls::install_process_provider();
     let bin = provider_binary()?;
     let spawns = knob("BENCH_SPAWNS", 30);
     let calls = knob("BENCH_SCHEMA_CALLS", 1000).max(100);

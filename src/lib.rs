@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod digest;
 pub mod docs;
 pub mod k8s;
 pub mod plugin;
@@ -9,6 +10,7 @@ pub mod provider;
 pub mod redis;
 pub mod resources;
 pub mod tf;
+pub mod wait;
 
 /// Code generated from `proto/` by tonic/prost, kept away from our lints.
 #[allow(

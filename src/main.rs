@@ -37,10 +37,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     plugin::log::init();
-    // One TLS provider for the whole process (the plugin server and, later, the kube
-    // client): with both ring and aws-lc-rs compiled in, rustls cannot pick one itself.
-    // An error means one is installed already, which is as good.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    plugin::tls::install_process_provider();
     match run(debug) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

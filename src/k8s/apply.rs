@@ -1,11 +1,12 @@
-//! Server-side apply, reads and deletes of namespaced objects, with errors that name the
-//! object and the cause.
+//! Server-side apply, reads and deletes of namespaced objects, and [`ObjectSet`]: the
+//! ordered objects a resource owns, applied, pruned and deleted together. Errors name
+//! the object and the cause.
 
 use std::fmt::Debug;
-use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,18 +43,6 @@ pub enum ApiError {
         #[source]
         source: kube::Error,
     },
-    /// An object did not go away in time.
-    #[error("{kind} {namespace}/{name} still exists after {after:?}")]
-    NotGone {
-        /// Object kind.
-        kind: String,
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
-        /// How long we waited.
-        after: Duration,
-    },
 }
 
 impl ApiError {
@@ -63,7 +52,18 @@ impl ApiError {
         name: &str,
         source: kube::Error,
     ) -> ApiError {
-        let kind = K::kind(&()).to_string();
+        ApiError::of_kind(verb, &K::kind(&()), namespace, name, source)
+    }
+
+    /// The error of a call on an object of kind `kind`.
+    pub fn of_kind(
+        verb: &'static str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        source: kube::Error,
+    ) -> ApiError {
+        let kind = kind.to_string();
         match source {
             kube::Error::Api(status) if status.code == 403 => ApiError::Forbidden {
                 verb,
@@ -113,24 +113,6 @@ impl<K> Managed for K where
 {
 }
 
-/// Server-side applies `obj` (whose metadata names it) as `field_manager`, taking over
-/// conflicting fields: the configuration is the truth.
-pub async fn apply<K: Managed>(
-    client: &Client,
-    field_manager: &str,
-    obj: &K,
-) -> Result<K, ApiError> {
-    let meta = obj.meta();
-    let ns = meta.namespace.clone().unwrap_or_default();
-    let name = meta.name.clone().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), &ns);
-    let params = PatchParams::apply(field_manager).force();
-    tracing::debug!(kind = %K::kind(&()), %ns, %name, "server-side apply");
-    api.patch(&name, &params, &Patch::Apply(obj))
-        .await
-        .map_err(|e| ApiError::new::<K>("apply", &ns, &name, e))
-}
-
 /// Reads an object; `None` when it does not exist.
 pub async fn get<K: Managed>(client: &Client, ns: &str, name: &str) -> Result<Option<K>, ApiError> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
@@ -153,26 +135,196 @@ pub async fn delete<K: Managed>(client: &Client, ns: &str, name: &str) -> Result
     }
 }
 
-/// Waits until an object no longer exists.
-pub async fn wait_gone<K: Managed>(
+/// Creates the namespace `name` if it does not exist (server-side apply; never deleted).
+pub async fn ensure_namespace(
     client: &Client,
-    ns: &str,
+    field_manager: &str,
     name: &str,
-    timeout: Duration,
 ) -> Result<(), ApiError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if get::<K>(client, ns, name).await?.is_none() {
-            return Ok(());
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.to_string());
+    let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": ns.metadata});
+    api.patch(
+        name,
+        &PatchParams::apply(field_manager),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| ApiError::new::<Namespace>("apply", "", name, e))
+}
+
+/// One object of a set: present (to apply) or absent (to delete if found).
+#[derive(Clone, Debug)]
+struct Entry {
+    resource: ApiResource,
+    namespace: String,
+    name: String,
+    object: Option<DynamicObject>,
+}
+
+impl Entry {
+    fn api(&self, client: &Client) -> Api<DynamicObject> {
+        Api::namespaced_with(client.clone(), &self.namespace, &self.resource)
+    }
+}
+
+/// A typed object that could not be turned into a dynamic one: a bug, reported.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot convert the {kind} {name}: {source}")]
+pub struct ConvertError {
+    kind: String,
+    name: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+/// The objects a resource owns, in the order they are applied. Objects the
+/// configuration does not want (a disabled budget, no metrics) are listed as absent:
+/// applying the set deletes them, so turning a feature off leaves nothing behind.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectSet {
+    entries: Vec<Entry>,
+}
+
+impl ObjectSet {
+    /// An empty set.
+    pub fn new() -> ObjectSet {
+        ObjectSet::default()
+    }
+
+    /// Adds a typed object to apply.
+    pub fn put<K: Managed>(&mut self, obj: &K) -> Result<(), ConvertError> {
+        let meta = obj.meta();
+        let name = meta.name.clone().unwrap_or_default();
+        let convert = |source| ConvertError {
+            kind: K::kind(&()).to_string(),
+            name: name.clone(),
+            source,
+        };
+        let value = serde_json::to_value(obj).map_err(convert)?;
+        let object: DynamicObject = serde_json::from_value(value).map_err(convert)?;
+        self.entries.push(Entry {
+            resource: ApiResource::erase::<K>(&()),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name,
+            object: Some(object),
+        });
+        Ok(())
+    }
+
+    /// Adds an object of a kind known only at run time (a custom resource).
+    pub fn put_dynamic(&mut self, resource: ApiResource, object: DynamicObject) {
+        self.entries.push(Entry {
+            namespace: object.metadata.namespace.clone().unwrap_or_default(),
+            name: object.metadata.name.clone().unwrap_or_default(),
+            resource,
+            object: Some(object),
+        });
+    }
+
+    /// Adds an object that must not exist.
+    pub fn absent<K: Managed>(&mut self, namespace: &str, name: &str) {
+        self.absent_dynamic(ApiResource::erase::<K>(&()), namespace, name);
+    }
+
+    /// Adds an object of a run-time kind that must not exist.
+    pub fn absent_dynamic(&mut self, resource: ApiResource, namespace: &str, name: &str) {
+        self.entries.push(Entry {
+            resource,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            object: None,
+        });
+    }
+
+    /// The `(kind, name)` of every object, present or absent, in order.
+    pub fn names(&self) -> Vec<(String, String, bool)> {
+        self.entries
+            .iter()
+            .map(|e| (e.resource.kind.clone(), e.name.clone(), e.object.is_some()))
+            .collect()
+    }
+
+    /// Mutable access to a present object of kind `kind` named `name`.
+    pub fn object_mut(&mut self, kind: &str, name: &str) -> Option<&mut DynamicObject> {
+        self.entries
+            .iter_mut()
+            .find(|e| e.resource.kind == kind && e.name == name)
+            .and_then(|e| e.object.as_mut())
+    }
+
+    /// Server-side applies the present objects in order as `field_manager` and deletes
+    /// the absent ones (a kind the cluster does not serve counts as absent).
+    pub async fn apply(&self, client: &Client, field_manager: &str) -> Result<(), ApiError> {
+        let params = PatchParams::apply(field_manager).force();
+        for e in &self.entries {
+            match &e.object {
+                Some(obj) => {
+                    tracing::debug!(kind = %e.resource.kind, ns = %e.namespace, name = %e.name, "server-side apply");
+                    e.api(client)
+                        .patch(&e.name, &params, &Patch::Apply(obj))
+                        .await
+                        .map_err(|err| {
+                            ApiError::of_kind("apply", &e.resource.kind, &e.namespace, &e.name, err)
+                        })?;
+                }
+                None => self.delete_one(client, e).await?,
+            }
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::NotGone {
-                kind: K::kind(&()).to_string(),
-                namespace: ns.into(),
-                name: name.into(),
-                after: timeout,
-            });
+        Ok(())
+    }
+
+    /// Deletes every object of the set, last applied first.
+    pub async fn delete(&self, client: &Client) -> Result<(), ApiError> {
+        for e in self.entries.iter().rev() {
+            self.delete_one(client, e).await?;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
+    }
+
+    async fn delete_one(&self, client: &Client, e: &Entry) -> Result<(), ApiError> {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match e.api(client).delete(&e.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(err) => Err(ApiError::of_kind(
+                "delete",
+                &e.resource.kind,
+                &e.namespace,
+                &e.name,
+                err,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ConfigMap, Service};
+
+    #[test]
+    fn a_set_keeps_its_order_and_knows_what_must_be_absent() {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("cache-config".into());
+        cm.metadata.namespace = Some("apps".into());
+        let mut set = ObjectSet::new();
+        set.put(&cm).unwrap();
+        set.absent::<Service>("apps", "cache-metrics");
+        assert_eq!(
+            set.names(),
+            vec![
+                ("ConfigMap".to_string(), "cache-config".to_string(), true),
+                ("Service".to_string(), "cache-metrics".to_string(), false),
+            ]
+        );
+        let obj = set.object_mut("ConfigMap", "cache-config").unwrap();
+        assert_eq!(obj.types.as_ref().unwrap().api_version, "v1");
+        assert!(set.object_mut("Service", "cache-metrics").is_none());
     }
 }

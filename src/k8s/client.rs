@@ -297,7 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_api_server_fails_within_the_timeout_naming_the_host() {
-        crate::k8s::tests::install_crypto();
+        crate::plugin::tls::install_process_provider();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);

@@ -1,18 +1,10 @@
-//! Kubernetes: pure builders from the desired Redis server to objects, server-side apply,
-//! rollout waits with deadlines, and streams to pods. Never sees Terraform types.
+//! Kubernetes: pure builders from typed specs to objects, object sets applied with
+//! server-side apply, waits with deadlines, names the API server accepts, and streams to
+//! pods. Never sees Terraform types.
 
 pub mod apply;
 pub mod client;
+pub mod names;
 pub mod objects;
 pub mod portforward;
-pub mod render;
-pub mod spec;
 pub mod wait;
-
-#[cfg(test)]
-pub(crate) mod tests {
-    /// The process-wide TLS provider, as `main` installs it.
-    pub(crate) fn install_crypto() {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    }
-}

@@ -1,4 +1,6 @@
-//! Waiting for a StatefulSet's rollout, with an explicit deadline and a reason when it fails.
+//! Waiting on Kubernetes: a StatefulSet's rollout, objects and pods gone. Every wait is
+//! the shared [`crate::wait::until`] loop with an explicit deadline, and ends early with
+//! the reason when Kubernetes says it cannot succeed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +10,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use super::apply::{get, ApiError};
+use super::apply::{get, ApiError, Managed};
+use crate::wait::{self, Attempt, Pace, Stopped};
+
+/// How often the API server is asked again.
+const PACE: Pace = Pace::every(Duration::from_millis(500));
 
 /// Why a rollout did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -28,15 +34,70 @@ pub enum RolloutError {
         reason: String,
     },
     /// The deadline passed.
-    #[error("statefulset {name} not rolled out after {after:?}: {progress}")]
+    #[error("{what} not done after {after:?}: {progress}")]
     TimedOut {
-        /// The StatefulSet.
-        name: String,
+        /// What was awaited (`statefulset ns/name rolled out`).
+        what: String,
         /// How long we waited.
         after: Duration,
         /// Where it stood.
         progress: String,
     },
+}
+
+/// Why an attempt did not finish the wait: still in progress, or an error.
+enum Finding {
+    Progress(String),
+    Error(RolloutError),
+}
+
+/// Runs `attempt` under the deadline; a progress finding keeps waiting, an error stops.
+async fn wait_for<F, Fut>(
+    what: String,
+    timeout: Duration,
+    mut attempt: F,
+) -> Result<(), RolloutError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, RolloutError>>,
+{
+    let outcome = wait::until(timeout, PACE, || {
+        let trying = attempt();
+        async move {
+            match trying.await {
+                Ok(None) => Attempt::Done(()),
+                Ok(Some(progress)) => Attempt::Retry(Finding::Progress(progress)),
+                Err(e) => Attempt::Fail(Finding::Error(e)),
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(Stopped::Failed(Finding::Error(e))) => Err(e),
+        Err(Stopped::Failed(Finding::Progress(progress))) => Err(RolloutError::TimedOut {
+            what,
+            after: timeout,
+            progress,
+        }),
+        Err(Stopped::TimedOut { after, last }) => Err(RolloutError::TimedOut {
+            what,
+            after,
+            progress: match last {
+                Some(Finding::Progress(p)) => p,
+                Some(Finding::Error(e)) => e.to_string(),
+                None => "no answer from the API server".into(),
+            },
+        }),
+    }
+}
+
+fn selector_string(selector: &BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Where a StatefulSet's rollout stands.
@@ -142,13 +203,9 @@ pub async fn rollout(
     timeout: Duration,
 ) -> Result<(), RolloutError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let labels = selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
+    let labels = selector_string(selector);
+    let what = format!("statefulset {ns}/{name} rollout");
+    wait_for(what, timeout, || async {
         let sts = get::<StatefulSet>(client, ns, name)
             .await?
             .ok_or_else(|| RolloutError::Gone(format!("{ns}/{name}")))?;
@@ -163,20 +220,50 @@ pub async fn rollout(
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .collect();
         if progress.done(live.len() as i32) {
-            return Ok(());
+            return Ok(None);
         }
         if let Some((pod, reason)) = crash_loop(&live) {
             return Err(RolloutError::CrashLoop { pod, reason });
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(RolloutError::TimedOut {
-                name: format!("{ns}/{name}"),
-                after: timeout,
-                progress: progress.to_string(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-    }
+        Ok(Some(progress.to_string()))
+    })
+    .await
+}
+
+/// Waits until the object `ns/name` of kind `K` no longer exists.
+pub async fn gone<K: Managed>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let what = format!("deletion of {} {ns}/{name}", K::kind(&()));
+    wait_for(what, timeout, || async {
+        Ok(get::<K>(client, ns, name)
+            .await?
+            .map(|_| "still exists".to_string()))
+    })
+    .await
+}
+
+/// Waits until no pod matches `selector` in `ns`.
+pub async fn no_pods(
+    client: &Client,
+    ns: &str,
+    selector: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let labels = selector_string(selector);
+    let what = format!("pods {labels} in {ns} gone");
+    wait_for(what, timeout, || async {
+        let left = pods
+            .list(&ListParams::default().labels(&labels))
+            .await
+            .map_err(|e| ApiError::of_kind("list", "Pod", ns, "", e))?;
+        Ok((!left.items.is_empty()).then(|| format!("{} pods left", left.items.len())))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -85,9 +85,7 @@ pub struct Server {
 impl Server {
     /// Negotiates the version, sets up AutoMTLS when asked, and binds 127.0.0.1 on a free port.
     pub async fn bind(config: &PluginConfig) -> Result<Self, PluginError> {
-        // aws-lc-rs as the process-wide rustls provider, for clients built later (kube);
-        // an error means one is installed already.
-        let _ = tls::crypto_provider().as_ref().clone().install_default();
+        tls::install_process_provider();
         let version = handshake::negotiate_version(config.protocol_versions.as_deref())?;
         let tls = match &config.client_cert_pem {
             Some(pem) => Some(tls::ServerTls::for_client_cert(pem)?),

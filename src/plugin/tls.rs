@@ -30,6 +30,13 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// Installs [`crypto_provider`] as the process-wide rustls provider, for the plugin
+/// server and every client built later (kube): with both ring and aws-lc-rs compiled in,
+/// rustls cannot pick one itself. A provider installed already is as good.
+pub fn install_process_provider() {
+    let _ = crypto_provider().as_ref().clone().install_default();
+}
+
 /// A TLS server configuration and the DER of its certificate (for the handshake line).
 pub struct ServerTls {
     /// The rustls configuration, ALPN `h2`.

@@ -20,23 +20,13 @@ pub const TYPE_NAME: &str = "redis";
 /// The default server-side apply field manager.
 pub const DEFAULT_FIELD_MANAGER: &str = "terraform-provider-redis";
 
-/// How the provider reaches Redis pods.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RedisAccess {
-    /// Through the API server's port-forward (works from anywhere the API server is reachable).
-    #[default]
-    PortForward,
-    /// Straight to pod addresses (runners inside the cluster).
-    Direct,
-}
-
 /// The whole provider configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProviderConfig {
     /// How to reach the Kubernetes API.
     pub kubernetes: ClusterAccess,
     /// How to reach Redis pods.
-    pub redis_access: RedisAccess,
+    pub redis_access: Access,
     /// Field manager for server-side apply.
     pub field_manager: String,
 }
@@ -91,8 +81,8 @@ impl ProviderConfig {
                 exec,
             },
             redis_access: match config.attribute("redis_access").as_str() {
-                Some("direct") => RedisAccess::Direct,
-                _ => RedisAccess::PortForward,
+                Some("direct") => Access::Direct,
+                _ => Access::PortForward,
             },
             field_manager: config
                 .attribute("field_manager")
@@ -230,10 +220,7 @@ impl crate::tf::Provider for RedisProvider {
                 Ok(kube) => self.shared.set(Clients {
                     kube,
                     api_server: kube_config.cluster_url.to_string(),
-                    access: match parsed.redis_access {
-                        RedisAccess::PortForward => Access::PortForward,
-                        RedisAccess::Direct => Access::Direct,
-                    },
+                    access: parsed.redis_access,
                     field_manager: parsed.field_manager.clone(),
                 }),
                 Err(e) => diags.push(
@@ -274,7 +261,7 @@ mod tests {
     #[test]
     fn an_empty_configuration_means_defaults() {
         let cfg = ProviderConfig::from_value(&Value::Null);
-        assert_eq!(cfg.redis_access, RedisAccess::PortForward);
+        assert_eq!(cfg.redis_access, Access::PortForward);
         assert_eq!(cfg.field_manager, DEFAULT_FIELD_MANAGER);
         assert_eq!(cfg.kubernetes, ClusterAccess::default());
     }
@@ -302,7 +289,7 @@ mod tests {
             ("field_manager", Value::string("me")),
         ]);
         let cfg = ProviderConfig::from_value(&config);
-        assert_eq!(cfg.redis_access, RedisAccess::Direct);
+        assert_eq!(cfg.redis_access, Access::Direct);
         assert_eq!(cfg.field_manager, "me");
         assert_eq!(cfg.kubernetes.exec.as_ref().map(|e| e.args.len()), Some(2));
         assert!(!format!("{cfg:?}").contains("s3cret"));

@@ -57,7 +57,9 @@
 //! array and nesting limits) and tested against every reply type and malformed input.
 //! That also keeps a large dependency tree out of the provider binary.
 
+pub mod config;
 pub mod conn;
+pub mod files;
 pub mod info;
 pub mod ready;
 pub mod resp;

@@ -8,9 +8,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::conn::{RedisConn, RedisError, Transport};
+use crate::wait::{self, Attempt, Pace, Stopped};
 
 /// The first pause between attempts; doubled after each failure up to [`MAX_RETRY_DELAY`].
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
@@ -79,32 +78,29 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RedisError>>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut last: Option<RedisError> = None;
-    let attempts = async {
-        let mut delay = FIRST_RETRY_DELAY;
-        let mut n = 1u32;
-        loop {
-            match attempt().await {
-                Ok(value) => {
-                    tracing::debug!(attempt = n, "redis condition met");
-                    return Ok(value);
-                }
-                Err(e) if e.is_transient() => {
-                    tracing::debug!(attempt = n, error = %e, "redis condition not met yet");
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
-            n += 1;
-        }
+    let pace = Pace {
+        first: FIRST_RETRY_DELAY,
+        max: MAX_RETRY_DELAY,
     };
-    match tokio::time::timeout_at(deadline, attempts).await {
-        Ok(result) => result,
-        Err(_) => Err(RedisError::ReadyTimeout {
-            after: timeout,
+    let outcome = wait::until(timeout, pace, || {
+        let trying = attempt();
+        async move {
+            match trying.await {
+                Ok(value) => Attempt::Done(value),
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(error = %e, "redis condition not met yet");
+                    Attempt::Retry(e)
+                }
+                Err(e) => Attempt::Fail(e),
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(Stopped::Failed(e)) => Err(e),
+        Err(Stopped::TimedOut { after, last }) => Err(RedisError::ReadyTimeout {
+            after,
             last: last.map(Box::new),
         }),
     }

@@ -1,7 +1,7 @@
 //! The provider's resource types, and the clients they share once the provider is configured.
 
 pub mod deployment;
-pub mod directives;
+pub mod support;
 
 use std::sync::{Arc, RwLock};
 

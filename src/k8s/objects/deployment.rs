@@ -1,29 +1,19 @@
-//! Pure builders: a [`RedisServer`] and its rendered files into the Kubernetes objects it owns.
-
-use std::collections::BTreeMap;
+//! The objects of a `redis_deployment`: its files (ConfigMap, Secrets), the StatefulSet,
+//! Services, disruption budget and network policy, and what restarts its pods.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::ByteString;
 use serde_json::{json, Value as Json};
 
-use super::render::{self, keys, Passwords, CONFIG_DIR, INTERNAL_DIR};
-use super::spec::{AntiAffinity, RedisServer, METRICS_PORT, REDIS_PORT, RESTART_HASH_ANNOTATION};
-
-/// A builder produced JSON its own type could not read: a bug, reported, never a panic.
-#[derive(Debug, thiserror::Error)]
-#[error("building the {kind} object: {source}")]
-pub struct BuildError {
-    kind: &'static str,
-    #[source]
-    source: serde_json::Error,
-}
-
-fn typed<T: serde::de::DeserializeOwned>(kind: &'static str, v: Json) -> Result<T, BuildError> {
-    serde_json::from_value(v).map_err(|source| BuildError { kind, source })
-}
+use super::monitoring::{self, Kind as MonitoringKind};
+use super::spec::{AntiAffinity, DeploymentSpec, METRICS_PORT, RESTART_HASH_ANNOTATION};
+use super::{secret_data, typed, BuildError};
+use crate::digest::sha256_hex;
+use crate::k8s::apply::ObjectSet;
+use crate::redis::config;
+use crate::redis::files::{self, keys, Passwords, CONFIG_DIR, INTERNAL_DIR, REDIS_PORT};
 
 /// Every object the deployment owns, ready for server-side apply.
 #[derive(Clone, Debug)]
@@ -48,54 +38,131 @@ pub struct Objects {
     pub network_policy: NetworkPolicy,
 }
 
-fn metadata(server: &RedisServer, name: String) -> Json {
-    json!({
-        "name": name,
-        "namespace": server.namespace,
-        "labels": server.object_labels(),
-        "annotations": server.annotations,
-    })
+impl Objects {
+    /// The ordered set to apply: the objects, the monitoring objects asked for, and
+    /// the optional objects not wanted, as absent.
+    pub fn into_set(
+        self,
+        spec: &DeploymentSpec,
+        service_monitor: bool,
+        prometheus_rule: bool,
+    ) -> Result<ObjectSet, BuildError> {
+        let ns = &spec.namespace;
+        let mut set = ObjectSet::new();
+        if let Some(s) = &self.password_secret {
+            set.put(s)?;
+        }
+        set.put(&self.internal_secret)?;
+        set.put(&self.config_map)?;
+        set.put(&self.headless_service)?;
+        set.put(&self.service)?;
+        match &self.metrics_service {
+            Some(s) => set.put(s)?,
+            None => set.absent::<Service>(ns, &spec.metrics_service_name()),
+        }
+        set.put(&self.stateful_set)?;
+        match &self.pdb {
+            Some(p) => set.put(p)?,
+            None => set.absent::<PodDisruptionBudget>(ns, &spec.name),
+        }
+        set.put(&self.network_policy)?;
+        for (want, kind) in [
+            (service_monitor, MonitoringKind::ServiceMonitor),
+            (prometheus_rule, MonitoringKind::PrometheusRule),
+        ] {
+            if want {
+                set.put_dynamic(kind.resource(), monitoring::build(kind, spec));
+            } else {
+                set.absent_dynamic(kind.resource(), ns, &spec.name);
+            }
+        }
+        Ok(set)
+    }
 }
 
-fn secret_data(entries: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
-    entries
-        .iter()
-        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-        .collect()
+/// Everything whose change restarts the pods, named as the plan names it: the pod
+/// template's own fields, the write-only password's version, and what the pods read
+/// only at start (directives from [`config::start_inputs`]). The template carries the
+/// fields itself and the files through its restart annotation ([`restart_hash`]); the
+/// plan's "Pods will restart" reasons are the names whose values differ. A unit test
+/// shows the two agree for every field.
+pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
+    let mut inputs = vec![
+        ("image".to_string(), spec.image.clone()),
+        ("resources".to_string(), format!("{:?}", spec.resources)),
+        (
+            "disable_commands".to_string(),
+            format!("{:?}", spec.disable_commands),
+        ),
+        ("metrics".to_string(), format!("{:?}", spec.metrics)),
+        (
+            "pod template".to_string(),
+            format!(
+                "{:?}",
+                (
+                    &spec.security,
+                    spec.anti_affinity,
+                    &spec.node_selector,
+                    &spec.tolerations,
+                    &spec.priority_class_name,
+                    &spec.image_pull_policy,
+                    &spec.labels,
+                    &spec.annotations,
+                )
+            ),
+        ),
+        (
+            "persistence.enabled".to_string(),
+            spec.persistence.enabled.to_string(),
+        ),
+        (
+            "password".to_string(),
+            format!("{:?}", spec.password_version),
+        ),
+    ];
+    for (k, v) in config::start_inputs(&spec.directives) {
+        inputs.push((format!("directive {k}"), v));
+    }
+    inputs
 }
 
-/// A Service of the deployment: `spec` plus one TCP port named `port_name`.
-fn build_service(
-    server: &RedisServer,
-    name: String,
-    mut spec: Json,
-    port_name: &str,
-    port: i32,
-) -> Result<Service, BuildError> {
-    spec["ports"] =
-        json!([{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}]);
-    typed(
-        "Service",
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata(server, name), "spec": spec}),
-    )
+/// The pod template's restart annotation: a hash of the files the pods read at start
+/// (start-only directives, the ACL file with its password hashes, the start script).
+fn restart_hash(spec: &DeploymentSpec, users_acl: &str, start_script: &str) -> String {
+    let mut text = String::new();
+    for (k, v) in config::start_inputs(&spec.directives) {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    text.push_str(users_acl);
+    text.push_str(start_script);
+    sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 /// Builds every object. `password_secret_owned` is true when the provider keeps the
-/// clients' password (generated or write-only) in `server.password`.
+/// clients' password (generated or write-only) in `spec.password`.
 pub fn build(
-    server: &RedisServer,
+    spec: &DeploymentSpec,
     passwords: &Passwords,
     password_secret_owned: bool,
 ) -> Result<Objects, BuildError> {
-    let users_acl = render::users_acl(server, passwords);
-    let restart_hash = render::restart_hash(server, &users_acl);
+    let users_acl = files::users_acl(&spec.disable_commands, passwords);
+    let start_script = files::start_script(&spec.pod_domain(), &spec.pod_host(0));
+    let restart_hash = restart_hash(spec, &users_acl, &start_script);
+    let meta = |name: String| {
+        super::metadata(
+            &spec.namespace,
+            name,
+            &spec.object_labels(),
+            &spec.annotations,
+        )
+    };
 
     let config_map = typed(
         "ConfigMap",
         json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": metadata(server, server.config_map_name()),
-            "data": {"redis.conf": render::redis_conf(server)},
+            "metadata": meta(spec.config_map_name()),
+            "data": {"redis.conf": files::redis_conf(&spec.id(), &spec.directives)},
         }),
     )?;
 
@@ -103,13 +170,13 @@ pub fn build(
         "Secret",
         json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": metadata(server, server.internal_secret_name()),
+            "metadata": meta(spec.internal_secret_name()),
             "type": "Opaque",
         }),
     )?;
     internal_secret.data = Some(secret_data(&[
         (keys::USERS_ACL, &users_acl),
-        (keys::REPLICATION_CONF, &render::replication_conf(passwords)),
+        (keys::REPLICATION_CONF, &files::replication_conf(passwords)),
         (keys::ADMIN_PASSWORD, &passwords.admin),
         (keys::REPLICATION_PASSWORD, &passwords.replication),
         (keys::EXPORTER_PASSWORD, &passwords.exporter),
@@ -120,21 +187,21 @@ pub fn build(
             "Secret",
             json!({
                 "apiVersion": "v1", "kind": "Secret",
-                "metadata": metadata(server, server.password.name.clone()),
+                "metadata": meta(spec.password.name.clone()),
                 "type": "Opaque",
             }),
         )?;
-        s.data = Some(secret_data(&[(&server.password.key, &passwords.client)]));
+        s.data = Some(secret_data(&[(&spec.password.key, &passwords.client)]));
         Some(s)
     } else {
         None
     };
 
-    let selector = server.selector_labels();
-    let mut pod_labels = server.labels.clone();
-    pod_labels.extend(server.object_labels());
+    let selector = spec.selector_labels();
+    let mut pod_labels = spec.labels.clone();
+    pod_labels.extend(spec.object_labels());
 
-    let affinity = match server.anti_affinity {
+    let affinity = match spec.anti_affinity {
         AntiAffinity::None => Json::Null,
         AntiAffinity::Preferred => json!({"podAntiAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": [{
@@ -151,7 +218,7 @@ pub fn build(
         }}),
     };
 
-    let sec = &server.security;
+    let sec = &spec.security;
     let container_security = json!({
         "runAsNonRoot": true,
         "runAsUser": sec.run_as_user,
@@ -161,17 +228,17 @@ pub fn build(
         "capabilities": {"drop": ["ALL"]},
     });
     let resources = json!({
-        "requests": server.resources.requests,
-        "limits": server.resources.limits,
+        "requests": spec.resources.requests,
+        "limits": spec.resources.limits,
     });
     let mut redis = json!({
         "name": "redis",
-        "image": server.image,
-        "command": ["sh", "-c", render::start_script(server)],
+        "image": spec.image,
+        "command": ["sh", "-c", start_script],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": resources,
         "readinessProbe": {
-            "exec": {"command": render::probe_command()},
+            "exec": {"command": files::probe_command()},
             "initialDelaySeconds": 1, "periodSeconds": 2, "timeoutSeconds": 2,
             "successThreshold": 1, "failureThreshold": 3,
         },
@@ -188,20 +255,20 @@ pub fn build(
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     });
-    if let Some(policy) = &server.image_pull_policy {
+    if let Some(policy) = &spec.image_pull_policy {
         redis["imagePullPolicy"] = json!(policy);
     }
     let mut containers = vec![redis];
-    if let Some(metrics) = &server.metrics {
+    if let Some(metrics) = &spec.metrics {
         containers.push(json!({
             "name": "metrics",
             "image": metrics.image,
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
             "env": [
                 {"name": "REDIS_ADDR", "value": format!("redis://127.0.0.1:{REDIS_PORT}")},
-                {"name": "REDIS_USER", "value": render::EXPORTER_USER},
+                {"name": "REDIS_USER", "value": files::EXPORTER_USER},
                 {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
-                    "name": server.internal_secret_name(), "key": keys::EXPORTER_PASSWORD}}},
+                    "name": spec.internal_secret_name(), "key": keys::EXPORTER_PASSWORD}}},
             ],
             "securityContext": container_security,
             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
@@ -209,29 +276,29 @@ pub fn build(
     }
 
     let mut volumes = vec![
-        json!({"name": "config", "configMap": {"name": server.config_map_name()}}),
-        json!({"name": "internal", "secret": {"secretName": server.internal_secret_name(), "defaultMode": 0o440}}),
+        json!({"name": "config", "configMap": {"name": spec.config_map_name()}}),
+        json!({"name": "internal", "secret": {"secretName": spec.internal_secret_name(), "defaultMode": 0o440}}),
         json!({"name": "tmp", "emptyDir": {}}),
     ];
     let mut claims = Vec::new();
-    if server.persistence.enabled {
-        let mut spec = json!({
-            "accessModes": [server.persistence.access_mode],
-            "resources": {"requests": {"storage": server.persistence.size}},
+    if spec.persistence.enabled {
+        let mut claim = json!({
+            "accessModes": [spec.persistence.access_mode],
+            "resources": {"requests": {"storage": spec.persistence.size}},
         });
-        if let Some(class) = &server.persistence.storage_class {
-            spec["storageClassName"] = json!(class);
+        if let Some(class) = &spec.persistence.storage_class {
+            claim["storageClassName"] = json!(class);
         }
         claims.push(json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "labels": server.selector_labels()},
-            "spec": spec,
+            "metadata": {"name": "data", "labels": spec.selector_labels()},
+            "spec": claim,
         }));
     } else {
         volumes.push(json!({"name": "data", "emptyDir": {}}));
     }
 
-    let tolerations: Vec<Json> = server
+    let tolerations: Vec<Json> = spec
         .tolerations
         .iter()
         .map(|t| {
@@ -266,26 +333,26 @@ pub fn build(
     if !affinity.is_null() {
         pod_spec["affinity"] = affinity;
     }
-    if !server.node_selector.is_empty() {
-        pod_spec["nodeSelector"] = json!(server.node_selector);
+    if !spec.node_selector.is_empty() {
+        pod_spec["nodeSelector"] = json!(spec.node_selector);
     }
     if !tolerations.is_empty() {
         pod_spec["tolerations"] = json!(tolerations);
     }
-    if let Some(class) = &server.priority_class_name {
+    if let Some(class) = &spec.priority_class_name {
         pod_spec["priorityClassName"] = json!(class);
     }
-    let mut pod_annotations = server.annotations.clone();
+    let mut pod_annotations = spec.annotations.clone();
     pod_annotations.insert(RESTART_HASH_ANNOTATION.to_string(), restart_hash);
 
     let stateful_set = typed(
         "StatefulSet",
         json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": metadata(server, server.name.clone()),
+            "metadata": meta(spec.name.clone()),
             "spec": {
-                "replicas": server.replicas,
-                "serviceName": server.headless_service_name(),
+                "replicas": spec.replicas,
+                "serviceName": spec.headless_service_name(),
                 "podManagementPolicy": "Parallel",
                 "updateStrategy": {"type": "RollingUpdate"},
                 "selector": {"matchLabels": selector},
@@ -301,45 +368,42 @@ pub fn build(
     let mut primary_selector = selector.clone();
     primary_selector.insert(
         "statefulset.kubernetes.io/pod-name".to_string(),
-        server.pod_name(0),
+        spec.pod_name(0),
     );
-    let service = build_service(
-        server,
-        server.service_name(),
+    let service = super::service(
+        meta(spec.service_name()),
         json!({"type": "ClusterIP", "selector": primary_selector}),
         "redis",
         REDIS_PORT,
     )?;
-    let headless_service = build_service(
-        server,
-        server.headless_service_name(),
+    let headless_service = super::service(
+        meta(spec.headless_service_name()),
         json!({"clusterIP": "None", "publishNotReadyAddresses": true, "selector": selector}),
         "redis",
         REDIS_PORT,
     )?;
-    let metrics_service = match server.metrics {
-        Some(_) => Some(build_service(
-            server,
-            server.metrics_service_name(),
+    let metrics_service = match spec.metrics {
+        Some(_) => Some(super::service(
+            meta(spec.metrics_service_name()),
             json!({"type": "ClusterIP", "selector": selector}),
             "metrics",
             METRICS_PORT,
         )?),
         None => None,
     };
-    let pdb = match server.max_unavailable {
+    let pdb = match spec.max_unavailable {
         Some(n) => Some(typed(
             "PodDisruptionBudget",
             json!({
                 "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                "metadata": metadata(server, server.name.clone()),
+                "metadata": meta(spec.name.clone()),
                 "spec": {"maxUnavailable": n, "selector": {"matchLabels": selector}},
             }),
         )?),
         None => None,
     };
 
-    let np = &server.network_policy;
+    let np = &spec.network_policy;
     let mut clients = Vec::new();
     if np.client_namespace_labels.is_empty() {
         let pods = if np.client_pod_labels.is_empty() {
@@ -361,7 +425,7 @@ pub fn build(
         "from": clients,
         "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
     })];
-    if server.metrics.is_some() {
+    if spec.metrics.is_some() {
         let from = if np.metrics_namespace_labels.is_empty() {
             json!([{"namespaceSelector": {}}])
         } else {
@@ -373,7 +437,7 @@ pub fn build(
         "NetworkPolicy",
         json!({
             "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": metadata(server, server.name.clone()),
+            "metadata": meta(spec.name.clone()),
             "spec": {
                 "podSelector": {"matchLabels": selector},
                 "policyTypes": ["Ingress"],
@@ -397,9 +461,11 @@ pub fn build(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
-    use crate::k8s::spec::tests::server;
-    use crate::k8s::spec::{Metrics, LABEL_INSTANCE};
+    use crate::k8s::objects::spec::tests::spec;
+    use crate::k8s::objects::spec::{Metrics, LABEL_INSTANCE};
 
     fn passwords() -> Passwords {
         Passwords::with_internal("client-pw".into(), &BTreeMap::new())
@@ -407,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_minimal_server_gets_every_object_with_our_labels() {
-        let o = build(&server(), &passwords(), true).unwrap();
+        let o = build(&spec(), &passwords(), true).unwrap();
         assert_eq!(o.stateful_set.metadata.name.as_deref(), Some("cache"));
         assert_eq!(o.service.metadata.name.as_deref(), Some("cache"));
         assert_eq!(
@@ -425,7 +491,7 @@ mod tests {
 
     #[test]
     fn the_pods_are_hardened_by_default() {
-        let o = build(&server(), &passwords(), true).unwrap();
+        let o = build(&spec(), &passwords(), true).unwrap();
         let pod = o.stateful_set.spec.unwrap().template.spec.unwrap();
         let psc = pod.security_context.unwrap();
         assert_eq!(psc.run_as_user, Some(999));
@@ -443,7 +509,7 @@ mod tests {
     #[test]
     fn no_password_is_in_the_config_map_or_the_pod_template() {
         let p = passwords();
-        let o = build(&server(), &p, true).unwrap();
+        let o = build(&spec(), &p, true).unwrap();
         let cm = serde_json::to_string(&o.config_map).unwrap();
         let sts = serde_json::to_string(&o.stateful_set).unwrap();
         for secret in [&p.client, &p.admin, &p.replication, &p.exporter] {
@@ -454,7 +520,7 @@ mod tests {
 
     #[test]
     fn persistence_off_uses_an_empty_dir_and_metrics_add_a_sidecar_and_service() {
-        let mut s = server();
+        let mut s = spec();
         s.persistence.enabled = false;
         s.metrics = Some(Metrics {
             image: "oliver006/redis_exporter:v1.62.0".into(),
@@ -475,7 +541,7 @@ mod tests {
 
     #[test]
     fn required_anti_affinity_is_a_hard_rule_on_hostnames() {
-        let mut s = server();
+        let mut s = spec();
         s.anti_affinity = AntiAffinity::Required;
         let o = build(&s, &passwords(), true).unwrap();
         let aff = o
@@ -493,5 +559,107 @@ mod tests {
             .required_during_scheduling_ignored_during_execution
             .unwrap();
         assert_eq!(terms[0].topology_key, "kubernetes.io/hostname");
+    }
+
+    /// The pod template as the API server would compare it.
+    fn template(spec: &DeploymentSpec) -> serde_json::Value {
+        let p = Passwords::with_internal(
+            "pw".into(),
+            &BTreeMap::from([
+                (keys::ADMIN_PASSWORD.to_string(), "a".to_string()),
+                (keys::REPLICATION_PASSWORD.to_string(), "r".to_string()),
+                (keys::EXPORTER_PASSWORD.to_string(), "e".to_string()),
+            ]),
+        );
+        let sts = build(spec, &p, true).unwrap().stateful_set;
+        serde_json::to_value(sts.spec.unwrap().template).unwrap()
+    }
+
+    #[test]
+    fn the_pods_restart_exactly_when_a_restart_input_changes() {
+        type Change = fn(&mut DeploymentSpec);
+        let changes: Vec<(&str, Change)> = vec![
+            ("image", |s| s.image = "redis:7.4-alpine".into()),
+            ("resources", |s| {
+                s.resources.limits.insert("memory".into(), "1Gi".into());
+            }),
+            ("disable_commands", |s| {
+                s.disable_commands = vec!["FLUSHALL".into()]
+            }),
+            ("metrics", |s| {
+                s.metrics = Some(Metrics {
+                    image: "exporter:1".into(),
+                })
+            }),
+            ("security", |s| s.security.run_as_user = 1000),
+            ("anti_affinity", |s| {
+                s.anti_affinity = AntiAffinity::Required
+            }),
+            ("node_selector", |s| {
+                s.node_selector.insert("disk".into(), "ssd".into());
+            }),
+            ("priority class", |s| {
+                s.priority_class_name = Some("high".into())
+            }),
+            ("pull policy", |s| {
+                s.image_pull_policy = Some("Always".into())
+            }),
+            ("labels", |s| {
+                s.labels.insert("team".into(), "a".into());
+            }),
+            ("annotations", |s| {
+                s.annotations.insert("note".into(), "x".into());
+            }),
+            ("persistence off", |s| s.persistence.enabled = false),
+            ("restart directive", |s| {
+                s.directives.push(("databases".into(), "4".into()))
+            }),
+            ("default-less directive", |s| {
+                s.directives
+                    .push(("lazyfree-lazy-eviction".into(), "yes".into()))
+            }),
+            ("live directive", |s| {
+                s.directives.push(("maxmemory".into(), "1gb".into()))
+            }),
+            ("replicas", |s| s.replicas = 3),
+            ("claim size", |s| s.persistence.size = "5Gi".into()),
+            ("budget", |s| s.max_unavailable = None),
+            ("network policy", |s| {
+                s.network_policy
+                    .client_pod_labels
+                    .insert("app".into(), "web".into());
+            }),
+        ];
+        let base = spec();
+        for (what, change) in changes {
+            let mut next = base.clone();
+            change(&mut next);
+            let template_changed = template(&base) != template(&next);
+            let reasons: Vec<String> = restart_inputs(&base)
+                .into_iter()
+                .zip(restart_inputs(&next))
+                .filter(|(a, b)| a != b)
+                .map(|(a, _)| a.0)
+                .collect();
+            let inputs_changed = restart_inputs(&base) != restart_inputs(&next);
+            assert_eq!(
+                template_changed, inputs_changed,
+                "{what}: template changed {template_changed}, restart inputs {reasons:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_directive_leaves_the_restart_hash_alone_and_a_start_only_one_changes_it() {
+        let s = spec();
+        let hash = |s: &DeploymentSpec| {
+            template(s)["metadata"]["annotations"][RESTART_HASH_ANNOTATION].clone()
+        };
+        let mut live = s.clone();
+        live.directives.push(("maxmemory".into(), "1gb".into()));
+        assert_eq!(hash(&live), hash(&s));
+        let mut restart = s.clone();
+        restart.directives.push(("databases".into(), "4".into()));
+        assert_ne!(hash(&restart), hash(&s));
     }
 }

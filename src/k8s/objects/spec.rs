@@ -1,4 +1,5 @@
-//! The desired Redis server, as plain data: what the builders turn into Kubernetes objects.
+//! What the builders turn into a deployment's Kubernetes objects, as plain data: the
+//! resource's model maps onto it, and it knows the names and labels of every object.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,6 @@ pub const MANAGED_BY: &str = "terraform-provider-redis";
 /// The pod template annotation whose change rolls the pods.
 pub const RESTART_HASH_ANNOTATION: &str = "redis.k8s/restart-hash";
 
-/// Redis's port in every pod.
-pub const REDIS_PORT: i32 = 6379;
 /// The metrics exporter's port.
 pub const METRICS_PORT: i32 = 9121;
 
@@ -129,9 +128,9 @@ impl Default for Security {
     }
 }
 
-/// A Redis server (standalone or primary + replicas) on Kubernetes.
+/// A Redis server (standalone or primary + replicas) on Kubernetes, as its objects need it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisServer {
+pub struct DeploymentSpec {
     /// Name of the deployment and prefix of every object.
     pub name: String,
     /// Namespace.
@@ -150,6 +149,8 @@ pub struct RedisServer {
     pub persistence: Persistence,
     /// Where the clients' password lives.
     pub password: SecretKeyRef,
+    /// The version of a write-only password: a new one restarts the pods.
+    pub password_version: Option<i64>,
     /// Commands clients may not run (the provider's own user still can).
     pub disable_commands: Vec<String>,
     /// The exporter sidecar, if any.
@@ -174,7 +175,7 @@ pub struct RedisServer {
     pub security: Security,
 }
 
-impl RedisServer {
+impl DeploymentSpec {
     /// The client Service (the primary).
     pub fn service_name(&self) -> String {
         self.name.clone()
@@ -207,12 +208,21 @@ impl RedisServer {
 
     /// The cluster DNS name of pod `ordinal`.
     pub fn pod_host(&self, ordinal: i32) -> String {
+        format!("{}.{}", self.pod_name(ordinal), self.pod_domain())
+    }
+
+    /// The DNS domain of the pods: `<headless service>.<namespace>.svc.cluster.local`.
+    pub fn pod_domain(&self) -> String {
         format!(
-            "{}.{}.{}.svc.cluster.local",
-            self.pod_name(ordinal),
+            "{}.{}.svc.cluster.local",
             self.headless_service_name(),
             self.namespace
         )
+    }
+
+    /// `namespace/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
     }
 
     /// The client Service's cluster DNS name.
@@ -247,8 +257,8 @@ pub(crate) mod tests {
     use super::*;
 
     /// A minimal standalone server `apps/cache`.
-    pub(crate) fn server() -> RedisServer {
-        RedisServer {
+    pub(crate) fn spec() -> DeploymentSpec {
+        DeploymentSpec {
             name: "cache".into(),
             namespace: "apps".into(),
             image: "redis:7.2-alpine".into(),
@@ -261,6 +271,7 @@ pub(crate) mod tests {
                 name: "cache-auth".into(),
                 key: "password".into(),
             },
+            password_version: None,
             disable_commands: Vec::new(),
             metrics: None,
             network_policy: NetworkPolicySpec::default(),
@@ -277,7 +288,7 @@ pub(crate) mod tests {
 
     #[test]
     fn names_and_hosts_derive_from_the_deployment_name() {
-        let s = server();
+        let s = spec();
         assert_eq!(
             s.pod_host(2),
             "cache-2.cache-headless.apps.svc.cluster.local"
@@ -288,7 +299,7 @@ pub(crate) mod tests {
 
     #[test]
     fn our_labels_win_over_the_users() {
-        let mut s = server();
+        let mut s = spec();
         s.labels.insert(LABEL_INSTANCE.into(), "other".into());
         s.labels.insert("team".into(), "a".into());
         let labels = s.object_labels();

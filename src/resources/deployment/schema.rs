@@ -1,0 +1,259 @@
+//! The schema of `redis_deployment`: every attribute, described, with its plan-time
+//! validators and plan modifiers.
+
+use crate::redis::config::{EVICTION_POLICIES, FSYNC_POLICIES};
+use crate::tf::{plan, timeouts, validate, Attribute, Block, ObjectNesting, Schema, Type};
+
+use super::{DEFAULT_EXPORTER_IMAGE, SCHEMA_VERSION};
+
+fn s(name: &str, description: &str) -> Attribute {
+    Attribute::string(name).optional().description(description)
+}
+
+fn n(name: &str, description: &str) -> Attribute {
+    Attribute::number(name).optional().description(description)
+}
+
+fn b(name: &str, description: &str) -> Attribute {
+    Attribute::bool(name).optional().description(description)
+}
+
+fn m(name: &str, description: &str) -> Attribute {
+    Attribute::map(name, Type::String)
+        .optional()
+        .description(description)
+}
+
+fn computed(attr: Attribute) -> Attribute {
+    attr.computed().plan_modifier(plan::use_state_for_unknown())
+}
+
+/// The resource's schema.
+pub fn schema() -> Schema {
+    let config = Attribute::single_nested(
+        "config",
+        vec![
+            s("maxmemory", "Memory limit of the dataset, as Redis spells it: `\"100mb\"`, `\"2gb\"`. Applied live."),
+            n("maxmemory_percent_of_limit", "maxmemory as a percentage (1-100) of `resources.limits.memory`, instead of `maxmemory`. Applied live.").validator(validate::int_between(1, 100)),
+            s("maxmemory_policy", "Eviction policy, e.g. `\"allkeys-lru\"` or `\"noeviction\"`. Applied live.")
+                .validator(validate::one_of(EVICTION_POLICIES)),
+            b("appendonly", "Append-only file persistence. Applied live."),
+            s("appendfsync", "AOF fsync policy: `always`, `everysec` or `no`. Applied live.")
+                .validator(validate::one_of(FSYNC_POLICIES)),
+            s("save", "RDB snapshot schedule, pairs of `<seconds> <changes>` (`\"3600 1 300 100\"`); `\"\"` for none. Applied live."),
+            n("databases", "Number of databases. Needs a restart.").validator(validate::int_between(1, 10000)),
+            n("timeout", "Seconds before an idle client is closed; 0 never. Applied live.").validator(validate::int_at_least(0)),
+            n("tcp_keepalive", "TCP keepalive period in seconds. Applied live.").validator(validate::int_at_least(0)),
+            n("slowlog_log_slower_than", "Microseconds above which a command is logged in the slow log; -1 disables. Applied live.").validator(validate::int_at_least(-1)),
+            n("slowlog_max_len", "Length of the slow log. Applied live.").validator(validate::int_at_least(0)),
+            s("notify_keyspace_events", "Keyspace notification flags, e.g. `\"Ex\"`. Applied live."),
+            m("extra", "Other redis.conf directives by name (`hz`, `maxclients`, ...). Known directives only; those Redis takes live are applied live, the others restart the pods."),
+        ],
+    )
+    .optional()
+    .description("Redis configuration. Unset directives keep Redis's defaults.");
+
+    let resources = Attribute::single_nested(
+        "resources",
+        vec![
+            m("requests", "Requested resources (`cpu`, `memory`) as Kubernetes quantities."),
+            m("limits", "Resource limits as Kubernetes quantities. `maxmemory` may not exceed `limits.memory`."),
+        ],
+    )
+    .optional()
+    .description("Resources of the Redis container. Changing them rolls the pods.");
+
+    let persistence = Attribute::single_nested(
+        "persistence",
+        vec![
+            b(
+                "enabled",
+                "A PersistentVolumeClaim per pod for /data (default true); otherwise an emptyDir.",
+            ),
+            s(
+                "size",
+                "Claim size, a Kubernetes quantity (default `\"1Gi\"`).",
+            ),
+            s(
+                "storage_class",
+                "StorageClass of the claims; the cluster's default when unset.",
+            ),
+            s(
+                "access_mode",
+                "Access mode of the claims (default `ReadWriteOnce`).",
+            )
+            .validator(validate::one_of(&[
+                "ReadWriteOnce",
+                "ReadWriteOncePod",
+                "ReadWriteMany",
+            ])),
+            b(
+                "retain_on_destroy",
+                "Keep the claims (and the data) when the deployment is destroyed.",
+            ),
+        ],
+    )
+    .optional()
+    .description("Storage of /data. Size, class and access mode apply to new claims only.");
+
+    let auth = Attribute::single_nested(
+        "auth",
+        vec![
+            Attribute::single_nested(
+                "existing_secret",
+                vec![
+                    Attribute::string("name").required().description("Name of the Secret, in the deployment's namespace."),
+                    Attribute::string("key").required().description("Key holding the password."),
+                ],
+            )
+            .optional()
+            .description("Use the password in this existing Secret instead of generating one."),
+            Attribute::string("password_wo")
+                .optional()
+                .sensitive()
+                .write_only()
+                .description("The password, write-only: sent at apply, stored only in a Kubernetes Secret, never in state. Change `password_wo_version` to rotate it."),
+            n("password_wo_version", "Bump to apply a new `password_wo`."),
+        ],
+    )
+    .optional()
+    .description("Clients' password. By default a random one is generated into the Secret `<name>-auth`. It never appears in Terraform state or plans.");
+
+    let metrics = Attribute::single_nested(
+        "metrics",
+        vec![
+            b("enabled", "Run the redis_exporter sidecar and a metrics Service."),
+            s("image", &format!("Exporter image (default `{DEFAULT_EXPORTER_IMAGE}`).")),
+            b("service_monitor", "Create a ServiceMonitor (monitoring.coreos.com must be installed)."),
+            b("prometheus_rule", "Create a PrometheusRule with basic alerts (monitoring.coreos.com must be installed)."),
+        ],
+    )
+    .optional()
+    .description("Prometheus metrics.");
+
+    let network_policy = Attribute::single_nested(
+        "network_policy",
+        vec![
+            b("enabled", "Create the NetworkPolicy (default true)."),
+            m(
+                "client_pod_labels",
+                "Labels of the pods allowed to connect; every pod of the namespace when empty.",
+            ),
+            m(
+                "client_namespace_labels",
+                "Labels of namespaces whose pods may connect.",
+            ),
+            m(
+                "metrics_namespace_labels",
+                "Labels of namespaces allowed to scrape metrics; all when empty.",
+            ),
+        ],
+    )
+    .optional()
+    .description("Who may connect to Redis.");
+
+    let pdb = Attribute::single_nested(
+        "pod_disruption_budget",
+        vec![
+            b("enabled", "Create the PodDisruptionBudget (default true)."),
+            n(
+                "max_unavailable",
+                "Pods that may be disrupted at once (default 1). 0 blocks every node drain: the plan warns.",
+            )
+            .validator(validate::int_at_least(0)),
+        ],
+    )
+    .optional()
+    .description("Voluntary disruption budget of the pods.");
+
+    let security = Attribute::single_nested(
+        "security",
+        vec![
+            n("run_as_user", "uid of the processes (default 999).").validator(validate::int_at_least(1)),
+            n("run_as_group", "gid of the processes (default 999).").validator(validate::int_at_least(1)),
+            n("fs_group", "Group owning the volumes (default 999).").validator(validate::int_at_least(1)),
+            b("read_only_root_filesystem", "Read-only root filesystem (default true)."),
+        ],
+    )
+    .optional()
+    .description("Pod hardening. Always: non-root, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault.");
+
+    Schema::new(
+        Block::new("A Redis (or Valkey) server on Kubernetes: standalone (`replicas = 1`) or one primary with read replicas. Default timeouts: create 10m, update 10m, delete 5m.")
+            .attribute(
+                Attribute::string("name").required()
+                    .description("Name of the deployment and prefix of its objects (a DNS label of at most 52 characters). Changing it replaces the deployment.")
+                    .plan_modifier(plan::requires_replace()),
+            )
+            .attribute(
+                s("namespace", "Namespace (default `default`). Changing it replaces the deployment.")
+                    .plan_modifier(plan::requires_replace()),
+            )
+            .attribute(b("create_namespace", "Create the namespace if it does not exist (it is never deleted)."))
+            .attribute(s("image", "Container image (default a current `redis:7.x-alpine`; `valkey/valkey:8` works too). Changing it rolls the pods."))
+            .attribute(
+                s("image_pull_policy", "When the kubelet pulls the image: `Always`, `IfNotPresent` or `Never` (Kubernetes' default when unset).")
+                    .validator(validate::one_of(&["Always", "IfNotPresent", "Never"])),
+            )
+            .attribute(
+                n("replicas", "Pods: 1 is standalone, more is a primary with replicas (default 1).")
+                    .validator(validate::int_between(1, 100)),
+            )
+            .attribute(resources)
+            .attribute(config)
+            .attribute(persistence)
+            .attribute(auth)
+            .attribute(
+                Attribute::list("disable_commands", Type::String).optional()
+                    .description("Commands clients may not run (e.g. `FLUSHALL`, `FLUSHDB`, `CONFIG`, `DEBUG`, or `CONFIG|SET` for one subcommand), through ACLs; names Redis does not have are rejected at plan. The provider keeps its own access."),
+            )
+            .attribute(metrics)
+            .attribute(network_policy)
+            .attribute(pdb)
+            .attribute(
+                s("anti_affinity", "Spreading of the pods over nodes: `none`, `preferred` (default) or `required`.")
+                    .validator(validate::one_of(&["none", "preferred", "required"])),
+            )
+            .attribute(m("node_selector", "Node labels the pods must run on."))
+            .attribute(Attribute::nested(
+                    "tolerations",
+                    ObjectNesting::List,
+                    vec![
+                        s("key", "Taint key; empty with `operator = \"Exists\"` tolerates every taint."),
+                        s("operator", "`Equal` (default) or `Exists`.")
+                            .validator(validate::one_of(&["Equal", "Exists"])),
+                        s("value", "Taint value, for `Equal`."),
+                        s("effect", "`NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty matches all.")
+                            .validator(validate::one_of(&["NoSchedule", "PreferNoSchedule", "NoExecute"])),
+                    ],
+                )
+                .optional()
+                .description("Tolerations of the pods."))
+            .attribute(s("priority_class_name", "PriorityClass of the pods."))
+            .attribute(m("labels", "Extra labels on every object."))
+            .attribute(m("annotations", "Extra annotations on every object."))
+            .attribute(security)
+            .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
+            .attribute(computed(Attribute::string("id").description("`<namespace>/<name>`.")))
+            .attribute(computed(Attribute::string("service_name").description("The client Service (the primary).")))
+            .attribute(computed(Attribute::string("host").description("Cluster DNS name of the client Service.")))
+            .attribute(computed(Attribute::number("port").description("Redis port.")))
+            .attribute(computed(Attribute::string("connection_url").description("`redis://host:port`, without the password.")))
+            .attribute(computed(
+                Attribute::single_nested(
+                    "password_secret",
+                    vec![
+                        Attribute::string("name").computed().description("Name of the Secret."),
+                        Attribute::string("key").computed().description("Key of the password in it."),
+                    ],
+                )
+                .description("The Secret holding the clients' password (never the password itself)."),
+            ))
+            .attribute(computed(Attribute::string("primary_pod").description("The primary's pod.")))
+            .attribute(Attribute::number("ready_replicas").computed().description("Pods ready at the last read."))
+            .attribute(Attribute::string("redis_version").computed().description("Version reported by Redis itself (INFO), not the image tag."))
+            .attribute(Attribute::string("config_hash").computed().description("Hash of the rendered redis.conf; a change out of band shows as drift."))
+            .block(timeouts::block(&["create", "update", "delete"])),
+    )
+    .version(SCHEMA_VERSION)
+}
