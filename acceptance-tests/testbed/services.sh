@@ -125,6 +125,10 @@ cmd_bucket() {
   done
 }
 
+crd_established() {
+  [ "$(kubectl get crd "$1" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ]
+}
+
 # testbed crds monitoring [--remove]: the Prometheus Operator's ServiceMonitor and
 # PrometheusRule CRDs, installed (and Established) or removed on demand.
 cmd_crds() {
@@ -136,9 +140,10 @@ cmd_crds() {
     return 0
   fi
   kubectl apply --server-side --force-conflicts -f "$monitoring_crds" >/dev/null
+  # (`kubectl wait` fails outright while a new CRD has no conditions yet.)
   local crd
   for crd in servicemonitors prometheusrules; do
-    kubectl wait --for condition=Established --timeout 60s "crd/$crd.monitoring.coreos.com" >/dev/null
+    wait_for "CRD $crd established" 60 crd_established "$crd.monitoring.coreos.com"
   done
   log "monitoring CRDs established ($PROMETHEUS_OPERATOR_VERSION)"
 }
