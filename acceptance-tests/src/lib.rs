@@ -2,6 +2,7 @@
 //! it, per-test namespaces, port-forwarded Redis connections and polling with
 //! explicit deadlines.
 
+pub mod bed;
 pub mod cli;
 pub mod resp;
 

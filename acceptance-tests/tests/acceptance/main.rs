@@ -3,4 +3,7 @@
 
 mod deployment;
 mod runtime;
+mod testbed_faults;
+mod testbed_policies;
 mod testbed_smoke;
+mod testbed_storage;
