@@ -119,6 +119,28 @@ async fn a_policy_admits_the_selected_clients_refuses_the_others_and_leaves_unse
     readiness_settles(&client, &ns.name, "friend", true, STEADY)
         .await
         .unwrap();
+
+    // Egress: a pod whose policy allows it to reach only the bystander loses the server.
+    policies
+        .create(
+            &pp,
+            &from_json(json!({
+                "metadata": {"name": "friend-to-bystander-only"},
+                "spec": {
+                    "podSelector": {"matchLabels": {"role": "ex-client"}},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "bystander"}}}]}]
+                }
+            })),
+        )
+        .await
+        .unwrap();
+    readiness_settles(&client, &ns.name, "friend", false, STEADY)
+        .await
+        .unwrap();
+    readiness_settles(&client, &ns.name, "stranger", true, Duration::ZERO)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
