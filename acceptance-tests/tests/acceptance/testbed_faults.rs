@@ -256,6 +256,18 @@ mod whole_bed {
     use k8s_openapi::api::core::v1::ServiceAccount;
     use kube::Client;
 
+    /// Puts the API server back as the bed runs it (normal limits, running) when a
+    /// test ends early, so a failure does not leave the bed broken for the rest.
+    struct RestoreApiServer;
+
+    impl Drop for RestoreApiServer {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let _ = fault(&["apiserver-relax"]);
+            }
+        }
+    }
+
     async fn api_answers(client: &Client) -> bool {
         client.apiserver_version().await.is_ok()
     }
@@ -290,6 +302,7 @@ mod whole_bed {
     async fn whole_bed_apiserver_stop_makes_the_api_unavailable_until_started_again() {
         let client = admin().await;
         assert!(api_answers(&client).await);
+        let _restore = RestoreApiServer;
         fault(&["apiserver-stop"]).unwrap();
         let answered_while_stopped = api_answers(&client).await;
         fault(&["apiserver-start"]).unwrap();
@@ -348,6 +361,7 @@ mod whole_bed {
             (too_many, other)
         }
 
+        let _restore = RestoreApiServer;
         fault(&["apiserver-tight", "--max-inflight", "1"]).unwrap();
         let tight = burst(&user, 12).await;
         let retried = burst(&retrying_user, 12).await;
