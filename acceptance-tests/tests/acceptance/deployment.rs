@@ -495,6 +495,8 @@ async fn destroy_keeps_the_claims_exactly_when_retain_on_destroy() {
 async fn invalid_configurations_fail_at_plan_naming_the_attribute_and_create_nothing() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "dep-invalid").await.unwrap();
+    // One case needs the Prometheus Operator CRDs absent.
+    let _crds = TestBed::get().monitoring_crds_lock().unwrap();
     let w = Workdir::new(Tool::Terraform, &deployment(&ns.name, ""));
     let cases: &[(&str, &str, &str)] = &[
         ("name", "", "name = \"Bad_Name\""),
@@ -573,6 +575,17 @@ async fn invalid_configurations_fail_at_plan_naming_the_attribute_and_create_not
             "auth.password_wo_version",
             "  auth = { password_wo = \"long-enough-password\" }",
             "",
+        ),        // Values the API server, Redis or a node drain would refuse only later.
+        ("image", "  image = \"\"", ""),
+        ("metrics.image", "  metrics = { enabled = true, image = \"Exporter Latest\" }", ""),
+        ("disable_commands", "  disable_commands = [\"FLUSHEVERYTHING\"]", ""),
+        ("config.extra", "  config = { extra = { hz = \"fast\" } }", ""),
+        ("labels", "  labels = { team = \"platform team\" }", ""),
+        ("persistence.size", "  persistence = { size = \"0\" }", ""),
+        (
+            "tolerations",
+            "  tolerations = [{ operator = \"Exists\", value = \"x\" }]",
+            "",
         ),
     ];
     for (attribute, body, replace) in cases {
@@ -602,6 +615,21 @@ async fn invalid_configurations_fail_at_plan_naming_the_attribute_and_create_not
     assert!(
         !exists::<Secret>(&client, &ns.name, "cache-auth").await,
         "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn a_budget_that_blocks_every_node_drain_plans_with_a_warning() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "dep-pdb0").await.unwrap();
+    let w = Workdir::new(
+        Tool::Terraform,
+        &deployment(&ns.name, "  pod_disruption_budget = { max_unavailable = 0 }"),
+    );
+    let out = w.ok(&["plan", "-input=false", "-no-color"]);
+    assert!(
+        out.contains("Node drains blocked") && out.contains("max_unavailable"),
+        "the plan warns on the attribute:\n{out}"
     );
 }
 
@@ -749,10 +777,12 @@ async fn a_valkey_image_works_too_with_tofu() {
     let password = secret_value(&client, &ns.name, "cache-auth", "password").await;
     let mut conn = redis_as(&client, &ns.name, "cache-1", None, &password).await;
     assert_eq!(conn.call(&["PING"]).await.unwrap().text().unwrap(), "PONG");
-    assert!(!w.attributes("redis_deployment.cache")["redis_version"]
-        .as_str()
-        .unwrap()
-        .is_empty());
+    // The bed runs Valkey 8.0.1 for this image; the version is Valkey's own, not the
+    // Redis compatibility version it also reports.
+    assert_eq!(
+        w.attributes("redis_deployment.cache")["redis_version"],
+        "8.0.1"
+    );
     w.assert_plan_empty();
     w.destroy();
 }

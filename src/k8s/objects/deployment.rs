@@ -40,7 +40,7 @@ pub struct Objects {
 
 impl Objects {
     /// The ordered set to apply: the objects, the monitoring objects asked for, and
-    /// the optional objects not wanted, as absent.
+    /// the optional Service and budget, as absent when not wanted.
     pub fn into_set(
         self,
         spec: &DeploymentSpec,
@@ -70,10 +70,10 @@ impl Objects {
             (service_monitor, MonitoringKind::ServiceMonitor),
             (prometheus_rule, MonitoringKind::PrometheusRule),
         ] {
+            // Not pruned when off: deleting them needs rights over a CRD the
+            // cluster may not grant, and an object of that name may not be ours.
             if want {
                 set.put_dynamic(kind.resource(), monitoring::build(kind, spec));
-            } else {
-                set.absent_dynamic(kind.resource(), ns, &spec.name);
             }
         }
         Ok(set)

@@ -198,8 +198,8 @@ pub async fn live_facts(
     Ok((version, drifted))
 }
 
-/// Deletes every object (monitoring objects included), waits for the pods to go, then
-/// deletes the claims unless kept.
+/// Deletes every object (the monitoring objects the state asked for included), waits
+/// for the pods to go, then deletes the claims unless kept.
 pub async fn delete(c: &Clients, want: &Desired, limit: Duration) -> Result<(), Diagnostic> {
     let spec = &want.spec;
     let ns = &spec.namespace;
