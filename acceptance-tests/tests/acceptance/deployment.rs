@@ -575,11 +575,23 @@ async fn invalid_configurations_fail_at_plan_naming_the_attribute_and_create_not
             "auth.password_wo_version",
             "  auth = { password_wo = \"long-enough-password\" }",
             "",
-        ),        // Values the API server, Redis or a node drain would refuse only later.
+        ), // Values the API server, Redis or a node drain would refuse only later.
         ("image", "  image = \"\"", ""),
-        ("metrics.image", "  metrics = { enabled = true, image = \"Exporter Latest\" }", ""),
-        ("disable_commands", "  disable_commands = [\"FLUSHEVERYTHING\"]", ""),
-        ("config.extra", "  config = { extra = { hz = \"fast\" } }", ""),
+        (
+            "metrics.image",
+            "  metrics = { enabled = true, image = \"Exporter Latest\" }",
+            "",
+        ),
+        (
+            "disable_commands",
+            "  disable_commands = [\"FLUSHEVERYTHING\"]",
+            "",
+        ),
+        (
+            "config.extra",
+            "  config = { extra = { hz = \"fast\" } }",
+            "",
+        ),
         ("labels", "  labels = { team = \"platform team\" }", ""),
         ("persistence.size", "  persistence = { size = \"0\" }", ""),
         (
@@ -624,7 +636,10 @@ async fn a_budget_that_blocks_every_node_drain_plans_with_a_warning() {
     let ns = TestNamespace::create(&client, "dep-pdb0").await.unwrap();
     let w = Workdir::new(
         Tool::Terraform,
-        &deployment(&ns.name, "  pod_disruption_budget = { max_unavailable = 0 }"),
+        &deployment(
+            &ns.name,
+            "  pod_disruption_budget = { max_unavailable = 0 }",
+        ),
     );
     let out = w.ok(&["plan", "-input=false", "-no-color"]);
     assert!(
