@@ -9,5 +9,6 @@ mod dispatch;
 mod docs;
 mod examples;
 mod grpc;
+mod state;
 mod terraform;
 mod util;
