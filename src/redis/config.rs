@@ -609,14 +609,18 @@ pub async fn live_values<S: Transport>(
     Ok(reply.as_pairs().unwrap_or_default())
 }
 
-/// Sets `settings` live (one CONFIG SET) and checks that every comparable directive of
-/// `wanted` is in effect.
+/// Brings a running server from the directives `prior` to `wanted`: on an update
+/// (`prior` known) every live setting is asserted in one CONFIG SET, which also undoes a
+/// CONFIG SET made out of band; then every comparable directive must read back as asked.
 pub async fn converge<S: Transport>(
     conn: &mut RedisConn<S>,
-    settings: &[(String, String)],
+    prior: Option<&[(String, String)]>,
     wanted: &[(String, String)],
 ) -> Result<(), ConvergeError> {
-    conn.config_set(settings)
+    let settings = prior
+        .map(|p| live_assertions(p, wanted))
+        .unwrap_or_default();
+    conn.config_set(&settings)
         .await
         .map_err(|source| ConvergeError::Redis {
             command: "CONFIG SET",

@@ -24,7 +24,6 @@ use super::support::{
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
-use crate::redis::config;
 use crate::tf::json::{self as tfjson, JsonOptions};
 use crate::tf::resource::{
     ApplyRequest, ApplyResponse, ImportResponse, ImportState, ModifyPlan, ModifyPlanRequest,
@@ -110,12 +109,7 @@ impl Deployment {
             if !want.wait_for_ready {
                 return Ok((None, None));
             }
-            // Every live setting, not only the changed ones: this also undoes a CONFIG SET
-            // made out of band (drift the read reported).
-            let live = prior
-                .map(|p| config::live_assertions(&p.directives, &spec.directives))
-                .unwrap_or_default();
-            let version = ops::converge_redis(&c, spec, &passwords, &live, limit).await?;
+            let version = ops::converge_redis(&c, spec, prior, &passwords, limit).await?;
             Ok::<_, Diagnostic>((version, Some(spec.replicas as i64)))
         };
         let outcome = req.ctx.bounded(limit, work).await;

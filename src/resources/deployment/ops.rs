@@ -117,13 +117,14 @@ pub fn object_set(
     built.into_set(spec, want.service_monitor, want.prometheus_rule)
 }
 
-/// Waits for the rollout, then on every pod: applies `live` settings, checks every
-/// setting is in effect, and reads the server's version (Valkey's own for Valkey).
+/// Waits for the rollout, then on every pod: applies the live settings of an update from
+/// `prior`, checks every setting is in effect, and reads the server's version (Valkey's
+/// own for Valkey).
 pub async fn converge_redis(
     c: &Clients,
     spec: &DeploymentSpec,
+    prior: Option<&DeploymentSpec>,
     passwords: &Passwords,
-    live: &[(String, String)],
     timeout: Duration,
 ) -> Result<Option<String>, Diagnostic> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -158,9 +159,13 @@ pub async fn converge_redis(
                 ),
             )
         })?;
-        config::converge(&mut conn, live, &spec.directives)
-            .await
-            .map_err(|e| diag_from(&format!("Settings not in effect on {pod}"), &e))?;
+        config::converge(
+            &mut conn,
+            prior.map(|p| p.directives.as_slice()),
+            &spec.directives,
+        )
+        .await
+        .map_err(|e| diag_from(&format!("Settings not in effect on {pod}"), &e))?;
         let info = conn
             .info("server")
             .await
