@@ -81,11 +81,6 @@ impl ApiError {
             },
         }
     }
-
-    /// Whether the object was not there.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::Call { source: kube::Error::Api(s), .. } if s.code == 404)
-    }
 }
 
 /// A namespaced object kind we manage.
@@ -247,14 +242,6 @@ impl ObjectSet {
             .collect()
     }
 
-    /// Mutable access to a present object of kind `kind` named `name`.
-    pub fn object_mut(&mut self, kind: &str, name: &str) -> Option<&mut DynamicObject> {
-        self.entries
-            .iter_mut()
-            .find(|e| e.resource.kind == kind && e.name == name)
-            .and_then(|e| e.object.as_mut())
-    }
-
     /// Server-side applies the present objects in order as `field_manager` and deletes
     /// the absent ones (a kind the cluster does not serve counts as absent).
     pub async fn apply(&self, client: &Client, field_manager: &str) -> Result<(), ApiError> {
@@ -323,8 +310,5 @@ mod tests {
                 ("Service".to_string(), "cache-metrics".to_string(), false),
             ]
         );
-        let obj = set.object_mut("ConfigMap", "cache-config").unwrap();
-        assert_eq!(obj.types.as_ref().unwrap().api_version, "v1");
-        assert!(set.object_mut("Service", "cache-metrics").is_none());
     }
 }
