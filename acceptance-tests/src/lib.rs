@@ -28,6 +28,9 @@ pub struct TestBed {
     pub tofu: Option<PathBuf>,
     pub terragrunt: Option<PathBuf>,
     pub logs: PathBuf,
+    /// Every `KEY=value` line `testbed env` printed (the object store's endpoint and
+    /// keys, PROMTOOL, ...).
+    pub vars: BTreeMap<String, String>,
 }
 
 /// The test bed entry point, `acceptance-tests/testbed/testbed`.
@@ -69,6 +72,7 @@ impl TestBed {
             tofu: path("TOFU"),
             terragrunt: path("TERRAGRUNT"),
             logs: path("TESTBED_LOGS").context("testbed env printed no TESTBED_LOGS")?,
+            vars: vars.clone(),
         };
         if !bed.kubeconfig.exists() {
             bail!(
@@ -105,6 +109,32 @@ impl TestBed {
 }
 
 impl TestBed {
+    /// A non-empty value `testbed env` printed, or an error naming what to do.
+    pub fn var(&self, key: &str) -> Result<&str> {
+        match self.vars.get(key).map(String::as_str) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => bail!("testbed env printed no {key}: run `testbed build`, then `testbed up`"),
+        }
+    }
+
+    /// Holds the test bed's cluster-wide Prometheus Operator CRDs for one test, across
+    /// test processes: a test that installs them and one that needs them absent take
+    /// this lock, so neither sees the other's state. Released when dropped.
+    pub fn monitoring_crds_lock(&self) -> Result<std::fs::File> {
+        let home = PathBuf::from(self.var("TESTBED_HOME")?);
+        std::fs::create_dir_all(&home)?;
+        let path = home.join("monitoring-crds.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(file)
+    }
+
     /// The API server's URL, from the kubeconfig.
     pub fn api_server(&self) -> String {
         std::fs::read_to_string(&self.kubeconfig)

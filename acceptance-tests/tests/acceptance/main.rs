@@ -5,5 +5,7 @@ mod deployment;
 mod runtime;
 mod testbed_faults;
 mod testbed_policies;
+mod testbed_services;
 mod testbed_smoke;
 mod testbed_storage;
+mod testbed_versions;

@@ -334,15 +334,24 @@ fn terraform_and_tofu_run_from_the_paths_the_test_bed_reports() {
 }
 
 #[test]
-#[ignore = "terragrunt cannot be had here: the Go module proxy answers 403 for github.com/gruntwork-io/terragrunt"]
-fn terragrunt_runs_from_the_path_the_test_bed_reports() {
+fn terragrunt_runs_from_the_path_the_test_bed_reports_at_its_pinned_version() {
     let bed = TestBed::get();
     let terragrunt = bed
         .terragrunt
         .as_ref()
         .expect("testbed env reports TERRAGRUNT");
+    let versions = acceptance_tests::parse_env_lines(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testbed/versions.env"),
+        )
+        .unwrap(),
+    );
     let out = version_output(terragrunt, "--version");
-    assert!(out.contains("terragrunt"), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("terragrunt version {}", versions["TERRAGRUNT_VERSION"]),
+        "{out}"
+    );
 }
 
 #[tokio::test]
