@@ -40,6 +40,8 @@ import resizer
 
 # Which binaries run behind which image tag: the version table.
 import images
+# The S3 store (on the host's loopback) as pods reach it.
+import objectstore
 
 # The repositories the runtime handles; kwok-stages.yaml has the same pattern, so kwok
 # leaves these pods alone. Which tags it honours is images.py's table.
@@ -984,6 +986,8 @@ class Runtime:
         self.policies = netpol.Enforcer(self.api, log)
         self.resizer = resizer.Resizer(self.api, log)
         self.lost_nodes = faults.LostNodes(self.api, log)
+        self.gateway = objectstore.Gateway(BRIDGE_NS, BRIDGE, args.cidr, args.object_store,
+                                           self.state, log) if args.object_store else None
 
     @staticmethod
     def guard(what, fn, *args):
@@ -1021,6 +1025,8 @@ class Runtime:
         for pod in self.pods.values():
             pod.teardown()
         self.cleanup_leftovers()
+        if self.gateway:
+            self.gateway.stop()
         run("ip", "netns", "del", BRIDGE_NS, check=False, quiet=True)
         sys.exit(0)
 
@@ -1146,6 +1152,8 @@ class Runtime:
 
     def tick(self):
         now = time.monotonic()
+        if self.gateway:
+            self.guard("object store gateway", self.gateway.ensure)
         listing = self.api.get("/api/v1/pods")["items"]
         services = self.api.get("/api/v1/services")["items"]
         self.guard("lost nodes", self.lost_nodes.refresh)
@@ -1229,6 +1237,8 @@ def main():
     p.add_argument("--cidr", default="10.245.0.0/16")
     p.add_argument("--tools", default=os.path.expanduser("~/.cache/terraform-provider-redis/tools"),
                    help="the folder of built tools (server versions, redis_exporter)")
+    p.add_argument("--object-store", metavar="HOST:PORT",
+                   help="the S3 store on the host's loopback, relayed to pods at the pod range's first address")
     p.add_argument("--interval", type=float, default=0.5)
     args = p.parse_args()
     if os.geteuid() != 0:

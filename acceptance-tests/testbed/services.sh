@@ -1,7 +1,8 @@
 # Services the test bed offers tests beside the cluster (sourced by `testbed`):
 #
 #   an S3-compatible object store (SeaweedFS: `weed server -s3`) on 127.0.0.1 only,
-#   with credentials made once per test bed home and printed by `testbed env`;
+#   with credentials made once per test bed home and printed by `testbed env`
+#   (pods reach it through the runtime's relay, objectstore.py);
 #   the Prometheus Operator CRDs (ServiceMonitor, PrometheusRule), on demand;
 #   promtool, terragrunt and redis_exporter on the paths `testbed env` prints.
 #
@@ -89,6 +90,11 @@ start_object_store() {
   wait_for "object store" 120 s3_bucket "$S3_BUCKET"
 }
 
+# Pods reach the store at the first address of their range (runtime.py, objectstore.py).
+s3_pod_address() {
+  python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))" "$RUNTIME_POD_CIDR"
+}
+
 s3_env() {
   [ -f "$pki/s3.env" ] || return 0
   cat <<EOF
@@ -98,6 +104,7 @@ AWS_SECRET_ACCESS_KEY=$(s3_key S3_SECRET_KEY)
 AWS_REGION=$S3_REGION
 AWS_ALLOW_HTTP=true
 TESTBED_S3_BUCKET=$S3_BUCKET
+TESTBED_S3_POD_ENDPOINT=http://$(s3_pod_address):$S3_PORT
 EOF
 }
 

@@ -5,8 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use acceptance_tests::{admin, eventually, random_suffix, testbed_script, TestBed, TestNamespace};
+use acceptance_tests::{
+    admin, eventually, from_json, random_suffix, testbed_script, TestBed, TestNamespace,
+};
 use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
@@ -408,4 +411,65 @@ async fn the_monitoring_crds_become_established_and_validate_their_objects() {
 
     drop(ns);
     testbed(&["crds", "monitoring", "--remove"]);
+}
+
+#[tokio::test]
+async fn a_pod_writes_to_the_store_at_the_address_testbed_env_gives_pods() {
+    let bed = TestBed::get();
+    let bucket = new_bucket("from-pod");
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "tb-s3-pod").await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    secrets
+        .create(
+            &PostParams::default(),
+            &from_json(json!({"metadata": {"name": "s3"}, "stringData": {
+                "AWS_ACCESS_KEY_ID": bed.var("AWS_ACCESS_KEY_ID").unwrap(),
+                "AWS_SECRET_ACCESS_KEY": bed.var("AWS_SECRET_ACCESS_KEY").unwrap(),
+            }})),
+        )
+        .await
+        .unwrap();
+    // A signed S3 PutObject from inside the pod's network namespace (curl's SigV4).
+    let script = r#"echo "written by $HOSTNAME" >/tmp/object &&
+curl -sSf --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+  -T /tmp/object "$ENDPOINT/$BUCKET/from-pod.txt""#;
+    let pod: Pod = from_json(json!({
+        "metadata": {"name": "uploader"},
+        "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "upload", "image": "alpine:3.20", "command": ["sh", "-c", script],
+            "env": [{"name": "ENDPOINT", "value": bed.var("TESTBED_S3_POD_ENDPOINT").unwrap()},
+                    {"name": "BUCKET", "value": bucket},
+                    {"name": "AWS_REGION", "value": bed.var("AWS_REGION").unwrap()}],
+            "envFrom": [{"secretRef": {"name": "s3"}}]
+        }]}
+    }));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    eventually(
+        "the uploader pod created",
+        Duration::from_secs(30),
+        || async { Ok(Some(pods.create(&PostParams::default(), &pod).await?)) },
+    )
+    .await
+    .unwrap();
+    let phase = eventually("the upload finished", Duration::from_secs(60), || async {
+        let p = pods.get("uploader").await?;
+        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+        Ok(matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase))
+    })
+    .await
+    .unwrap();
+    let logs = pods
+        .logs("uploader", &Default::default())
+        .await
+        .unwrap_or_default();
+    assert_eq!(phase, "Succeeded", "{logs}");
+    let object = s3(&bucket, None)
+        .get(&ObjectPath::from("from-pod.txt"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(object.as_ref(), b"written by uploader\n");
 }
