@@ -3,8 +3,6 @@
 //! docs and examples it ships.
 
 mod binary;
-#[path = "../common/cli.rs"]
-mod cli;
 mod dispatch;
 mod docs;
 mod examples;
