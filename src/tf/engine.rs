@@ -2,10 +2,10 @@
 //! attribute validation, the plan-modifier loop, unknown computed values, write-only
 //! nulling, state upgrade, import and the net under panics.
 //!
-//! It takes and returns [`Value`]s, [`Diagnostics`] and the request/response structs
-//! of `messages`; it never sees protobuf or msgpack. The gRPC adapter ([`super::server`]) decodes
-//! each request with the schema the engine names, calls it, and encodes its answer; tests
-//! call it in-process.
+//! It takes and returns [`Value`]s, [`Diagnostics`] and one request/response pair per
+//! operation; it never sees protobuf or msgpack. The gRPC adapter ([`super::server`])
+//! decodes each request with the schema the engine names, calls it, and encodes its
+//! answer; tests call it in-process (`tests/integration/engine.rs`).
 
 mod messages;
 mod rules;
@@ -476,6 +476,3 @@ impl Engine {
         diags
     }
 }
-
-#[cfg(test)]
-mod tests;
