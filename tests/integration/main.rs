@@ -1,6 +1,6 @@
 //! Integration tests of the plugin: the framework's engine called in-process, the gRPC
-//! services in-process over a real socket, the built binary's handshake, the real Terraform CLI against the built binary, and the
-//! docs and examples it ships.
+//! services in-process over a real socket, the built binary's handshake, the real
+//! Terraform CLI against the built binary, and the docs and examples it ships.
 
 mod binary;
 mod dispatch;
