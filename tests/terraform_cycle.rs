@@ -245,20 +245,19 @@ fn serve() -> ExitCode {
 // ---------------------------------------------------------------------------
 // The CLI side
 
-#[path = "common/cli.rs"]
-mod cli;
+use acceptance_tests::runner::{self, Log};
 
 /// A CLI workspace whose plugin directory holds this very binary as `terraform-provider-test`.
 struct Workspace {
-    ws: cli::Workspace,
+    ws: runner::Workspace,
     /// Keeps the plugin directory alive.
     _plugins: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Workspace {
-    type Target = cli::Workspace;
+    type Target = runner::Workspace;
 
-    fn deref(&self) -> &cli::Workspace {
+    fn deref(&self) -> &runner::Workspace {
         &self.ws
     }
 }
@@ -269,9 +268,9 @@ impl Workspace {
         let me = std::env::current_exe().expect("own path");
         std::os::unix::fs::symlink(me, plugins.path().join("terraform-provider-test"))
             .expect("symlink");
-        let mut ws = cli::Workspace::new(cli, "example/test", plugins.path());
-        ws.log_level = "TRACE";
-        std::fs::create_dir_all(ws.dir.path().join("objects")).expect("objects dir");
+        let mut ws = runner::Workspace::new(cli, "example/test", plugins.path());
+        ws.log = Log::Everything("TRACE");
+        std::fs::create_dir_all(ws.path().join("objects")).expect("objects dir");
         Self {
             ws,
             _plugins: plugins,
@@ -279,7 +278,7 @@ impl Workspace {
     }
 
     fn objects(&self) -> PathBuf {
-        self.dir.path().join("objects")
+        self.path().join("objects")
     }
 
     fn write_config(&self, resource_body: &str, extra: &str) {
@@ -307,7 +306,7 @@ impl Workspace {
         ["terraform.tfstate", "terraform.tfstate.backup"]
             .iter()
             .filter(|f| {
-                std::fs::read(self.dir.path().join(f))
+                std::fs::read(self.path().join(f))
                     .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
                     .unwrap_or(false)
             })
@@ -426,7 +425,7 @@ fn a_resource_lives_a_whole_life(cli: &Path) {
     assert!(!ws.objects().join("b.json").exists());
     let leaks = ws.raw_files_contain(SECRET);
     assert!(leaks.is_empty(), "the secret is in {leaks:?}");
-    let log = std::fs::read_to_string(ws.dir.path().join("cli.log")).unwrap_or_default();
+    let log = ws.log();
     let provider_lines = log
         .lines()
         .filter(|l| l.contains("provider.terraform-provider-test") && l.contains(SECRET))
@@ -459,7 +458,7 @@ fn unknown_values_flow_from_one_resource_to_another(cli: &Path) {
     assert_eq!(b_state["size"], 5, "length of \"gen-1\"");
     assert_eq!(b_state["tags"]["x"], "y");
     // "b-${...}" is an unknown string with a known prefix: a refined unknown (ext 12).
-    let log = std::fs::read_to_string(ws.dir.path().join("cli.log")).unwrap_or_default();
+    let log = ws.log();
     assert!(
         log.lines()
             .any(|l| l.contains("refined unknown value") && l.contains("path=name")),
@@ -483,7 +482,7 @@ const CASES: [Case; 2] = [
 ];
 
 fn clis() -> Vec<(&'static str, Option<PathBuf>)> {
-    vec![("terraform", cli::terraform()), ("tofu", cli::tofu())]
+    vec![("terraform", runner::terraform()), ("tofu", runner::tofu())]
 }
 
 fn main() -> ExitCode {

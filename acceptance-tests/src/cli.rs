@@ -1,11 +1,13 @@
-//! Running the real `terraform` and `tofu` against the built provider: a filesystem mirror
-//! made once per test binary, a temporary working directory per scenario, and commands
-//! that, on failure, panic with the command, directory, status, stdout and stderr.
+//! Running the real `terraform` and `tofu` against the built provider and the test bed:
+//! a filesystem mirror made once per test binary, a temporary working directory per
+//! scenario, and commands that, on failure, panic with the command, directory, status,
+//! stdout, stderr and the provider log's tail (the [`crate::runner`] underneath).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
+use crate::runner::{self, Log, Mirror, Workspace};
 use crate::TestBed;
 
 /// The provider's version as the mirror serves it.
@@ -21,14 +23,13 @@ pub enum Tool {
 }
 
 impl Tool {
-    /// The binary, from `testbed env`.
+    /// The binary: `$TERRAFORM`/`$TOFU`, else what `testbed env` reports.
     pub fn path(self) -> PathBuf {
-        let bed = TestBed::get();
-        match self {
-            Tool::Terraform => bed.terraform.clone(),
-            Tool::Tofu => bed.tofu.clone(),
-        }
-        .unwrap_or_else(|| panic!("testbed env reports no {self:?} binary"))
+        let name = match self {
+            Tool::Terraform => "terraform",
+            Tool::Tofu => "tofu",
+        };
+        runner::find(name).unwrap_or_else(|| panic!("testbed env reports no {self:?} binary"))
     }
 }
 
@@ -48,47 +49,18 @@ pub fn provider_binary() -> PathBuf {
     bin
 }
 
-/// A filesystem mirror holding the built provider for both registries' host names, and a
-/// CLI configuration that installs it from there (and nothing from the network).
-fn mirror() -> &'static (tempfile::TempDir, PathBuf) {
-    static MIRROR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    MIRROR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temp dir for the mirror");
-        let bin = provider_binary();
-        let mut includes = Vec::new();
-        for host in ["registry.terraform.io", "registry.opentofu.org"] {
-            let target = dir
-                .path()
-                .join("mirror")
-                .join(host)
-                .join("redis-k8s/redis")
-                .join(PROVIDER_VERSION)
-                .join("linux_amd64");
-            std::fs::create_dir_all(&target).expect("mirror folders");
-            std::fs::copy(&bin, target.join(format!("terraform-provider-redis_v{PROVIDER_VERSION}")))
-                .expect("copying the provider into the mirror");
-            includes.push(format!("\"{host}/redis-k8s/*\""));
-        }
-        let cli = dir.path().join("cli.tfrc");
-        std::fs::write(
-            &cli,
-            format!(
-                "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n    include = [{}]\n  }}\n  direct {{\n    exclude = [{}]\n  }}\n}}\n",
-                dir.path().join("mirror").display(),
-                includes.join(", "),
-                includes.join(", ")
-            ),
-        )
-        .expect("writing the CLI config");
-        (dir, cli)
-    })
+/// The built provider in a filesystem mirror, with a CLI configuration that installs it
+/// from there (and nothing of ours from the network); made once per test binary.
+fn mirror() -> &'static Mirror {
+    static MIRROR: OnceLock<Mirror> = OnceLock::new();
+    MIRROR.get_or_init(|| Mirror::new(&provider_binary(), "redis-k8s/redis", PROVIDER_VERSION))
 }
 
 /// A working directory for one scenario, driven by one tool.
 pub struct Workdir {
     /// The tool.
     pub tool: Tool,
-    dir: tempfile::TempDir,
+    ws: Workspace,
     /// Where the provider's log goes (TF_LOG_PROVIDER=TRACE).
     pub provider_log: PathBuf,
 }
@@ -112,12 +84,12 @@ pub fn provider_block_with(kubernetes: &str) -> String {
 impl Workdir {
     /// A new directory with `main.tf` = provider block + `hcl`, initialised offline.
     pub fn new(tool: Tool, hcl: &str) -> Workdir {
-        let dir = tempfile::tempdir().expect("a temp dir for the scenario");
-        let provider_log = dir.path().join("provider.log");
+        let mut ws = Workspace::with_cli_config(&tool.path(), mirror().cli_config());
+        ws.log = Log::ProviderOnly("TRACE");
         let w = Workdir {
             tool,
-            dir,
-            provider_log,
+            provider_log: ws.log_path(),
+            ws,
         };
         w.write(hcl);
         w.ok(&["init", "-input=false", "-no-color"]);
@@ -126,7 +98,7 @@ impl Workdir {
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.ws.path()
     }
 
     /// Replaces `main.tf` with the provider block and `hcl`.
@@ -140,62 +112,28 @@ impl Workdir {
     }
 
     fn write_main(&self, provider: &str, hcl: &str) {
-        std::fs::write(
-            self.dir.path().join("main.tf"),
-            format!("{provider}\n{hcl}"),
-        )
-        .expect("writing main.tf");
+        self.ws.write("main.tf", &format!("{provider}\n{hcl}"));
     }
 
     /// Runs the tool with `args`; whatever the outcome.
     pub fn run(&self, args: &[&str]) -> Output {
-        let (_, cli) = mirror();
-        Command::new(self.tool.path())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("TF_CLI_CONFIG_FILE", cli)
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_LOG_PROVIDER", "TRACE")
-            .env("TF_LOG_PATH", &self.provider_log)
-            .env_remove("TF_LOG")
-            .output()
-            .unwrap_or_else(|e| panic!("running {:?} {args:?}: {e}", self.tool))
+        self.ws.run(args)
     }
 
     /// Runs the tool and panics, with everything it printed, unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        if !out.status.success() {
-            panic!("{}", self.report(args, &out));
-        }
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.ws.ok(args)
     }
 
     /// Runs the tool expecting failure; returns stdout + stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        if out.status.success() {
-            panic!("expected a failure\n{}", self.report(args, &out));
-        }
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        self.ws.fails(args)
     }
 
-    /// What a failed command did, for a panic message.
+    /// What a command did, for a panic message: command, directory, status, stdout,
+    /// stderr and the provider log's tail.
     pub fn report(&self, args: &[&str], out: &Output) -> String {
-        format!(
-            "command: {:?} {}\ndirectory: {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.tool,
-            args.join(" "),
-            self.dir.path().display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        self.ws.report(args, out)
     }
 
     /// `apply -auto-approve`; returns its output.
@@ -242,14 +180,14 @@ impl Workdir {
 
     /// The raw state file's text.
     pub fn state_file(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("terraform.tfstate")).unwrap_or_default()
+        std::fs::read_to_string(self.path().join("terraform.tfstate")).unwrap_or_default()
     }
 }
 
 impl Drop for Workdir {
     fn drop(&mut self) {
         // A scenario that failed half-way leaves nothing behind in the cluster.
-        if std::thread::panicking() && self.dir.path().join("terraform.tfstate").exists() {
+        if std::thread::panicking() && self.path().join("terraform.tfstate").exists() {
             let _ = self.run(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
         }
     }

@@ -5,6 +5,7 @@
 pub mod bed;
 pub mod cli;
 pub mod resp;
+pub mod runner;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -1,7 +1,9 @@
 //! Our small Terraform plugin framework: values, schemas, diagnostics, resources, RPC dispatch.
 //!
 //! Resources work with [`Value`]s and [`Schema`]s only; the protocol and its encodings
-//! stay inside this module. What the dispatcher ([`server`]) does for every resource:
+//! stay inside this module. The gRPC service ([`server`]) is a thin adapter: it decodes
+//! protobuf into values and hands them to the protocol-free [`engine`], which does for
+//! every resource:
 //!
 //! - validation: attribute [`validate`]ors on known values, then the resource's
 //!   [`resource::ValidateConfig`]; write-only values from a client that cannot handle
@@ -10,7 +12,10 @@
 //!   null marked unknown when anything changes, attribute [`plan`] modifiers (their
 //!   requires-replace paths collected), then the resource's [`resource::ModifyPlan`];
 //! - apply: create, update or delete by prior/planned state; the new state must be wholly
-//!   known; a failed delete keeps the prior state; write-only attributes never reach state.
+//!   known; a failed delete keeps the prior state; write-only attributes never reach state;
+//! - state upgrade (as is at the schema's version, through the resource's
+//!   [`resource::UpgradeState`] from older ones) and import by id;
+//! - a panic in provider code becomes an error diagnostic, not a reset stream.
 //!
 //! A resource in a few lines:
 //!
@@ -52,6 +57,7 @@
 
 mod convert;
 pub mod diag;
+pub mod engine;
 pub mod json;
 pub mod model;
 pub mod msgpack;

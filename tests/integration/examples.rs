@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use terraform_provider_redis::provider::RedisProvider;
 use terraform_provider_redis::tf::Provider as _;
 
-use crate::cli;
+use acceptance_tests::runner::{self, Workspace};
 
 const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 
@@ -51,7 +51,7 @@ fn import_block(script: &str) -> Option<String> {
 /// `validate` there; panics with everything needed to understand a failure.
 fn validates(cli: &Path, dir: &Path, extra: &[(&str, String)]) {
     let plugin_dir = Path::new(BIN).parent().expect("binary directory");
-    let ws = cli::Workspace::new(cli, "redis-k8s/redis", plugin_dir);
+    let ws = Workspace::new(cli, "redis-k8s/redis", plugin_dir);
     let mut sources = String::new();
     for entry in std::fs::read_dir(dir).expect("example directory") {
         let path = entry.expect("directory entry").path();
@@ -118,28 +118,28 @@ fn the_import_block_is_read_from_the_comments_of_an_import_script() {
 
 #[test]
 fn terraform_validates_every_example() {
-    if let Some(cli) = cli::terraform() {
+    if let Some(cli) = runner::terraform() {
         validates_every_example(&cli);
     }
 }
 
 #[test]
 fn terraform_validates_the_import_block_of_each_import_example() {
-    if let Some(cli) = cli::terraform() {
+    if let Some(cli) = runner::terraform() {
         validates_the_import_block_of_each_import_example(&cli);
     }
 }
 
 #[test]
 fn tofu_validates_every_example() {
-    if let Some(cli) = cli::tofu() {
+    if let Some(cli) = runner::tofu() {
         validates_every_example(&cli);
     }
 }
 
 #[test]
 fn tofu_validates_the_import_block_of_each_import_example() {
-    if let Some(cli) = cli::tofu() {
+    if let Some(cli) = runner::tofu() {
         validates_the_import_block_of_each_import_example(&cli);
     }
 }

@@ -1,13 +1,13 @@
-//! Integration tests of the plugin: the gRPC services in-process over a real socket, the
-//! built binary's handshake, the real Terraform CLI against the built binary, and the
-//! docs and examples it ships.
+//! Integration tests of the plugin: the framework's engine called in-process, the gRPC
+//! services in-process over a real socket, the built binary's handshake, the real
+//! Terraform CLI against the built binary, and the docs and examples it ships.
 
 mod binary;
-#[path = "../common/cli.rs"]
-mod cli;
 mod dispatch;
 mod docs;
+mod engine;
 mod examples;
+mod fixture;
 mod grpc;
 mod state;
 mod terraform;

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::cli::{self, Workspace};
+use acceptance_tests::runner::{self, Workspace};
 
 const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 
@@ -80,35 +80,35 @@ fn reads_the_provider_schema_the_plugin_serves(cli: PathBuf, address: &str) {
 
 #[test]
 fn terraform_validates_a_configuration_with_the_provider_block() {
-    if let Some(cli) = cli::terraform() {
+    if let Some(cli) = runner::terraform() {
         validates_a_configuration_with_the_provider_block(cli);
     }
 }
 
 #[test]
 fn terraform_reads_the_provider_schema_the_plugin_serves() {
-    if let Some(cli) = cli::terraform() {
+    if let Some(cli) = runner::terraform() {
         reads_the_provider_schema_the_plugin_serves(cli, "registry.terraform.io/redis-k8s/redis");
     }
 }
 
 #[test]
 fn tofu_validates_a_configuration_with_the_provider_block() {
-    if let Some(cli) = cli::tofu() {
+    if let Some(cli) = runner::tofu() {
         validates_a_configuration_with_the_provider_block(cli);
     }
 }
 
 #[test]
 fn tofu_reads_the_provider_schema_the_plugin_serves() {
-    if let Some(cli) = cli::tofu() {
+    if let Some(cli) = runner::tofu() {
         reads_the_provider_schema_the_plugin_serves(cli, "registry.opentofu.org/redis-k8s/redis");
     }
 }
 
 #[test]
 fn terraform_attaches_to_a_provider_started_with_debug() {
-    let Some(cli) = cli::terraform() else {
+    let Some(cli) = runner::terraform() else {
         return;
     };
     let mut child = crate::util::ChildGuard(
