@@ -113,7 +113,7 @@ class Image:
         if self.kind == "server":
             return f"testbed://{self.server.program}-{self.server.version}"
         if self.kind == "exporter":
-            return f"testbed://redis_exporter-{os.path.basename(os.path.dirname(self.binary))}"
+            return f"testbed://{os.path.basename(os.path.dirname(self.binary))}"
         return ""
 
 
