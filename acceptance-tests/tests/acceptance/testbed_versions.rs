@@ -316,7 +316,7 @@ async fn an_exporter_sidecar_serves_redis_up_and_the_server_version_on_metrics()
                  "args": ["--requirepass", "exporter-sees-this"],
                  "ports": [{"containerPort": 6379}]},
                 // The address comes from the container's args, the password from its env.
-                {"name": "metrics", "image": "oliver006/redis_exporter:v1.62.0",
+                {"name": "metrics", "image": "oliver006/redis_exporter:v1.88.0",
                  "args": ["--redis.addr=redis://127.0.0.1:6379"],
                  "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "auth", "key": "password"}}}],
                  "ports": [{"containerPort": 9121, "name": "metrics"}],

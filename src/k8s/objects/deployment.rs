@@ -523,7 +523,7 @@ mod tests {
         let mut s = spec();
         s.persistence.enabled = false;
         s.metrics = Some(Metrics {
-            image: "oliver006/redis_exporter:v1.62.0".into(),
+            image: "oliver006/redis_exporter:v1.88.0".into(),
         });
         let o = build(&s, &passwords(), false).unwrap();
         let spec = o.stateful_set.spec.unwrap();

@@ -36,7 +36,7 @@ use crate::tf::{
 /// The default image: a current Redis 7.
 pub const DEFAULT_IMAGE: &str = "redis:7.2-alpine";
 /// The default exporter image.
-pub const DEFAULT_EXPORTER_IMAGE: &str = "oliver006/redis_exporter:v1.62.0";
+pub const DEFAULT_EXPORTER_IMAGE: &str = "oliver006/redis_exporter:v1.88.0";
 /// The StatefulSet annotation holding the inputs, for import.
 pub const INPUTS_ANNOTATION: &str = "redis.k8s/inputs";
 /// The version of the state's layout. When it changes, `UpgradeResourceState` must
