@@ -14,7 +14,8 @@ promtool_bin="$tools/promtool-$PROMETHEUS_VERSION"
 monitoring_crds="$tools/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
 exporter_bin="$tools/redis_exporter-$REDIS_EXPORTER_VERSION"
 
-# The object store's ports (HTTP; each gRPC port is the HTTP port + 10000), loopback only.
+# The object store's ports (HTTP; each gRPC port is the HTTP port - 10000), loopback only,
+# all below the kernel's ephemeral range (32768+), where an outgoing connection could hold one.
 S3_PORT=${TESTBED_S3_PORT:-28333}
 S3_MASTER_PORT=${TESTBED_S3_MASTER_PORT:-29333}
 S3_VOLUME_PORT=${TESTBED_S3_VOLUME_PORT:-28080}
@@ -79,15 +80,21 @@ start_object_store() {
   # SeaweedFS keeps relative files in its working folder: start it in its data folder.
   (cd "$data/s3" && start s3 "$seaweedfs_bin/weed" server \
     -ip 127.0.0.1 -ip.bind 127.0.0.1 -dir "$data/s3" \
-    -master.port "$S3_MASTER_PORT" -master.port.grpc $((S3_MASTER_PORT + 10000)) \
+    -master.port "$S3_MASTER_PORT" -master.port.grpc $((S3_MASTER_PORT - 10000)) \
     -master.volumeSizeLimitMB 64 -master.peers none \
-    -volume.port "$S3_VOLUME_PORT" -volume.port.grpc $((S3_VOLUME_PORT + 10000)) -volume.max 64 \
-    -filer.port "$S3_FILER_PORT" -filer.port.grpc $((S3_FILER_PORT + 10000)) \
+    -volume.port "$S3_VOLUME_PORT" -volume.port.grpc $((S3_VOLUME_PORT - 10000)) -volume.max 64 \
+    -filer.port "$S3_FILER_PORT" -filer.port.grpc $((S3_FILER_PORT - 10000)) \
     -filer.localSocket "$run/s3-filer.sock" \
-    -s3 -s3.port "$S3_PORT" -s3.port.grpc $((S3_PORT + 10000)) \
+    -s3 -s3.port "$S3_PORT" -s3.port.grpc $((S3_PORT - 10000)) \
     -s3.port.iceberg 0 -s3.port.lance 0 -s3.iam=false -s3.autoCreateBucket=false \
     -s3.localSocket "$run/s3.sock" -s3.config "$run/s3-identities.json")
-  wait_for "object store" 120 s3_bucket "$S3_BUCKET"
+  # Ends at once when the store exits at start (e.g. a port taken), quoting why.
+  local deadline=$((SECONDS + 120))
+  until s3_bucket "$S3_BUCKET" >/dev/null 2>&1; do
+    is_running s3 || die "the object store exited while starting: $(grep -E '^F[0-9]' "$logs/s3.log" | tail -n 1) (see $logs/s3.log)"
+    [ $SECONDS -lt $deadline ] || die "object store not ready after 120s; see $logs/s3.log"
+    sleep 0.3
+  done
 }
 
 # Pods reach the store at the first address of their range (runtime.py, objectstore.py).

@@ -33,6 +33,14 @@ pub enum RolloutError {
         /// What its last termination said.
         reason: String,
     },
+    /// A container's image cannot be pulled: waiting will not help.
+    #[error("pod {pod} cannot pull its image: {reason}")]
+    ImagePull {
+        /// The pod.
+        pod: String,
+        /// The waiting reason and the kubelet's message.
+        reason: String,
+    },
     /// The deadline passed.
     #[error("{what} not done after {after:?}: {progress}")]
     TimedOut {
@@ -194,6 +202,34 @@ pub fn crash_loop(pods: &[Pod]) -> Option<(String, String)> {
     None
 }
 
+/// Waiting reasons of a container whose image will not come: an invalid name, a pull
+/// policy of Never without the image, or pulls that failed and are being backed off.
+const PULL_FAILURES: &[&str] = &["ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"];
+
+/// The first container among `pods` whose image cannot be pulled, with the kubelet's words.
+pub fn pull_failure(pods: &[Pod]) -> Option<(String, String)> {
+    pods.iter().find_map(|pod| {
+        let status = pod.status.as_ref()?;
+        let containers = status.container_statuses.iter().flatten();
+        let init = status.init_container_statuses.iter().flatten();
+        containers.chain(init).find_map(|c| {
+            let waiting = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref()?;
+            PULL_FAILURES.contains(&reason).then(|| {
+                let message = waiting
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {}", m.trim()))
+                    .unwrap_or_default();
+                (
+                    pod.metadata.name.clone().unwrap_or_default(),
+                    format!("container {} ({}) is {reason}{message}", c.name, c.image),
+                )
+            })
+        })
+    })
+}
+
 /// Waits until the StatefulSet is rolled out: every pod ready at the newest revision.
 pub async fn rollout(
     client: &Client,
@@ -224,6 +260,9 @@ pub async fn rollout(
         }
         if let Some((pod, reason)) = crash_loop(&live) {
             return Err(RolloutError::CrashLoop { pod, reason });
+        }
+        if let Some((pod, reason)) = pull_failure(&live) {
+            return Err(RolloutError::ImagePull { pod, reason });
         }
         Ok(Some(progress.to_string()))
     })
@@ -317,5 +356,26 @@ mod tests {
         let (name, reason) = crash_loop(&[pod]).unwrap();
         assert_eq!(name, "r-0");
         assert!(reason.contains("exited with 1: Bad directive"), "{reason}");
+    }
+
+    #[test]
+    fn an_image_that_cannot_be_pulled_is_reported_with_the_kubelets_words() {
+        let pod = |reason: &str| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": "r-0"},
+                "status": {"containerStatuses": [{
+                    "name": "redis", "image": "redis:8.2", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": reason, "message": "no such tag; the bed has redis:7.4*"}}
+                }]}
+            }))
+            .unwrap()
+        };
+        assert!(pull_failure(&[pod("ErrImagePull")]).is_none(), "one failed pull may be retried");
+        let (name, reason) = pull_failure(&[pod("ImagePullBackOff")]).unwrap();
+        assert_eq!(name, "r-0");
+        assert_eq!(
+            reason,
+            "container redis (redis:8.2) is ImagePullBackOff: no such tag; the bed has redis:7.4*"
+        );
     }
 }

@@ -631,6 +631,34 @@ async fn invalid_configurations_fail_at_plan_naming_the_attribute_and_create_not
 }
 
 #[tokio::test]
+async fn an_image_the_cluster_cannot_pull_fails_the_apply_at_once_quoting_the_kubelet() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "dep-pull").await.unwrap();
+    // The bed has no Redis 8.2: its pods wait as on an image no registry serves.
+    let w = Workdir::new(
+        Tool::Terraform,
+        &deployment(
+            &ns.name,
+            "  image = \"redis:8.2-alpine\"\n  timeouts {\n    create = \"10m\"\n  }",
+        ),
+    );
+    let started = Instant::now();
+    let out = w.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(
+        out.contains("cannot pull its image") && out.contains("ImagePullBackOff"),
+        "the diagnostic quotes the kubelet's reason:\n{out}"
+    );
+    assert!(
+        out.contains("redis:8.2-alpine"),
+        "and names the image:\n{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "the apply ended on the reason, not at the 10m timeout"
+    );
+}
+
+#[tokio::test]
 async fn a_budget_that_blocks_every_node_drain_plans_with_a_warning() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "dep-pdb0").await.unwrap();
