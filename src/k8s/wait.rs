@@ -370,7 +370,10 @@ mod tests {
             }))
             .unwrap()
         };
-        assert!(pull_failure(&[pod("ErrImagePull")]).is_none(), "one failed pull may be retried");
+        assert!(
+            pull_failure(&[pod("ErrImagePull")]).is_none(),
+            "one failed pull may be retried"
+        );
         let (name, reason) = pull_failure(&[pod("ImagePullBackOff")]).unwrap();
         assert_eq!(name, "r-0");
         assert_eq!(
