@@ -283,6 +283,11 @@ async fn memory_settings_apply_live_while_resources_and_image_roll_the_pods() {
     for (name, (uid, _)) in &before {
         assert_ne!(&after[name].0, uid, "{name} was replaced by the roll");
     }
+    // A rolling restart returns only once the replica replicates again.
+    let mut replica = redis_admin(&client, &ns.name, "cache-1").await;
+    let info = replica.call(&["INFO", "replication"]).await.unwrap();
+    let info = info.text().unwrap();
+    assert_eq!(info_field(info, "master_link_status"), Some("up"), "{info}");
 
     w.write(&deployment(
         &ns.name,
@@ -314,6 +319,17 @@ async fn replicas_scale_up_follow_the_primary_and_scale_back_with_tofu() {
     w.write(&deployment(&ns.name, "  replicas = 3"));
     w.apply();
     assert_eq!(pods(&client, &ns.name).await.len(), 3);
+    // The apply returns only once every replica replicates.
+    for replica in ["cache-1", "cache-2"] {
+        let mut conn = redis_admin(&client, &ns.name, replica).await;
+        let info = conn.call(&["INFO", "replication"]).await.unwrap();
+        let info = info.text().unwrap();
+        assert_eq!(
+            info_field(info, "master_link_status"),
+            Some("up"),
+            "{replica}: {info}"
+        );
+    }
     let info = eventually("two replicas in sync", Duration::from_secs(60), || async {
         let mut conn = redis_admin(&client, &ns.name, "cache-0").await;
         let info = conn

@@ -18,7 +18,7 @@ use crate::k8s::apply::{self, ApiError, ObjectSet};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::wait;
 use crate::redis::files::{self, keys, Passwords};
-use crate::redis::{config, wait_ready, RedisError};
+use crate::redis::{config, wait_ready, wait_until, RedisError};
 use crate::tf::{Diagnostic, Diagnostics};
 
 /// The clients' password, per its source, and whether the provider keeps it in its own
@@ -171,6 +171,44 @@ pub async fn converge_redis(
             .await
             .map_err(|e| diag_from(&format!("INFO on {pod} failed"), &e))?;
         version = version.or_else(|| info.server_version().map(str::to_owned));
+    }
+    // Ready means replicating: every replica has finished its sync and streams from the
+    // primary (after a rolling restart this takes a while longer than PING).
+    for ordinal in 1..spec.replicas {
+        let pod = spec.pod_name(ordinal);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        wait_until(
+            || async {
+                let mut conn = admin_conn(c, &spec.namespace, &pod, &passwords.admin).await?;
+                let info = conn.info("replication").await?;
+                let linked = info.master_link_status() == Some("up")
+                    && info.get("master_sync_in_progress") == Some("0");
+                if linked {
+                    Ok(())
+                } else {
+                    Err(RedisError::NotReady {
+                        reason: format!(
+                            "master_link_status:{}",
+                            info.master_link_status().unwrap_or("absent")
+                        ),
+                    })
+                }
+            },
+            left.max(REDIS_TIMEOUT),
+        )
+        .await
+        .map_err(|e| {
+            diag_from(
+                "Replication is not up",
+                &Failed(
+                    format!(
+                        "replica {}/{pod} is not replicating from the primary",
+                        spec.namespace
+                    ),
+                    e,
+                ),
+            )
+        })?;
     }
     Ok(version)
 }
