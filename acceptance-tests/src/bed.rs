@@ -102,18 +102,7 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        let bed = TestBed::get();
-        let _ = Command::new(&bed.kubectl)
-            .arg("--kubeconfig")
-            .arg(&bed.kubeconfig)
-            .args([
-                "delete",
-                "node",
-                &self.name,
-                "--wait=false",
-                "--ignore-not-found",
-            ])
-            .output();
+        crate::delete_in_background("node", &self.name);
     }
 }
 

@@ -271,21 +271,19 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Drop may run after the test's async runtime is gone, so the namespace is
-        // removed by kubectl, without waiting for its contents to be finalized.
-        let bed = TestBed::get();
-        let _ = Command::new(&bed.kubectl)
-            .arg("--kubeconfig")
-            .arg(&bed.kubeconfig)
-            .args([
-                "delete",
-                "namespace",
-                &self.name,
-                "--wait=false",
-                "--ignore-not-found",
-            ])
-            .output();
+        delete_in_background("namespace", &self.name);
     }
+}
+
+/// Deletes a cluster-scoped object with kubectl, not waiting for it to be finalized:
+/// for `Drop`, which may run after the test's async runtime is gone. Best effort.
+pub fn delete_in_background(kind: &str, name: &str) {
+    let bed = TestBed::get();
+    let _ = Command::new(&bed.kubectl)
+        .arg("--kubeconfig")
+        .arg(&bed.kubeconfig)
+        .args(["delete", kind, name, "--wait=false", "--ignore-not-found"])
+        .output();
 }
 
 /// Eight lowercase hex characters, unique enough for names within one run.
