@@ -157,6 +157,17 @@ pub fn redis_server(name: &str, labels: BTreeMap<&str, &str>, extra_spec: Value)
     from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))
 }
 
+/// Creates [`redis_server`] `name` (labelled `app: name`) in `ns` and waits until it is
+/// ready.
+pub async fn start_redis_server(client: &Client, ns: &str, name: &str) -> Result<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod = redis_server(name, BTreeMap::from([("app", name)]), json!({}));
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .with_context(|| format!("creating pod {ns}/{name}"))?;
+    ready_pod(client, ns, name, std::time::Duration::from_secs(60)).await
+}
+
 /// Waits until the pod is ready (and not being deleted) and returns it.
 pub async fn ready_pod(client: &Client, ns: &str, name: &str, timeout: Duration) -> Result<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);

@@ -162,6 +162,16 @@ pub fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
 }
 
 /// Whether the pod's Ready condition is True.
+/// Restarts of the pod's first container.
+pub fn restart_count(pod: &k8s_openapi::api::core::v1::Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.first())
+        .map(|c| c.restart_count)
+        .unwrap_or_default()
+}
+
 pub fn pod_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
     pod.status
         .as_ref()

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use acceptance_tests::resp::info_field;
-use acceptance_tests::{admin, eventually, from_json, pod_ready, PodRedis, TestNamespace};
+use acceptance_tests::{
+    admin, eventually, from_json, pod_ready, restart_count, PodRedis, TestNamespace,
+};
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
@@ -15,15 +17,6 @@ use kube::{Api, Client};
 use serde_json::{json, Value};
 
 const REDIS_IMAGE: &str = "redis:7.2-alpine";
-
-fn restart_count(pod: &Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.first())
-        .map(|c| c.restart_count)
-        .unwrap_or_default()
-}
 
 async fn headless_service(client: &Client, ns: &str, name: &str, app: &str, port: i32) {
     let services: Api<Service> = Api::namespaced(client.clone(), ns);

@@ -8,24 +8,15 @@ use std::time::Duration;
 
 use acceptance_tests::bed::{
     fault, node_ready, pod_ip, prober, readiness_settles, ready_pod, redis_server,
-    token_client_without_retries, TestNode,
+    start_redis_server, token_client_without_retries, TestNode,
 };
-use acceptance_tests::{admin, eventually, pod_ready, PodRedis, TestNamespace};
+use acceptance_tests::{admin, eventually, pod_ready, restart_count, PodRedis, TestNamespace};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::PostParams;
 use kube::Api;
 use serde_json::json;
 
 const STEADY: Duration = Duration::from_secs(3);
-
-fn restart_count(pod: &Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.first())
-        .map(|c| c.restart_count)
-        .unwrap_or_default()
-}
 
 fn main_pid(pod: &Pod) -> u32 {
     pod.status
@@ -47,13 +38,7 @@ async fn kill_pod_kills_the_main_process_and_the_container_restarts_in_place() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "fault-kill").await.unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    pods.create(
-        &PostParams::default(),
-        &redis_server("victim", BTreeMap::from([("app", "victim")]), json!({})),
-    )
-    .await
-    .unwrap();
-    let before = ready_pod(&client, &ns.name, "victim", Duration::from_secs(60))
+    let before = start_redis_server(&client, &ns.name, "victim")
         .await
         .unwrap();
     let pid = main_pid(&before);
@@ -91,13 +76,7 @@ async fn an_isolated_pod_is_unreachable_from_its_peers_until_healed_and_port_for
         .await
         .unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    pods.create(
-        &PostParams::default(),
-        &redis_server("server", BTreeMap::from([("app", "server")]), json!({})),
-    )
-    .await
-    .unwrap();
-    let server = ready_pod(&client, &ns.name, "server", Duration::from_secs(60))
+    let server = start_redis_server(&client, &ns.name, "server")
         .await
         .unwrap();
     pods.create(
@@ -135,14 +114,7 @@ async fn an_isolated_pod_is_unreachable_from_its_peers_until_healed_and_port_for
 async fn cut_portforwards_ends_open_streams_and_new_ones_work() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "fault-pf").await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    pods.create(
-        &PostParams::default(),
-        &redis_server("server", BTreeMap::from([("app", "server")]), json!({})),
-    )
-    .await
-    .unwrap();
-    ready_pod(&client, &ns.name, "server", Duration::from_secs(60))
+    start_redis_server(&client, &ns.name, "server")
         .await
         .unwrap();
     let mut conn = PodRedis::connect(&client, &ns.name, "server", 6379)
