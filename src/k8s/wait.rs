@@ -100,7 +100,8 @@ where
     }
 }
 
-fn selector_string(selector: &BTreeMap<String, String>) -> String {
+/// A label selector in the API's text form: `k=v,k2=v2`.
+pub fn selector_string(selector: &BTreeMap<String, String>) -> String {
     selector
         .iter()
         .map(|(k, v)| format!("{k}={v}"))

@@ -10,7 +10,7 @@ use crate::redis::config;
 use crate::tf::{AttributePath, Diagnostics, Value};
 
 use super::super::support::{bad, int_of, map_of, path, risky, str_of};
-use super::model::TYPED_NUMBERS;
+use super::model::{TYPED_NUMBERS, TYPED_OTHERS};
 
 /// Every problem of the configuration (or plan) `v`; `config` carries write-only values.
 pub fn check(v: &Value, config: &Value) -> Diagnostics {
@@ -180,22 +180,9 @@ fn settings(d: &mut Diagnostics, c: &Value, memory_limit: Option<f64>) {
     }
     let typed: Vec<&str> = TYPED_NUMBERS
         .iter()
+        .chain(TYPED_OTHERS)
         .filter(|(attr, _)| !c.attribute(attr).is_null())
         .map(|(_, directive)| *directive)
-        .chain(
-            [
-                ("maxmemory", "maxmemory"),
-                ("maxmemory_percent_of_limit", "maxmemory"),
-                ("maxmemory_policy", "maxmemory-policy"),
-                ("appendonly", "appendonly"),
-                ("appendfsync", "appendfsync"),
-                ("save", "save"),
-                ("notify_keyspace_events", "notify-keyspace-events"),
-            ]
-            .into_iter()
-            .filter(|(attr, _)| !c.attribute(attr).is_null())
-            .map(|(_, directive)| directive),
-        )
         .collect();
     for (k, val) in map_of(c.attribute("extra")) {
         let p = path(&["config", "extra"]).key(k.clone());

@@ -92,6 +92,17 @@ pub fn directives(c: &Value, memory_limit: Option<f64>) -> Vec<(String, String)>
     out
 }
 
+/// Typed `config` attributes that are not numbers, and the directives they set.
+pub const TYPED_OTHERS: &[(&str, &str)] = &[
+    ("maxmemory", "maxmemory"),
+    ("maxmemory_percent_of_limit", "maxmemory"),
+    ("maxmemory_policy", "maxmemory-policy"),
+    ("appendonly", "appendonly"),
+    ("appendfsync", "appendfsync"),
+    ("save", "save"),
+    ("notify_keyspace_events", "notify-keyspace-events"),
+];
+
 /// Typed `config` attributes holding numbers, and their directives.
 pub const TYPED_NUMBERS: &[(&str, &str)] = &[
     ("databases", "databases"),

@@ -267,12 +267,7 @@ pub async fn delete(c: &Clients, want: &Desired, limit: Duration) -> Result<(), 
         return Ok(());
     }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
-    let selector = spec
-        .selector_labels()
-        .iter()
-        .map(|(a, b)| format!("{a}={b}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let selector = wait::selector_string(&spec.selector_labels());
     let list = claims
         .list(&ListParams::default().labels(&selector))
         .await
