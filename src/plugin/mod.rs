@@ -21,6 +21,7 @@ use tonic::transport::server::Connected;
 
 use crate::pb::plugin::grpc_controller_server::GrpcControllerServer;
 use crate::pb::plugin::grpc_stdio_server::GrpcStdioServer;
+use crate::tf::once::RunLedger;
 use crate::tf::server::ProviderServer;
 use crate::tf::Provider;
 
@@ -80,6 +81,7 @@ pub struct Server {
     version: u32,
     tls: Option<tls::ServerTls>,
     shutdown: Shutdown,
+    ledger: Option<RunLedger>,
 }
 
 impl Server {
@@ -99,6 +101,7 @@ impl Server {
             version,
             tls,
             shutdown: Shutdown::new(),
+            ledger: None,
         })
     }
 
@@ -126,6 +129,22 @@ impl Server {
         self.shutdown.clone()
     }
 
+    /// Tell each plan warning once per command of the CLI that started this process (not
+    /// for a debugger's long-lived process, which serves many commands).
+    #[must_use]
+    pub fn warn_once_per_run(mut self) -> Self {
+        self.ledger = RunLedger::of_parent_process();
+        self
+    }
+
+    fn provider_server(&self, provider: Arc<dyn Provider>) -> ProviderServer {
+        let server = ProviderServer::new(provider);
+        match self.ledger.clone() {
+            Some(ledger) => server.warn_once_per_run(ledger),
+            None => server,
+        }
+    }
+
     /// Serves `provider` with health, controller and stdio until shutdown is triggered.
     pub async fn serve(self, provider: Arc<dyn Provider>) -> Result<(), PluginError> {
         let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -139,7 +158,7 @@ impl Server {
                 shutdown.clone(),
             )))
             .add_service(GrpcStdioServer::new(services::Stdio::new(shutdown.clone())))
-            .add_service(ProviderServer::new(provider).into_service());
+            .add_service(self.provider_server(provider).into_service());
 
         let signal = {
             let shutdown = shutdown.clone();
@@ -319,7 +338,7 @@ pub fn reattach_config(addr: SocketAddr, version: u32, pid: u32) -> String {
 /// controller's Shutdown or SIGTERM. SIGINT is ignored: on Ctrl-C Terraform sends it to the
 /// whole process group and then stops the provider through the protocol.
 pub async fn serve(provider: Arc<dyn Provider>, config: PluginConfig) -> Result<(), PluginError> {
-    let server = Server::bind(&config).await?;
+    let server = Server::bind(&config).await?.warn_once_per_run();
     let shutdown = server.shutdown();
     watch_signals(shutdown.clone(), false);
     {

@@ -110,6 +110,56 @@ pub(crate) fn diagnostics(diags: Diagnostics) -> Vec<pb::Diagnostic> {
     diags.into_iter().map(diagnostic).collect()
 }
 
+/// The diagnostics of a configuration of `block`, each path in the form Terraform's CLI
+/// can find in the configuration ([`locatable`]).
+pub(crate) fn diagnostics_in(diags: Diagnostics, block: &Block) -> Vec<pb::Diagnostic> {
+    diags
+        .into_iter()
+        .map(|mut d| {
+            d.path = d.path.map(|p| locatable(&p, block));
+            diagnostic(d)
+        })
+        .collect()
+}
+
+/// `path` as Terraform and OpenTofu can point at it in the configuration.
+///
+/// Their CLIs find a diagnostic's source by walking nested *blocks* and then looking up one
+/// attribute, plus at most one index into that attribute's expression (a list element, a
+/// map or object key). A path into a nested attribute (`persistence.size`, written
+/// `persistence = { size = ... }`) is not found that way, and they point at the resource's
+/// first line, or at a top-level attribute of the same name. So past the attribute, the
+/// next step becomes an index (`persistence["size"]`: the line of `size = ...`) and deeper
+/// steps are left out; the diagnostic's text names the full path.
+pub(crate) fn locatable(path: &AttributePath, block: &Block) -> AttributePath {
+    let mut out = Vec::new();
+    let mut steps = path.steps().iter().peekable();
+    let mut current = block;
+    while let Some(step) = steps.next() {
+        let PathStep::Attribute(name) = step else {
+            out.push(step.clone());
+            continue;
+        };
+        out.push(step.clone());
+        if let Some(nested) = current.blocks.iter().find(|b| &b.type_name == name) {
+            if let Some(index @ (PathStep::Index(_) | PathStep::Key(_))) = steps.peek() {
+                out.push((*index).clone());
+                steps.next();
+            }
+            current = &nested.block;
+            continue;
+        }
+        // An attribute: one index into its expression at most.
+        match steps.next() {
+            Some(PathStep::Attribute(inner)) => out.push(PathStep::Key(inner.clone())),
+            Some(index) => out.push(index.clone()),
+            None => {}
+        }
+        break;
+    }
+    AttributePath::from_steps(out)
+}
+
 fn diagnostic(d: Diagnostic) -> pb::Diagnostic {
     let severity = match d.severity {
         Severity::Error => pb::diagnostic::Severity::Error,
@@ -146,4 +196,60 @@ pub(crate) fn encode(value: &Value, ty: &Type) -> Result<pb::DynamicValue, Codec
         msgpack: msgpack::encode(value, ty)?,
         json: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tf::schema::Attribute;
+    use crate::tf::timeouts;
+
+    fn block() -> Block {
+        Block::new("r")
+            .attribute(Attribute::string("name").required().description("n"))
+            .attribute(
+                Attribute::single_nested(
+                    "auth",
+                    vec![Attribute::single_nested(
+                        "existing_secret",
+                        vec![Attribute::string("name").required().description("n")],
+                    )
+                    .optional()
+                    .description("s")],
+                )
+                .optional()
+                .description("a"),
+            )
+            .block(timeouts::block(&["create"]))
+    }
+
+    fn shown(path: AttributePath) -> String {
+        locatable(&path, &block()).to_string()
+    }
+
+    #[test]
+    fn paths_into_nested_attributes_become_one_index_the_cli_can_find() {
+        let auth = AttributePath::new("auth");
+        assert_eq!(shown(auth.clone()), "auth");
+        assert_eq!(
+            shown(auth.clone().attribute("existing_secret")),
+            "auth[\"existing_secret\"]"
+        );
+        assert_eq!(
+            shown(auth.attribute("existing_secret").attribute("name")),
+            "auth[\"existing_secret\"]",
+            "deeper steps are left to the diagnostic's text"
+        );
+        let toleration_key = AttributePath::new("tolerations").index(1).attribute("key");
+        assert_eq!(shown(toleration_key), "tolerations[1]");
+        let label = AttributePath::new("labels").key("team");
+        assert_eq!(shown(label), "labels[\"team\"]");
+    }
+
+    #[test]
+    fn paths_through_blocks_stay_as_they_are() {
+        let create = AttributePath::new("timeouts").attribute("create");
+        assert_eq!(shown(create.clone()), "timeouts.create");
+        assert_eq!(locatable(&create, &block()), create);
+    }
 }

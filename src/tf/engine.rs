@@ -1,6 +1,8 @@
 //! The framework's rules, free of any protocol: resource lookup, schema self-check,
 //! attribute validation, the plan-modifier loop, unknown computed values, write-only
-//! nulling, state upgrade, import and the net under panics.
+//! nulling, state upgrade, import and the net under panics; warnings belong to the plan
+//! (told once per Terraform command with a [`RunLedger`]), and a plan whose only change is
+//! the `timeouts` block is no change.
 //!
 //! It takes and returns [`Value`]s, [`Diagnostics`] and one request/response pair per
 //! operation; it never sees protobuf or msgpack. The gRPC adapter ([`super::server`])
@@ -16,7 +18,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::diag::Diagnostics;
+use super::diag::Severity;
 use super::json::{self, JsonOptions};
+use super::once::RunLedger;
 use super::private::PrivateState;
 use super::provider::Provider;
 use super::resource::{
@@ -34,8 +38,8 @@ pub use messages::{
     UpgradeResourceStateResponse, ValidateResourceConfigRequest,
 };
 use rules::{
-    guarded, mark_computed_unknown, note_panic, null_write_only, run_plan_modifiers, unknown_type,
-    validate_attributes,
+    guarded, mark_computed_unknown, note_panic, null_write_only, only_timeouts_differ,
+    run_plan_modifiers, unknown_type, validate_attributes,
 };
 
 /// The framework for one provider: its schemas read once, its resources by type name.
@@ -46,6 +50,8 @@ pub struct Engine {
     /// Mistakes in the schemas, reported to Terraform as errors.
     schema_problems: Vec<String>,
     stop: watch::Sender<bool>,
+    /// Where warnings already told in this Terraform command are noted, if anywhere.
+    ledger: Option<RunLedger>,
 }
 
 impl Engine {
@@ -84,7 +90,36 @@ impl Engine {
             resources,
             schema_problems,
             stop,
+            ledger: None,
         }
+    }
+
+    /// The same engine, telling each plan warning once per Terraform command: the plan
+    /// walk and the apply walk of `terraform apply` run in different provider processes
+    /// and both plan every resource.
+    #[must_use]
+    pub fn warn_once_per_run(mut self, ledger: RunLedger) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Drops the warnings of `diags` this Terraform command was told already.
+    fn untold(&self, type_name: &str, config: &Value, diags: Diagnostics) -> Diagnostics {
+        let Some(ledger) = &self.ledger else {
+            return diags;
+        };
+        diags
+            .into_iter()
+            .filter(|d| {
+                d.severity == Severity::Error || {
+                    let key = format!(
+                        "{type_name}\n{}\n{}\n{:?}\n{config:?}",
+                        d.summary, d.detail, d.path
+                    );
+                    ledger.first_time(key.as_bytes())
+                }
+            })
+            .collect()
     }
 
     /// The schema mistakes as error diagnostics (none for a sound provider).
@@ -169,6 +204,8 @@ impl Engine {
     }
 
     /// Attribute validators (and the write-only check), then the resource's own check.
+    /// Only errors: Terraform validates each resource in every graph walk, so warnings are
+    /// told by the plan, once.
     pub async fn validate_resource_config(
         &self,
         req: ValidateResourceConfigRequest,
@@ -185,6 +222,9 @@ impl Engine {
             note_panic(outcome, &mut diags);
         }
         diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect()
     }
 
     /// Reads stored state: as is at the current schema version (attributes the schema
@@ -302,22 +342,27 @@ impl Engine {
                     requires_replace: Vec::new(),
                     planned_private: PrivateState::default(),
                     diagnostics,
+                    config_only_change: false,
                 }
             }
         };
         let PlanResourceChangeRequest {
+            type_name,
             prior_state: prior,
             proposed_new_state: mut plan,
             config,
             prior_private: private,
             client,
-            ..
         } = req;
+        let mut config_key = config.clone();
+        null_write_only(&schema.block, &mut config_key);
         let mut diags = Diagnostics::new();
         let mut requires_replace = Vec::new();
         if !plan.is_null() {
             null_write_only(&schema.block, &mut plan);
-            if prior.is_null() || !plan.semantically_equal(&prior) {
+            if prior.is_null()
+                || !(plan.semantically_equal(&prior) || only_timeouts_differ(schema, &prior, &plan))
+            {
                 mark_computed_unknown(&schema.block, &config, &mut plan);
             }
             requires_replace =
@@ -337,7 +382,7 @@ impl Engine {
                 ModifyPlanRequest {
                     ctx: self.ctx(client),
                     config,
-                    prior_state: prior,
+                    prior_state: prior.clone(),
                     private,
                 },
                 &mut resp,
@@ -350,11 +395,21 @@ impl Engine {
             diags = resp.diagnostics;
             null_write_only(&schema.block, &mut plan);
         }
+        // Timeouts are configuration, not part of the object: a plan that changes nothing
+        // else is no change (the prior value stays; Terraform is told to tolerate that the
+        // plan then differs from the configuration there, as it does for SDKv2 providers).
+        let config_only_change = requires_replace.is_empty()
+            && !diags.has_errors()
+            && only_timeouts_differ(schema, &prior, &plan);
+        if config_only_change {
+            plan = prior;
+        }
         PlanResourceChangeResponse {
             planned_state: plan,
             requires_replace,
             planned_private,
-            diagnostics: diags,
+            diagnostics: self.untold(&type_name, &config_key, diags),
+            config_only_change,
         }
     }
 

@@ -61,6 +61,7 @@ pub mod engine;
 pub mod json;
 pub mod model;
 pub mod msgpack;
+pub mod once;
 pub mod path;
 pub mod plan;
 pub mod private;

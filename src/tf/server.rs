@@ -16,6 +16,7 @@ use super::engine::{
     MoveResourceStateRequest, PlanResourceChangeRequest, RawState, ReadResourceRequest,
     UpgradeResourceStateRequest, ValidateResourceConfigRequest,
 };
+use super::once::RunLedger;
 use super::private::PrivateState;
 use super::provider::Provider;
 use super::types::Type;
@@ -57,6 +58,14 @@ impl ProviderServer {
         }
     }
 
+    /// The same service, telling each plan warning once per Terraform command.
+    #[must_use]
+    pub fn warn_once_per_run(self, ledger: RunLedger) -> Self {
+        Self {
+            engine: self.engine.warn_once_per_run(ledger),
+        }
+    }
+
     /// The tonic service, with raised message size limits.
     pub fn into_service(self) -> GrpcProviderServer<Self> {
         GrpcProviderServer::new(self)
@@ -82,6 +91,15 @@ impl ProviderServer {
             .resource_schema(type_name)
             .map(|schema| schema.value_type())
             .map_err(convert::diagnostics)
+    }
+
+    /// Diagnostics about a configuration of resource `type_name`, their paths as the CLI
+    /// can find them.
+    fn resource_diagnostics(&self, type_name: &str, diags: Diagnostics) -> Vec<pb::Diagnostic> {
+        match self.engine.resource_schema(type_name) {
+            Ok(schema) => convert::diagnostics_in(diags, &schema.block),
+            Err(_) => convert::diagnostics(diags),
+        }
     }
 
     fn no_data_source(&self, type_name: &str) -> Vec<pb::Diagnostic> {
@@ -149,7 +167,7 @@ impl pb::provider_server::Provider for ProviderServer {
         let config = decode(req.config.as_ref(), &ty, "provider configuration")?;
         let diags = self.engine.validate_provider_config(&config).await;
         reply(pb::validate_provider_config::Response {
-            diagnostics: convert::diagnostics(diags),
+            diagnostics: convert::diagnostics_in(diags, &self.engine.provider_schema().block),
         })
     }
 
@@ -168,13 +186,13 @@ impl pb::provider_server::Provider for ProviderServer {
         let diags = self
             .engine
             .validate_resource_config(ValidateResourceConfigRequest {
-                type_name: req.type_name,
+                type_name: req.type_name.clone(),
                 config,
                 client: convert::capabilities(req.client_capabilities.as_ref()),
             })
             .await;
         reply(pb::validate_resource_config::Response {
-            diagnostics: convert::diagnostics(diags),
+            diagnostics: self.resource_diagnostics(&req.type_name, diags),
         })
     }
 
@@ -239,7 +257,7 @@ impl pb::provider_server::Provider for ProviderServer {
             })
             .await;
         reply(pb::configure_provider::Response {
-            diagnostics: convert::diagnostics(diags),
+            diagnostics: convert::diagnostics_in(diags, &self.engine.provider_schema().block),
         })
     }
 
@@ -299,15 +317,15 @@ impl pb::provider_server::Provider for ProviderServer {
                 config: decode(req.config.as_ref(), &ty, "configuration")?,
                 prior_private: private(&req.prior_private)?,
                 client: convert::capabilities(req.client_capabilities.as_ref()),
-                type_name: req.type_name,
+                type_name: req.type_name.clone(),
             })
             .await;
         reply(pb::plan_resource_change::Response {
             planned_state: Some(encode(&resp.planned_state, &ty, "plan")?),
             requires_replace: resp.requires_replace.iter().map(convert::path).collect(),
             planned_private: resp.planned_private.to_bytes(),
-            diagnostics: convert::diagnostics(resp.diagnostics),
-            legacy_type_system: false,
+            diagnostics: self.resource_diagnostics(&req.type_name, resp.diagnostics),
+            legacy_type_system: resp.config_only_change,
             deferred: None,
         })
     }
@@ -334,13 +352,13 @@ impl pb::provider_server::Provider for ProviderServer {
                 planned_state: decode(req.planned_state.as_ref(), &ty, "planned state")?,
                 config: decode(req.config.as_ref(), &ty, "configuration")?,
                 planned_private: private(&req.planned_private)?,
-                type_name: req.type_name,
+                type_name: req.type_name.clone(),
             })
             .await;
         reply(pb::apply_resource_change::Response {
             new_state: Some(encode(&resp.new_state, &ty, "state")?),
             private: resp.private.to_bytes(),
-            diagnostics: convert::diagnostics(resp.diagnostics),
+            diagnostics: self.resource_diagnostics(&req.type_name, resp.diagnostics),
             legacy_type_system: false,
         })
     }

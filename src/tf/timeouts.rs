@@ -12,6 +12,9 @@ use super::value::Value;
 #[error("{0:?} is not a duration like \"30s\", \"5m\" or \"1h30m\"")]
 pub struct DurationError(String);
 
+/// The name of the block.
+pub const BLOCK: &str = "timeouts";
+
 /// The `timeouts` block with one optional duration attribute per operation.
 pub fn block(operations: &[&str]) -> NestedBlock {
     let mut b = Block::new(
@@ -34,14 +37,14 @@ pub fn block(operations: &[&str]) -> NestedBlock {
                 )),
         );
     }
-    NestedBlock::new("timeouts", BlockNesting::Single, b)
+    NestedBlock::new(BLOCK, BlockNesting::Single, b)
 }
 
 /// The timeout of `operation` from a resource object holding a `timeouts` block,
 /// or `default` when unset or unparsable (validation reports the latter earlier).
 pub fn get(resource: &Value, operation: &str, default: Duration) -> Duration {
     resource
-        .attribute("timeouts")
+        .attribute(BLOCK)
         .attribute(operation)
         .as_str()
         .and_then(|s| parse_duration(s).ok())

@@ -11,6 +11,7 @@ use terraform_provider_redis::tf::engine::{
     PlanResourceChangeRequest, PlanResourceChangeResponse, RawState, ReadResourceRequest,
     UpgradeResourceStateRequest, UpgradeResourceStateResponse, ValidateResourceConfigRequest,
 };
+use terraform_provider_redis::tf::once::RunLedger;
 use terraform_provider_redis::tf::{
     json, AttributePath, ClientCapabilities, Diagnostic, Diagnostics, PrivateState, Severity, Value,
 };
@@ -406,4 +407,94 @@ fn schema_mistakes_become_error_diagnostics_and_a_sound_provider_has_none() {
             .contains("test_thing: resource type names start with \"sloppy_\"")),
         "{diags:?}"
     );
+}
+
+fn with_timeouts(mut v: Value, create: &str) -> Value {
+    v.set(
+        "timeouts",
+        Value::object([("create", Value::string(create))]),
+    );
+    v
+}
+
+#[tokio::test]
+async fn a_plan_that_changes_only_the_timeouts_is_no_change() {
+    // After an import the state has no timeouts; the configuration has some.
+    let prior = created();
+    let config = with_timeouts(
+        thing(&[("name", "a".into()), ("size", Value::int(1))]),
+        "5m",
+    );
+    let proposed = with_timeouts(prior.clone(), "5m");
+    let resp = plan(&engine(), prior.clone(), proposed, config).await;
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    assert_eq!(
+        resp.planned_state, prior,
+        "nothing unknown, nothing changed"
+    );
+    assert!(resp.config_only_change, "Terraform is told to tolerate it");
+}
+
+#[tokio::test]
+async fn timeouts_changing_with_anything_else_are_planned_as_configured() {
+    let prior = created();
+    let config = with_timeouts(
+        thing(&[("name", "a".into()), ("size", Value::int(2))]),
+        "5m",
+    );
+    let mut proposed = with_timeouts(prior.clone(), "5m");
+    proposed.set("size", 2i64);
+    let resp = plan(&engine(), prior, proposed, config).await;
+    assert!(!resp.config_only_change);
+    assert_eq!(
+        resp.planned_state
+            .attribute("timeouts")
+            .attribute("create")
+            .as_str(),
+        Some("5m")
+    );
+    assert_eq!(resp.planned_state.attribute("generated"), &Value::unknown());
+}
+
+#[tokio::test]
+async fn validation_tells_errors_only_and_leaves_warnings_to_the_plan() {
+    let e = engine();
+    let risky = validate(&e, thing(&[("name", "risky".into())]), MODERN).await;
+    assert!(risky.is_empty(), "{risky:?}");
+    let forbidden = validate(&e, thing(&[("name", "forbidden".into())]), MODERN).await;
+    assert_eq!(summaries(&forbidden), ["Forbidden name"]);
+}
+
+#[tokio::test]
+async fn a_plan_warning_is_told_once_per_run_across_provider_processes() {
+    let base = tempfile::tempdir().unwrap();
+    let ledger = || RunLedger::of_parent_process_in(base.path()).expect("linux has /proc");
+    // Two engines stand for the plan walk's and the apply walk's provider processes.
+    let plan_walk = engine().warn_once_per_run(ledger());
+    let apply_walk = engine().warn_once_per_run(ledger());
+    let prior = created();
+    let base_state = prior.clone();
+    let shrink = |size: i64| {
+        let mut v = base_state.clone();
+        v.set("size", size);
+        v
+    };
+    let config = thing(&[("name", "a".into()), ("size", Value::int(0))]);
+    let first = plan(&plan_walk, prior.clone(), shrink(0), config.clone()).await;
+    assert_eq!(summaries(&first.diagnostics), ["Shrinking replaces"]);
+    let again = plan(&apply_walk, prior.clone(), shrink(0), config).await;
+    assert!(again.diagnostics.is_empty(), "{:?}", again.diagnostics);
+    assert_eq!(
+        again.requires_replace, first.requires_replace,
+        "the plan itself is the same"
+    );
+
+    // Another configuration is another warning.
+    let other = thing(&[("name", "a".into()), ("size", Value::int(-1))]);
+    let resp = plan(&apply_walk, prior.clone(), shrink(-1), other).await;
+    assert_eq!(summaries(&resp.diagnostics), ["Shrinking replaces"]);
+    // Without a ledger (a debugger's process, in-process tests) every warning is told.
+    let config = thing(&[("name", "a".into()), ("size", Value::int(0))]);
+    let resp = plan(&engine(), prior, shrink(0), config).await;
+    assert_eq!(summaries(&resp.diagnostics), ["Shrinking replaces"]);
 }

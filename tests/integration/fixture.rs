@@ -156,6 +156,9 @@ impl ValidateConfig for Thing {
         if config.attribute("name").as_str() == Some("panicky") {
             panic!("validation went wrong");
         }
+        if config.attribute("name").as_str() == Some("risky") {
+            diags.warning_at(AttributePath::new("name"), "Risky name", "think again");
+        }
         if config.attribute("name").as_str() == Some("forbidden") {
             diags.error_at(
                 AttributePath::new("name"),

@@ -169,10 +169,11 @@ async fn validate_provider_config_names_the_attribute_of_an_invalid_value() {
         paths.contains(&vec!["redis_access".to_owned()]),
         "{paths:?}"
     );
+    // kubernetes.client_certificate, as the CLI can find it: the key of the object value.
     assert!(
         paths.contains(&vec![
             "kubernetes".to_owned(),
-            "client_certificate".to_owned()
+            "[\"client_certificate\"]".to_owned()
         ]),
         "{paths:?}"
     );

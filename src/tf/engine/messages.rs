@@ -104,6 +104,10 @@ pub struct PlanResourceChangeResponse {
     pub planned_private: PrivateState,
     /// Problems found.
     pub diagnostics: Diagnostics,
+    /// The configuration differs from the planned state only in what is configuration,
+    /// not part of the object (the `timeouts` block): the planned state is the prior one
+    /// and Terraform must tolerate the difference (the protocol's legacy type system flag).
+    pub config_only_change: bool,
 }
 
 /// A planned change to carry out.

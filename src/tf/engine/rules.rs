@@ -10,7 +10,8 @@ use crate::tf::diag::{Diagnostic, Diagnostics};
 use crate::tf::path::AttributePath;
 use crate::tf::plan::{PlanModifierRequest, PlanModifierResponse};
 use crate::tf::resource::ClientCapabilities;
-use crate::tf::schema::{Attribute, Block};
+use crate::tf::schema::{Attribute, Block, Schema};
+use crate::tf::timeouts;
 use crate::tf::validate::ValidateRequest;
 use crate::tf::value::Value;
 
@@ -171,4 +172,22 @@ pub(super) fn run_plan_modifiers(
         }
     }
     requires_replace
+}
+
+/// Whether `plan` differs from a non-null `prior` in the `timeouts` block and nowhere else.
+pub(super) fn only_timeouts_differ(schema: &Schema, prior: &Value, plan: &Value) -> bool {
+    if prior.is_null() || plan.is_null() || plan.semantically_equal(prior) {
+        return false;
+    }
+    if !schema
+        .block
+        .blocks
+        .iter()
+        .any(|b| b.type_name == timeouts::BLOCK)
+    {
+        return false;
+    }
+    let mut same = plan.clone();
+    same.set(timeouts::BLOCK, prior.attribute(timeouts::BLOCK).clone());
+    same.semantically_equal(prior)
 }
