@@ -701,17 +701,15 @@ pub fn check_keyspace_events(text: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Every command (and `container|subcommand`) of Redis 7.2, 7.4 and Valkey 8, lowercase.
-const COMMANDS: &str = include_str!("commands.txt");
-
-/// Checks a command name for an ACL rule: a command or `command|subcommand` Redis has.
+/// Checks a command name for an ACL rule: a command or `command|subcommand` that Redis
+/// 7.2, 7.4 or Valkey 8 has (the table in [`super::acl`]).
 pub fn check_command(text: &str) -> Result<(), Invalid> {
     let lower = text.to_ascii_lowercase();
-    if COMMANDS.lines().any(|c| c == lower) {
+    if super::acl::is_command(&lower) {
         return Ok(());
     }
     let hint = match lower.split_once('|') {
-        Some((parent, _)) if COMMANDS.lines().any(|c| c == parent) => {
+        Some((parent, _)) if super::acl::is_command(parent) => {
             format!(" ({parent} has no such subcommand)")
         }
         _ => String::new(),

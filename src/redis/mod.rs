@@ -57,6 +57,7 @@
 //! array and nesting limits) and tested against every reply type and malformed input.
 //! That also keeps a large dependency tree out of the provider binary.
 
+pub mod acl;
 pub mod config;
 pub mod conn;
 pub mod files;

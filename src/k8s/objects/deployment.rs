@@ -8,19 +8,24 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{json, Value as Json};
 
 use super::monitoring::{self, Kind as MonitoringKind};
-use super::spec::{AntiAffinity, DeploymentSpec, METRICS_PORT, RESTART_HASH_ANNOTATION};
+use super::spec::{
+    AntiAffinity, DeploymentSpec, METRICS_NAMESPACE_LABEL, METRICS_PORT, RESTART_HASH_ANNOTATION,
+};
 use super::{secret_data, typed, BuildError};
 use crate::digest::sha256_hex;
 use crate::k8s::apply::ObjectSet;
 use crate::redis::config;
-use crate::redis::files::{self, keys, Passwords, CONFIG_DIR, INTERNAL_DIR, REDIS_PORT};
+use crate::redis::files::{
+    self, keys, Passwords, CONFIG_DIR, EXPORTER_DIR, INTERNAL_DIR, REDIS_PORT,
+};
 
 /// Every object the deployment owns, ready for server-side apply.
 #[derive(Clone, Debug)]
 pub struct Objects {
     /// redis.conf.
     pub config_map: ConfigMap,
-    /// The ACL file and the internal passwords.
+    /// The ACL files, the replication settings and the internal passwords. The Redis
+    /// container mounts only the first two, the exporter only its password file.
     pub internal_secret: Secret,
     /// The clients' password, when the provider owns it.
     pub password_secret: Option<Secret>,
@@ -94,6 +99,10 @@ pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
             "disable_commands".to_string(),
             format!("{:?}", spec.disable_commands),
         ),
+        (
+            "allow_commands".to_string(),
+            format!("{:?}", spec.allow_commands),
+        ),
         ("metrics".to_string(), format!("{:?}", spec.metrics)),
         (
             "pod template".to_string(),
@@ -145,7 +154,8 @@ pub fn build(
     passwords: &Passwords,
     password_secret_owned: bool,
 ) -> Result<Objects, BuildError> {
-    let users_acl = files::users_acl(&spec.disable_commands, passwords);
+    let acl_files = files::acl_files(&spec.allow_commands, &spec.disable_commands, passwords);
+    let users_acl: String = acl_files.iter().map(|(_, text)| text.as_str()).collect();
     let start_script = files::start_script(&spec.pod_domain(), &spec.pod_host(0));
     let restart_hash = restart_hash(spec, &users_acl, &start_script);
     let meta = |name: String| {
@@ -174,13 +184,24 @@ pub fn build(
             "type": "Opaque",
         }),
     )?;
-    internal_secret.data = Some(secret_data(&[
-        (keys::USERS_ACL, &users_acl),
-        (keys::REPLICATION_CONF, &files::replication_conf(passwords)),
-        (keys::ADMIN_PASSWORD, &passwords.admin),
-        (keys::REPLICATION_PASSWORD, &passwords.replication),
-        (keys::EXPORTER_PASSWORD, &passwords.exporter),
-    ]));
+    let replication_conf = files::replication_conf(passwords);
+    let exporter_password_file =
+        files::exporter_password_file(REDIS_PORT as u16, &passwords.exporter);
+    let mut internal_data: Vec<(&str, &str)> = acl_files
+        .iter()
+        .map(|(k, text)| (*k, text.as_str()))
+        .collect();
+    internal_data.extend([
+        (keys::REPLICATION_CONF, replication_conf.as_str()),
+        (keys::ADMIN_PASSWORD, passwords.admin.as_str()),
+        (keys::REPLICATION_PASSWORD, passwords.replication.as_str()),
+        (keys::EXPORTER_PASSWORD, passwords.exporter.as_str()),
+        (
+            keys::EXPORTER_PASSWORD_FILE,
+            exporter_password_file.as_str(),
+        ),
+    ]);
+    internal_secret.data = Some(secret_data(&internal_data));
 
     let password_secret = if password_secret_owned {
         let mut s: Secret = typed(
@@ -260,26 +281,39 @@ pub fn build(
     }
     let mut containers = vec![redis];
     if let Some(metrics) = &spec.metrics {
+        let password_file = format!("{EXPORTER_DIR}/{}", keys::EXPORTER_PASSWORD_FILE);
+        let env: Vec<Json> = files::exporter_env(REDIS_PORT as u16, &password_file)
+            .into_iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
         containers.push(json!({
             "name": "metrics",
             "image": metrics.image,
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
-            "env": [
-                {"name": "REDIS_ADDR", "value": format!("redis://127.0.0.1:{REDIS_PORT}")},
-                {"name": "REDIS_USER", "value": files::EXPORTER_USER},
-                {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
-                    "name": spec.internal_secret_name(), "key": keys::EXPORTER_PASSWORD}}},
-            ],
+            "env": env,
+            "volumeMounts": [{"name": "exporter-auth", "mountPath": EXPORTER_DIR, "readOnly": true}],
             "securityContext": container_security,
             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
         }));
     }
 
+    // One Secret, two views: Redis sees what it reads, the exporter its password file.
+    let items = |keys: &[&str]| -> Vec<Json> {
+        keys.iter().map(|k| json!({"key": k, "path": k})).collect()
+    };
+    let mut redis_keys: Vec<&str> = acl_files.iter().map(|(k, _)| *k).collect();
+    redis_keys.push(keys::REPLICATION_CONF);
     let mut volumes = vec![
         json!({"name": "config", "configMap": {"name": spec.config_map_name()}}),
-        json!({"name": "internal", "secret": {"secretName": spec.internal_secret_name(), "defaultMode": 0o440}}),
+        json!({"name": "internal", "secret": {"secretName": spec.internal_secret_name(),
+               "defaultMode": 0o440, "items": items(&redis_keys)}}),
         json!({"name": "tmp", "emptyDir": {}}),
     ];
+    if spec.metrics.is_some() {
+        volumes.push(json!({"name": "exporter-auth", "secret": {
+            "secretName": spec.internal_secret_name(), "defaultMode": 0o440,
+            "items": items(&[keys::EXPORTER_PASSWORD_FILE])}}));
+    }
     let mut claims = Vec::new();
     if spec.persistence.enabled {
         let mut claim = json!({
@@ -426,13 +460,22 @@ pub fn build(
         "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
     })];
     if spec.metrics.is_some() {
-        let from = if np.metrics_namespace_labels.is_empty() {
-            json!([{"namespaceSelector": {}}])
-        } else {
-            json!([{"namespaceSelector": {"matchLabels": np.metrics_namespace_labels}}])
-        };
+        // Only the namespaces named (a labelled monitoring namespace by default); an
+        // empty selector would mean every namespace, so it is never rendered.
+        let mut labels = np.metrics_namespace_labels.clone();
+        if labels.is_empty() {
+            let (k, v) = METRICS_NAMESPACE_LABEL;
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let from = json!([{"namespaceSelector": {"matchLabels": labels}}]);
         ingress.push(json!({"from": from, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}));
     }
+    // Out: DNS anywhere, and Redis on the deployment's own pods (replicas to the primary).
+    let egress = json!([
+        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"to": [{"podSelector": {"matchLabels": selector}}],
+         "ports": [{"protocol": "TCP", "port": REDIS_PORT}]},
+    ]);
     let network_policy = typed(
         "NetworkPolicy",
         json!({
@@ -440,8 +483,9 @@ pub fn build(
             "metadata": meta(spec.name.clone()),
             "spec": {
                 "podSelector": {"matchLabels": selector},
-                "policyTypes": ["Ingress"],
+                "policyTypes": ["Ingress", "Egress"],
                 "ingress": ingress,
+                "egress": egress,
             }
         }),
     )?;
@@ -540,6 +584,89 @@ mod tests {
     }
 
     #[test]
+    fn redis_mounts_only_what_it_reads_and_the_exporter_only_its_password_file() {
+        let mut s = spec();
+        s.metrics = Some(Metrics {
+            image: "oliver006/redis_exporter:v1.88.0".into(),
+        });
+        let p = passwords();
+        let o = build(&s, &p, true).unwrap();
+        let pod = o.stateful_set.spec.unwrap().template.spec.unwrap();
+        let volumes = pod.volumes.unwrap();
+        let items = |name: &str| -> Vec<String> {
+            let v = volumes.iter().find(|v| v.name == name).unwrap();
+            let secret = v.secret.clone().unwrap();
+            assert_eq!(secret.secret_name.as_deref(), Some("cache-internal"));
+            secret.items.unwrap().into_iter().map(|i| i.key).collect()
+        };
+        assert_eq!(
+            items("internal"),
+            vec![
+                "users.acl",
+                "users-redis-7.4.acl",
+                "users-valkey-8.acl",
+                keys::REPLICATION_CONF
+            ]
+        );
+        assert_eq!(items("exporter-auth"), vec![keys::EXPORTER_PASSWORD_FILE]);
+        let mounts = |c: usize| -> Vec<String> {
+            pod.containers[c]
+                .volume_mounts
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert!(!mounts(0).contains(&"exporter-auth".to_string()));
+        assert_eq!(mounts(1), vec!["exporter-auth"]);
+        let env = serde_json::to_string(&pod.containers[1].env).unwrap();
+        assert!(!env.contains("secretKeyRef") && !env.contains(&p.exporter));
+        assert!(env.contains("REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT"));
+        let data = o.internal_secret.data.unwrap();
+        for key in ["users.acl", "users-redis-7.4.acl", "users-valkey-8.acl"] {
+            let acl = String::from_utf8(data[key].0.clone()).unwrap();
+            assert!(acl.starts_with("user default on #"), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_exporter_port_admits_only_labelled_namespaces_and_egress_only_dns_and_our_pods() {
+        let mut s = spec();
+        s.metrics = Some(Metrics {
+            image: "oliver006/redis_exporter:v1.88.0".into(),
+        });
+        let policy = |s: &DeploymentSpec| {
+            serde_json::to_value(build(s, &passwords(), true).unwrap().network_policy.spec).unwrap()
+        };
+        let np = policy(&s);
+        assert_eq!(np["policyTypes"], json!(["Ingress", "Egress"]));
+        let metrics = &np["ingress"][1];
+        assert_eq!(metrics["ports"][0]["port"], json!(METRICS_PORT));
+        assert_eq!(
+            metrics["from"],
+            json!([{"namespaceSelector": {"matchLabels": {"redis.k8s/metrics-scraper": "true"}}}])
+        );
+        s.network_policy
+            .metrics_namespace_labels
+            .insert("kubernetes.io/metadata.name".into(), "monitoring".into());
+        let np = policy(&s);
+        assert_eq!(
+            np["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"],
+            json!({"kubernetes.io/metadata.name": "monitoring"})
+        );
+        let egress = np["egress"].as_array().unwrap();
+        assert_eq!(egress.len(), 2);
+        assert!(egress[0].get("to").is_none());
+        assert_eq!(egress[0]["ports"][0]["port"], json!(53));
+        assert_eq!(
+            egress[1]["to"][0]["podSelector"]["matchLabels"][LABEL_INSTANCE],
+            json!("cache")
+        );
+        assert_eq!(egress[1]["ports"][0]["port"], json!(REDIS_PORT));
+    }
+
+    #[test]
     fn required_anti_affinity_is_a_hard_rule_on_hostnames() {
         let mut s = spec();
         s.anti_affinity = AntiAffinity::Required;
@@ -585,6 +712,9 @@ mod tests {
             }),
             ("disable_commands", |s| {
                 s.disable_commands = vec!["FLUSHALL".into()]
+            }),
+            ("allow_commands", |s| {
+                s.allow_commands = vec!["CLIENT|LIST".into()]
             }),
             ("metrics", |s| {
                 s.metrics = Some(Metrics {

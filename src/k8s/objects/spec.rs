@@ -93,9 +93,14 @@ pub struct NetworkPolicySpec {
     pub client_pod_labels: BTreeMap<String, String>,
     /// Namespaces whose pods are allowed as clients.
     pub client_namespace_labels: BTreeMap<String, String>,
-    /// Namespaces allowed to scrape metrics.
+    /// Namespaces allowed to scrape metrics; empty: those labelled
+    /// [`METRICS_NAMESPACE_LABEL`] (never every namespace).
     pub metrics_namespace_labels: BTreeMap<String, String>,
 }
+
+/// The namespace label that admits a namespace's pods to the exporter's port unless the
+/// user names other labels: `redis.k8s/metrics-scraper = "true"`.
+pub const METRICS_NAMESPACE_LABEL: (&str, &str) = ("redis.k8s/metrics-scraper", "true");
 
 /// The redis_exporter sidecar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,8 +156,10 @@ pub struct DeploymentSpec {
     pub password: SecretKeyRef,
     /// The version of a write-only password: a new one restarts the pods.
     pub password_version: Option<i64>,
-    /// Commands clients may not run (the provider's own user still can).
+    /// Commands clients may not run, taken out of their list.
     pub disable_commands: Vec<String>,
+    /// Commands clients may run beyond their default list (`redis::acl`).
+    pub allow_commands: Vec<String>,
     /// The exporter sidecar, if any.
     pub metrics: Option<Metrics>,
     /// Who may connect.
@@ -273,6 +280,7 @@ pub(crate) mod tests {
             },
             password_version: None,
             disable_commands: Vec::new(),
+            allow_commands: Vec::new(),
             metrics: None,
             network_policy: NetworkPolicySpec::default(),
             max_unavailable: Some(1),

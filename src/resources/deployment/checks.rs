@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::k8s::names;
-use crate::redis::config;
+use crate::redis::{acl, config};
 use crate::tf::{AttributePath, Diagnostics, Value};
 
 use super::super::support::{bad, int_of, map_of, path, risky, str_of};
@@ -49,8 +49,19 @@ pub fn check(v: &Value, config: &Value) -> Diagnostics {
             }
         }
     }
+    client_commands(d, v);
     metrics(d, v.attribute("metrics"));
     let np = v.attribute("network_policy");
+    if matches!(np.attribute("metrics_namespace_labels"), Value::Map(m) if m.is_empty()) {
+        bad(
+            d,
+            path(&["network_policy", "metrics_namespace_labels"]),
+            "No namespace named",
+            "an empty map would admit every namespace to the exporter; name the monitoring \
+             namespace's labels, or leave the attribute unset for namespaces labelled \
+             redis.k8s/metrics-scraper = \"true\".",
+        );
+    }
     for attr in [
         "client_pod_labels",
         "client_namespace_labels",
@@ -326,6 +337,50 @@ fn labels(d: &mut Diagnostics, at: &[&str], v: &Value, values_too: bool) {
     }
 }
 
+/// `allow_commands`: real commands, none that clients may never have, none also disabled.
+fn client_commands(d: &mut Diagnostics, v: &Value) {
+    let disabled: Vec<String> = v
+        .attribute("disable_commands")
+        .as_elements()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    for (i, cmd) in v
+        .attribute("allow_commands")
+        .as_elements()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let Some(cmd) = cmd.as_str() else { continue };
+        let p = path(&["allow_commands"]).index(i as i64);
+        let lower = cmd.to_ascii_lowercase();
+        if let Err(e) = config::check_command(cmd) {
+            bad(d, p, "Invalid command", e.0);
+        } else if let Some(never) = acl::never_for_clients(&lower) {
+            bad(
+                d,
+                p,
+                "Command never allowed to clients",
+                format!(
+                    "{cmd:?} ({}) stays closed to clients: it would let them change users \
+                     (locking the provider out), reconfigure or stop the server, or take over \
+                     replication.",
+                    never.to_ascii_uppercase()
+                ),
+            );
+        } else if disabled.contains(&lower) {
+            bad(
+                d,
+                p,
+                "Command both allowed and disabled",
+                format!("{cmd:?} is also in disable_commands; keep it in one list."),
+            );
+        }
+    }
+}
+
 fn tolerations(d: &mut Diagnostics, v: &Value) {
     for (i, t) in v.as_elements().unwrap_or_default().iter().enumerate() {
         let p = path(&["tolerations"]).index(i as i64);
@@ -420,6 +475,39 @@ mod tests {
             ],
         );
         assert_eq!(errors_at(vec![("metrics", metrics)]), vec!["metrics.image"]);
+    }
+
+    #[test]
+    fn allowed_commands_must_be_real_never_administrative_and_not_also_disabled() {
+        let list = |names: &[&str]| Value::List(names.iter().map(|n| Value::string(*n)).collect());
+        let got = errors_at(vec![
+            (
+                "allow_commands",
+                list(&["CLIENT|LIST", "ACL|SETUSER", "config", "NOPE", "monitor"]),
+            ),
+            ("disable_commands", list(&["MONITOR"])),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "allow_commands[1]",
+                "allow_commands[2]",
+                "allow_commands[3]",
+                "allow_commands[4]"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_metrics_namespace_selector_is_refused() {
+        let np = nested(
+            "network_policy",
+            vec![("metrics_namespace_labels", map(&[]))],
+        );
+        assert_eq!(
+            errors_at(vec![("network_policy", np)]),
+            vec!["network_policy.metrics_namespace_labels"]
+        );
     }
 
     #[test]

@@ -184,6 +184,13 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
             .iter()
             .filter_map(|c| c.as_str().map(str::to_owned))
             .collect(),
+        allow_commands: v
+            .attribute("allow_commands")
+            .as_elements()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect(),
         metrics,
         network_policy: NetworkPolicySpec {
             client_pod_labels: map_of(np.attribute("client_pod_labels")),

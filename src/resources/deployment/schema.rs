@@ -145,7 +145,7 @@ pub fn schema() -> Schema {
             ),
             m(
                 "metrics_namespace_labels",
-                "Labels of namespaces allowed to scrape metrics; all when empty.",
+                "Labels of the namespaces whose pods may reach the exporter's port (default `{ \"redis.k8s/metrics-scraper\" = \"true\" }`: label your monitoring namespace so, or name it here, e.g. `{ \"kubernetes.io/metadata.name\" = \"monitoring\" }`). Never every namespace: an empty map is refused.",
             ),
         ],
     )
@@ -205,7 +205,11 @@ pub fn schema() -> Schema {
             .attribute(auth)
             .attribute(
                 Attribute::list("disable_commands", Type::String).optional()
-                    .description("Commands clients may not run (e.g. `FLUSHALL`, `FLUSHDB`, `CONFIG`, `DEBUG`, or `CONFIG|SET` for one subcommand), through ACLs; names Redis does not have are rejected at plan. The provider keeps its own access."),
+                    .description("Commands taken out of the clients' list (e.g. `FLUSHALL`, `FLUSHDB`, `KEYS`, or `SCRIPT|FLUSH` for one subcommand; a command with subcommands takes them all). Clients never have administrative commands in the first place (see `allow_commands`). Names Redis does not have are rejected at plan."),
+            )
+            .attribute(
+                Attribute::list("allow_commands", Type::String).optional()
+                    .description("Commands clients may run beyond their default list, for teams that need them (e.g. `CLIENT|LIST`, `CLIENT|KILL`, `SLOWLOG`, `LATENCY`, `MONITOR`, `RESTORE`, `BGSAVE`). By default clients (user `default`) have every data command, transactions, scripting and functions, pub/sub, and `INFO`, `ROLE`, `PING`, `ECHO`, `HELLO`, `SELECT`, `DBSIZE`, `TIME`, `COMMAND`, `WAIT`, `OBJECT`, `MEMORY|USAGE`, `ACL|WHOAMI` and their own connection's `CLIENT` subcommands (`SETNAME`, `GETNAME`, `ID`, `INFO`, `SETINFO`, `TRACKING`, `REPLY`, `CACHING`, `NO-TOUCH`, ...). Never allowed, to keep the provider's and the internal users' access and the server's setup out of clients' reach: `ACL` (but `WHOAMI`), `CONFIG`, `MODULE`, `DEBUG`, `SHUTDOWN`, `REPLICAOF`/`SLAVEOF`, `FAILOVER`, `SYNC`/`PSYNC`/`REPLCONF`, `CLUSTER`, `SENTINEL`. Names are checked at plan; a command only some servers have is granted where the server has it. Changing the list restarts the pods."),
             )
             .attribute(metrics)
             .attribute(network_policy)

@@ -1,0 +1,561 @@
+//! The ACL files and the exporter's settings against the real servers the test bed
+//! builds (Redis 7.2, Redis 7.4, Valkey 8) and the real redis_exporter, as processes on
+//! loopback: every user runs what its list names and nothing else (NOPERM), whatever
+//! command the server has; clients cannot lock the provider out; the exporter scrapes
+//! with its small list and relays no password to another target.
+//!
+//! The binaries come from the test bed's tool cache (`acceptance-tests/testbed/testbed
+//! build`, which acceptance-tests/run-all runs first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use terraform_provider_redis::redis::acl::{self, Server};
+use terraform_provider_redis::redis::files::{self, Passwords};
+use terraform_provider_redis::redis::{Auth, RedisConn, RedisError, Reply};
+use tokio::net::TcpStream;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// A user the tests add to the generated file to look at the server from above.
+const ROOT: (&str, &str) = ("testroot", "testroot-pw");
+
+/// `KEY=value` lines of acceptance-tests/testbed/versions.env.
+fn versions() -> BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("acceptance-tests/testbed/versions.env");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The test bed's tool cache, as acceptance-tests/testbed/testbed finds it.
+fn tools() -> PathBuf {
+    let cache = std::env::var_os("TESTBED_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|d| PathBuf::from(d).join("terraform-provider-redis"))
+        })
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/terraform-provider-redis")
+        });
+    cache.join("tools")
+}
+
+/// The directory of a server build's binaries; panics naming how to build it.
+fn server_dir(server: Server) -> PathBuf {
+    let v = versions();
+    let dir = match server {
+        Server::Redis72 => format!("redis-{}", v["REDIS_72_VERSION"]),
+        Server::Redis74 => format!("redis-{}", v["REDIS_74_VERSION"]),
+        Server::Valkey8 => format!("valkey-{}", v["VALKEY_VERSION"]),
+    };
+    let dir = tools().join(dir);
+    assert!(
+        dir.join("redis-server").exists(),
+        "{} is missing: run acceptance-tests/testbed/testbed build",
+        dir.display()
+    );
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn passwords() -> Passwords {
+    Passwords {
+        client: "client-pw".into(),
+        admin: "admin-pw".into(),
+        replication: "replication-pw".into(),
+        exporter: "exporter-pw".into(),
+    }
+}
+
+/// A server started on the ACL file our start script would pick for it, plus [`ROOT`];
+/// killed when dropped.
+struct Running {
+    server: Server,
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Running {
+    fn start(server: Server, allow: &[String], disable: &[String]) -> Running {
+        let bin = server_dir(server);
+        // The file the start script's own `case` picks from this binary's --version.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}printf %s \"$acl\"", files::acl_choice()))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        let chosen = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            chosen,
+            server.acl_file(),
+            "the start script's choice for {server:?}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = files::users_acl(server, allow, disable, &passwords());
+        text.push_str(&format!("user {} on >{} ~* &* +@all\n", ROOT.0, ROOT.1));
+        let acl_path = dir.path().join(&chosen);
+        std::fs::write(&acl_path, text).unwrap();
+        let log = dir.path().join("server.log");
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(bin.join("redis-server"))
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(["--appendonly", "no", "--daemonize", "no"])
+                // Open, so that the ACL is what closes them.
+                .args([
+                    "--enable-debug-command",
+                    "yes",
+                    "--enable-module-command",
+                    "yes",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--logfile")
+                .arg(&log)
+                .arg("--aclfile")
+                .arg(&acl_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    // Another process took the port: try another one.
+                    if log.contains("Address already in use") {
+                        break;
+                    }
+                    panic!("{server:?} exited with {status} on our ACL file:\n{log}");
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Running {
+                        server,
+                        child,
+                        port,
+                        dir,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("{server:?} did not listen after 5 attempts");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn connect(&self, user: &str, password: &str) -> RedisConn<TcpStream> {
+        RedisConn::connect_tcp(&self.addr(), Some(Auth::user(user, password)), TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: {user} cannot log in: {e}", self.server))
+    }
+
+    async fn root(&self) -> RedisConn<TcpStream> {
+        self.connect(ROOT.0, ROOT.1).await
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every user of the file with its password and what it may run on `server`.
+fn users(server: Server) -> Vec<(&'static str, String, BTreeSet<String>)> {
+    let p = passwords();
+    let list = |l: &[&str]| -> BTreeSet<String> {
+        l.iter()
+            .filter(|c| server.has(c))
+            .map(|c| c.to_string())
+            .collect()
+    };
+    vec![
+        (acl::CLIENT_USER, p.client, list(acl::CLIENT_COMMANDS)),
+        (acl::ADMIN_USER, p.admin, list(acl::ADMIN_COMMANDS)),
+        (
+            acl::REPLICATION_USER,
+            p.replication,
+            list(acl::REPLICATION_COMMANDS),
+        ),
+        (
+            acl::PROBE_USER,
+            "anything".into(),
+            list(acl::PROBE_COMMANDS),
+        ),
+        (acl::EXPORTER_USER, p.exporter, list(acl::EXPORTER_COMMANDS)),
+    ]
+}
+
+/// Every command the running server has, as (`name` or `container|sub`, arity); bare
+/// containers are left out (they answer only with a subcommand).
+async fn server_commands(conn: &mut RedisConn<TcpStream>) -> Vec<(String, i64)> {
+    let Reply::Array(infos) = conn.command(&["COMMAND", "INFO"]).await.unwrap() else {
+        panic!("COMMAND INFO is not an array")
+    };
+    let mut out = Vec::new();
+    for info in infos {
+        let Reply::Array(fields) = info else { continue };
+        let name = fields[0].as_text().unwrap().to_ascii_lowercase();
+        let arity = fields[1].as_integer().unwrap();
+        match fields.get(9) {
+            Some(Reply::Array(subs)) if !subs.is_empty() => {
+                for sub in subs {
+                    let Reply::Array(sf) = sub else { continue };
+                    out.push((
+                        sf[0].as_text().unwrap().to_ascii_lowercase(),
+                        sf[1].as_integer().unwrap(),
+                    ));
+                }
+                if name == "command" {
+                    out.push((name, arity));
+                }
+            }
+            _ => out.push((name, arity)),
+        }
+    }
+    out
+}
+
+/// The command line for `name` with just enough (dummy) arguments for its arity.
+fn call_args(name: &str, arity: i64) -> Vec<String> {
+    let mut args: Vec<String> = name.split('|').map(|s| s.to_ascii_uppercase()).collect();
+    while (args.len() as i64) < arity.abs() {
+        args.push("0".into());
+    }
+    args
+}
+
+/// Whether `user` may run `name` per the lists (a container allowed whole counts).
+fn listed(allowed: &BTreeSet<String>, name: &str) -> bool {
+    allowed.contains(name)
+        || name
+            .split_once('|')
+            .is_some_and(|(c, _)| allowed.contains(c))
+}
+
+async fn every_user_runs_exactly_its_commands_on(server: Server) {
+    let running = Running::start(server, &[], &[]);
+    let mut root = running.root().await;
+    let commands = server_commands(&mut root).await;
+    assert!(
+        commands.len() > 300,
+        "{server:?}: only {} commands",
+        commands.len()
+    );
+    let mut wrong = Vec::new();
+    for (user, password, allowed) in users(server) {
+        let mut conn = running.connect(user, &password).await;
+        for (name, arity) in &commands {
+            let args = call_args(name, *arity);
+            if acl::UNRESTRICTED.contains(&name.as_str()) {
+                continue;
+            }
+            if listed(&allowed, name) {
+                // Allowed: the server's own dry run says so (running it could block).
+                let mut dry = vec!["ACL".to_string(), "DRYRUN".into(), user.into()];
+                dry.extend(args.clone());
+                match root.command(&dry).await {
+                    Ok(r) if r.is_ok() => {}
+                    other => wrong.push(format!("{user} may not run {name}: {other:?}")),
+                }
+            } else {
+                match conn.command(&args).await {
+                    // EXEC's refusals come as EXECABORT with the reason.
+                    Err(RedisError::Server { message, .. })
+                        if message.starts_with("NOPERM")
+                            || (message.starts_with("EXECABORT") && message.contains("NOPERM")) => {
+                    }
+                    other => {
+                        wrong.push(format!("{user} ran {name} without NOPERM: {other:?}"));
+                        conn = running.connect(user, &password).await;
+                    }
+                }
+            }
+        }
+    }
+    // Redis lets everyone authenticate, end or reset a connection: no ACL closes them.
+    for name in acl::UNRESTRICTED {
+        let mut probe = running.connect(acl::PROBE_USER, "x").await;
+        let args = match *name {
+            "auth" => vec!["AUTH", "probe", "x"],
+            "hello" => vec!["HELLO", "2"],
+            "quit" => vec!["QUIT"],
+            _ => vec!["RESET"],
+        };
+        if let Err(RedisError::Server { message, .. }) = probe.command(&args).await {
+            assert!(
+                !message.starts_with("NOPERM"),
+                "{server:?}: {name} refused: {message}"
+            );
+        }
+    }
+    assert!(wrong.is_empty(), "{server:?}:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn every_user_runs_exactly_its_commands_on_redis_7_2() {
+    every_user_runs_exactly_its_commands_on(Server::Redis72).await;
+}
+
+#[tokio::test]
+async fn every_user_runs_exactly_its_commands_on_redis_7_4() {
+    every_user_runs_exactly_its_commands_on(Server::Redis74).await;
+}
+
+#[tokio::test]
+async fn every_user_runs_exactly_its_commands_on_valkey_8() {
+    every_user_runs_exactly_its_commands_on(Server::Valkey8).await;
+}
+
+fn text(r: Result<Reply, RedisError>) -> String {
+    match r {
+        Ok(r) => r.as_text().unwrap_or_else(|| format!("{r:?}")),
+        Err(e) => format!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn clients_do_their_data_work_but_cannot_lock_the_provider_out() {
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut c = running.connect("default", "client-pw").await;
+        for cmd in [
+            vec!["SET", "k", "v"],
+            vec!["HSET", "h", "f", "1"],
+            vec!["XADD", "s", "*", "f", "1"],
+            vec!["CLIENT", "SETNAME", "app"],
+            vec!["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"],
+            vec!["MULTI"],
+            vec!["INCR", "n"],
+            vec!["EXEC"],
+            vec!["PUBLISH", "ch", "hi"],
+            vec!["SELECT", "0"],
+        ] {
+            c.command(&cmd)
+                .await
+                .unwrap_or_else(|e| panic!("{server:?} {cmd:?}: {e}"));
+        }
+        assert_eq!(text(c.command(&["GET", "k"]).await), "v");
+        assert_eq!(text(c.command(&["CLIENT", "GETNAME"]).await), "app");
+        assert!(text(c.command(&["INFO", "server"]).await).contains("redis_version"));
+        assert!(matches!(
+            c.command(&["ROLE"]).await.unwrap(),
+            Reply::Array(_)
+        ));
+        assert_eq!(text(c.command(&["ACL", "WHOAMI"]).await), "default");
+        if server == Server::Redis74 {
+            c.command(&["HEXPIRE", "h", "100", "FIELDS", "1", "f"])
+                .await
+                .unwrap();
+        }
+        for attempt in [
+            vec!["ACL", "SETUSER", "terraform", "off"],
+            vec!["ACL", "SETUSER", "terraform", "resetpass", ">mine"],
+            vec!["ACL", "DELUSER", "terraform"],
+            vec!["ACL", "SETUSER", "default", "+@all"],
+            vec!["ACL", "SETUSER", "probe", "+@all"],
+            vec!["ACL", "LOAD"],
+            vec!["CONFIG", "SET", "dir", "/tmp"],
+            vec!["CONFIG", "GET", "masterauth"],
+            vec!["SHUTDOWN", "NOSAVE"],
+            vec!["REPLICAOF", "127.0.0.1", "1"],
+            vec!["CLIENT", "KILL", "USER", "terraform"],
+            vec!["CLIENT", "LIST"],
+            vec!["MONITOR"],
+        ] {
+            let got = text(c.command(&attempt).await);
+            assert!(got.contains("NOPERM"), "{server:?} {attempt:?}: {got}");
+        }
+        let mut admin = running.connect("terraform", "admin-pw").await;
+        admin.ping().await.unwrap();
+        admin.config_set(&[("maxmemory", "10mb")]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn disable_commands_take_commands_out_and_allow_commands_add_them() {
+    let disable = vec![
+        "FLUSHALL".to_string(),
+        "XGROUP".into(),
+        "command|docs".into(),
+    ];
+    let allow = vec!["CLIENT|LIST".to_string(), "SLOWLOG".into()];
+    for server in Server::ALL {
+        let running = Running::start(server, &allow, &disable);
+        let mut c = running.connect("default", "client-pw").await;
+        for refused in [
+            vec!["FLUSHALL"],
+            vec!["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"],
+            vec!["COMMAND", "DOCS", "get"],
+        ] {
+            let got = text(c.command(&refused).await);
+            assert!(got.contains("NOPERM"), "{server:?} {refused:?}: {got}");
+        }
+        for ok in [
+            vec!["FLUSHDB"],
+            vec!["CLIENT", "LIST"],
+            vec!["SLOWLOG", "GET"],
+            vec!["COMMAND", "COUNT"],
+            vec!["COMMAND"],
+        ] {
+            c.command(&ok)
+                .await
+                .unwrap_or_else(|e| panic!("{server:?} {ok:?}: {e}"));
+        }
+    }
+}
+
+/// `GET path` on 127.0.0.1:`port`: (status code, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_exporter_scrapes_with_its_list_only_and_relays_no_password() {
+    let exporter = tools()
+        .join(format!(
+            "redis_exporter-{}",
+            versions()["REDIS_EXPORTER_VERSION"]
+        ))
+        .join("redis_exporter");
+    assert!(
+        exporter.exists(),
+        "{} is missing: run testbed build",
+        exporter.display()
+    );
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut root = running.root().await;
+        let pw_file = running.dir.path().join("exporter.json");
+        std::fs::write(
+            &pw_file,
+            files::exporter_password_file(running.port, &passwords().exporter),
+        )
+        .unwrap();
+        let web = free_port();
+        // A listener standing for any other Redis a /scrape request could name.
+        let foreign = TcpListener::bind("127.0.0.1:0").unwrap();
+        foreign.set_nonblocking(true).unwrap();
+        let foreign_port = foreign.local_addr().unwrap().port();
+
+        let mut cmd = Command::new(&exporter);
+        cmd.env_clear()
+            .envs(files::exporter_env(
+                running.port,
+                &pw_file.display().to_string(),
+            ))
+            .env(
+                "REDIS_EXPORTER_WEB_LISTEN_ADDRESS",
+                format!("127.0.0.1:{web}"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _exporter = Killed(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let metrics = loop {
+            if std::net::TcpStream::connect(("127.0.0.1", web)).is_ok() {
+                let (status, body) = http_get(web, "/metrics");
+                if status == 200 && body.lines().any(|l| l == "redis_up 1") {
+                    break body;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{server:?}: the exporter never scraped redis_up 1"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        for metric in [
+            "redis_memory_max_bytes",
+            "redis_connected_clients",
+            "redis_slowlog_length",
+            "redis_instance_info",
+        ] {
+            assert!(
+                metrics.lines().any(|l| l.starts_with(metric)),
+                "{server:?}: no {metric}"
+            );
+        }
+        // Nothing the exporter sent was refused.
+        let Reply::Array(log) = root.command(&["ACL", "LOG"]).await.unwrap() else {
+            panic!()
+        };
+        assert!(
+            log.is_empty(),
+            "{server:?}: the exporter was refused: {log:?}"
+        );
+
+        let (status, body) = http_get(
+            web,
+            &format!("/scrape?target=redis://127.0.0.1:{foreign_port}"),
+        );
+        assert_ne!(status, 200, "{server:?}: /scrape answered: {body}");
+        let (status, _) = http_get(
+            web,
+            &format!("/scrape?target=redis://exporter@127.0.0.1:{foreign_port}"),
+        );
+        assert_ne!(status, 200);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            foreign.accept().is_err(),
+            "{server:?}: the exporter connected to the foreign target"
+        );
+    }
+}
