@@ -2,6 +2,7 @@
 //! `acceptance-tests/testbed/testbed up`.
 
 mod deployment;
+mod least_privilege;
 mod runtime;
 mod testbed_faults;
 mod testbed_policies;
