@@ -120,6 +120,16 @@ pub fn node_ready(node: &Node) -> String {
 /// inside it: its readiness probe asks every second and gives up after 2 s, so a
 /// refused or dropped connection turns it unready within about 3 s.
 pub fn prober(name: &str, labels: BTreeMap<&str, &str>, target: &str, port: u16) -> Pod {
+    probe_pod(
+        name,
+        labels,
+        &format!("timeout 2 redis-cli -h {target} -p {port} ping | grep -q PONG"),
+    )
+}
+
+/// A pod that is Ready exactly while the shell command `check` succeeds inside it, asked
+/// every second (at most 3 s each): [`prober`] for any check (e.g. `wget ... | grep`).
+pub fn probe_pod(name: &str, labels: BTreeMap<&str, &str>, check: &str) -> Pod {
     from_json(json!({
         "metadata": {"name": name, "labels": labels},
         "spec": {
@@ -129,8 +139,7 @@ pub fn prober(name: &str, labels: BTreeMap<&str, &str>, target: &str, port: u16)
                 "image": "busybox:1.36",
                 "command": ["sh", "-c", "exec sleep 100000"],
                 "readinessProbe": {
-                    "exec": {"command": ["sh", "-c",
-                        format!("timeout 2 redis-cli -h {target} -p {port} ping | grep -q PONG")]},
+                    "exec": {"command": ["sh", "-c", check]},
                     "periodSeconds": 1, "timeoutSeconds": 3,
                     "failureThreshold": 1, "successThreshold": 1
                 }

@@ -3,11 +3,12 @@
 //! answers only the labelled monitoring namespace (the bed enforces NetworkPolicy), and
 //! its `/scrape` endpoint is gone; the egress policy still lets replicas replicate.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use acceptance_tests::bed::{pod_ip, readiness_settles, ready_pod};
+use acceptance_tests::bed::{pod_ip, probe_pod, readiness_settles, ready_pod};
 use acceptance_tests::cli::{Tool, Workdir};
-use acceptance_tests::{admin, from_json, PodRedis, TestNamespace};
+use acceptance_tests::{admin, PodRedis, TestNamespace};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -24,23 +25,11 @@ async fn secret_value(client: &Client, ns: &str, name: &str, key: &str) -> Strin
 /// A pod that is Ready exactly while `wget URL` from inside it gets a body matching
 /// `expect` (a grep pattern): a refused or dropped connection turns it unready.
 fn http_prober(name: &str, url: &str, expect: &str) -> Pod {
-    from_json(json!({
-        "metadata": {"name": name},
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "probe",
-                "image": "busybox:1.36",
-                "command": ["sh", "-c", "exec sleep 100000"],
-                "readinessProbe": {
-                    "exec": {"command": ["sh", "-c",
-                        format!("wget -q -T 2 -O - '{url}' | grep -q '{expect}'")]},
-                    "periodSeconds": 1, "timeoutSeconds": 3,
-                    "failureThreshold": 1, "successThreshold": 1
-                }
-            }]
-        }
-    }))
+    probe_pod(
+        name,
+        BTreeMap::new(),
+        &format!("wget -q -T 2 -O - '{url}' | grep -q '{expect}'"),
+    )
 }
 
 /// The error text of a command a client should not be able to run.
