@@ -101,6 +101,17 @@ impl Workdir {
         self.ws.path()
     }
 
+    /// From now on the CLI logs everything (its core and the provider) at `level`.
+    pub fn log_everything(&mut self, level: &'static str) {
+        self.ws.log = Log::Everything(level);
+        self.provider_log = self.ws.log_path();
+    }
+
+    /// The log written so far (the provider's, or everything's after [`Self::log_everything`]).
+    pub fn log(&self) -> String {
+        self.ws.log()
+    }
+
     /// Replaces `main.tf` with the provider block and `hcl`.
     pub fn write(&self, hcl: &str) {
         self.write_main(&provider_block(), hcl);

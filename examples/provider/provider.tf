@@ -34,7 +34,9 @@ provider "redis" {
 #   }
 # }
 #
-# Or EKS-style exec credentials, run to get a token on each use:
+# Or EKS-style exec credentials: the command runs without a terminal (it must not ask
+# for input), within 30 seconds, and again shortly before its token expires. If it
+# fails, only its name and exit status are reported, never its output or environment.
 #
 # provider "redis" {
 #   kubernetes = {

@@ -15,7 +15,7 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The API server refused: RBAC.
-    #[error("forbidden to {verb} {kind} {namespace}/{name}: {message}")]
+    #[error("{verb} {kind} {}: {message} (Forbidden)", object_ref(namespace, name))]
     Forbidden {
         /// What was attempted.
         verb: &'static str,
@@ -29,7 +29,7 @@ pub enum ApiError {
         message: String,
     },
     /// Anything else the API server or the connection said.
-    #[error("{verb} {kind} {namespace}/{name}: {source}")]
+    #[error("{verb} {kind} {}: {}", object_ref(namespace, name), describe(source))]
     Call {
         /// What was attempted.
         verb: &'static str,
@@ -43,6 +43,54 @@ pub enum ApiError {
         #[source]
         source: kube::Error,
     },
+}
+
+/// `namespace/name`, or what there is of it (a cluster-wide object, a list in a namespace).
+fn object_ref(namespace: &str, name: &str) -> String {
+    match (namespace.is_empty(), name.is_empty()) {
+        (false, false) => format!("{namespace}/{name}"),
+        (true, _) => name.to_string(),
+        (false, true) => format!("in {namespace}"),
+    }
+}
+
+/// A client error as a person reads it: the API server's `message (reason)`, or the
+/// connection failure with its causes; never the client's debug structures.
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => {
+            let message = if status.message.is_empty() {
+                format!("the API server answered HTTP {}", status.code)
+            } else {
+                status.message.clone()
+            };
+            if !status.reason.is_empty() {
+                format!("{message} ({})", status.reason)
+            } else if status.message.is_empty() || status.code == 0 {
+                message
+            } else {
+                format!("{message} (HTTP {})", status.code)
+            }
+        }
+        other => {
+            let mut text = other.to_string();
+            for prefix in ["HyperError: ", "ServiceError: ", "HttpError: "] {
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    text = rest.to_string();
+                }
+            }
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                let part = s.to_string();
+                if !text.contains(&part) {
+                    text.push_str(": ");
+                    text.push_str(&part);
+                }
+                source = s.source();
+            }
+            text
+        }
+    }
 }
 
 impl ApiError {
@@ -294,6 +342,59 @@ impl ObjectSet {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{ConfigMap, Service};
+
+    fn status(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            ..kube::core::Status::default()
+        }))
+    }
+
+    #[test]
+    fn api_errors_read_as_verb_kind_object_message_and_reason() {
+        let not_found = "statefulsets.apps \"cache\" not found";
+        for (verb, kind, ns, name, error, text) in [
+            (
+                "get",
+                "StatefulSet",
+                "apps",
+                "cache",
+                status(404, "NotFound", not_found),
+                "get StatefulSet apps/cache: statefulsets.apps \"cache\" not found (NotFound)",
+            ),
+            (
+                "apply",
+                "Secret",
+                "apps",
+                "cache-auth",
+                status(403, "Forbidden", "secrets is forbidden"),
+                "apply Secret apps/cache-auth: secrets is forbidden (Forbidden)",
+            ),
+            (
+                "apply",
+                "Namespace",
+                "",
+                "apps",
+                status(422, "", ""),
+                "apply Namespace apps: the API server answered HTTP 422",
+            ),
+            (
+                "list",
+                "Pod",
+                "apps",
+                "",
+                status(500, "", "etcd timeout"),
+                "list Pod in apps: etcd timeout (HTTP 500)",
+            ),
+        ] {
+            assert_eq!(
+                ApiError::of_kind(verb, kind, ns, name, error).to_string(),
+                text
+            );
+        }
+    }
 
     #[test]
     fn a_set_keeps_its_order_and_knows_what_must_be_absent() {

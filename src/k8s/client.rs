@@ -6,9 +6,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
+use kube::client::retry::RetryPolicy;
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
+
+use super::credentials::{Credential, ExecError, ExecPlugin, RefreshingToken};
+
+/// How long connecting to the API server may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the API server may take to answer a request (counted from when it was sent;
+/// port-forward streams stay alive through the client's own pings).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An exec credential plugin (EKS-style).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,6 +85,22 @@ pub enum ClientError {
         /// Where we looked.
         looked_at: String,
     },
+    /// The kubeconfig has no context of the name asked for.
+    #[error(
+        "kubeconfig {path} has no context \"{context}\"; {}",
+        known_contexts(known)
+    )]
+    UnknownContext {
+        /// The file.
+        path: String,
+        /// The name asked for.
+        context: String,
+        /// The contexts it has.
+        known: Vec<String>,
+    },
+    /// The exec credential plugin gave no credential.
+    #[error("kubernetes credentials: {0}")]
+    Credentials(#[from] ExecError),
     /// The kubeconfig lacks the context, or its context is unusable.
     #[error("kubeconfig {path}{context}: {source}")]
     Context {
@@ -90,7 +116,7 @@ pub enum ClientError {
     #[error("kubernetes settings: {0}")]
     Settings(String),
     /// The settings make no client (bad URL, bad PEM...).
-    #[error("building the Kubernetes client: {0}")]
+    #[error("building the Kubernetes client: {}", super::apply::describe(.0))]
     Build(#[source] kube::Error),
     /// The API server did not answer in time.
     #[error("the Kubernetes API server at {host} did not answer within {after:?}")]
@@ -101,7 +127,10 @@ pub enum ClientError {
         after: Duration,
     },
     /// The API server answered with an error, or the connection failed.
-    #[error("the Kubernetes API server at {host} failed: {source}")]
+    #[error(
+        "the Kubernetes API server at {host} failed: {}",
+        super::apply::describe(source)
+    )]
     Failed {
         /// Where.
         host: String,
@@ -109,6 +138,14 @@ pub enum ClientError {
         #[source]
         source: kube::Error,
     },
+}
+
+fn known_contexts(known: &[String]) -> String {
+    if known.is_empty() {
+        "it has no contexts".to_string()
+    } else {
+        format!("its contexts are: {}", known.join(", "))
+    }
 }
 
 fn expand_home(path: &str) -> PathBuf {
@@ -218,6 +255,15 @@ pub async fn config(access: &ClusterAccess) -> Result<Config, ClientError> {
         path: display.clone(),
         source,
     })?;
+    if let Some(context) = &access.config_context {
+        if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
+            return Err(ClientError::UnknownContext {
+                path: display,
+                context: context.clone(),
+                known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+            });
+        }
+    }
     Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|source| ClientError::Context {
@@ -231,13 +277,71 @@ pub async fn config(access: &ClusterAccess) -> Result<Config, ClientError> {
         })
 }
 
+/// Builds the client every resource shares: bounded connect and read timeouts, a
+/// bounded retry of 429/503/504, and an exec credential plugin run by us (see
+/// [`super::credentials`]), not by the client, so that it cannot block a worker thread,
+/// hang, ask for input or leak its output into an error.
+pub async fn client(access: &ClusterAccess) -> Result<Client, ClientError> {
+    let mut config = config(access).await?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    config.reset_reader_on_write = true;
+    // kube's own retry honours Retry-After up to 15 times with delays up to 1000 s.
+    config.default_retry = false;
+    let refresh = exec_credentials(&mut config).await?;
+    let builder = ClientBuilder::try_from(config)
+        .map_err(ClientError::Build)?
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::default()));
+    Ok(match refresh {
+        None => builder.build(),
+        Some(token) => builder
+            .with_layer(&tower::filter::AsyncFilterLayer::new(token))
+            .build(),
+    })
+}
+
+/// Runs the user's exec plugin, if it is the credential the client would use, and puts
+/// what it printed in `config`; a token that expires is refreshed by the returned filter.
+async fn exec_credentials(config: &mut Config) -> Result<Option<RefreshingToken>, ClientError> {
+    let Some(exec) = config.auth_info.exec.take() else {
+        return Ok(None);
+    };
+    let auth = &config.auth_info;
+    // The same precedence as the client's: any other credential wins over exec.
+    if auth.auth_provider.is_some()
+        || auth.username.is_some()
+        || auth.token.is_some()
+        || auth.token_file.is_some()
+    {
+        return Ok(None);
+    }
+    let plugin = ExecPlugin::from_config(&exec)?;
+    match plugin.run().await? {
+        Credential::Certificate { cert_pem, key_pem } => {
+            use secrecy::ExposeSecret;
+            config.auth_info.client_certificate_data = Some(b64(&cert_pem));
+            config.auth_info.client_key_data = Some(b64(key_pem.expose_secret()).into());
+            Ok(None)
+        }
+        Credential::Token {
+            token,
+            expires: None,
+        } => {
+            config.auth_info.token = Some(token);
+            Ok(None)
+        }
+        Credential::Token {
+            token,
+            expires: Some(at),
+        } => Ok(Some(RefreshingToken::new(plugin, token, Some(at)))),
+    }
+}
+
 /// Builds the client and checks the API server answers (its version) within `timeout`.
 pub async fn connect(access: &ClusterAccess, timeout: Duration) -> Result<Client, ClientError> {
-    let mut config = config(access).await?;
-    let host = config.cluster_url.to_string();
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(Duration::from_secs(120));
-    let client = Client::try_from(config).map_err(ClientError::Build)?;
+    let host = config(access).await?.cluster_url.to_string();
+    let client = client(access).await?;
     match tokio::time::timeout(timeout, client.apiserver_version()).await {
         Err(_) => Err(ClientError::Unreachable {
             host,
@@ -292,7 +396,10 @@ mod tests {
             ..ClusterAccess::default()
         };
         let err = config(&access).await.unwrap_err().to_string();
-        assert!(err.contains("context prod"), "{err}");
+        assert!(
+            err.contains("no context \"prod\"") && err.contains("its contexts are: a"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod client;
+pub mod credentials;
 pub mod names;
 pub mod objects;
 pub mod portforward;

@@ -25,7 +25,7 @@ pub enum Access {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     /// The port-forward request failed.
-    #[error("port-forward to {pod}:{port}: {source}")]
+    #[error("port-forward to {pod}:{port}: {}", super::apply::describe(source))]
     PortForward {
         /// namespace/name.
         pod: String,

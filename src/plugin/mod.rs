@@ -37,6 +37,14 @@ pub enum PluginError {
     /// The handshake cannot go ahead.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// Started without a client certificate: Terraform and OpenTofu always pass one, so
+    /// serving anyway would mean plaintext gRPC that any local process could call.
+    #[error(
+        "PLUGIN_CLIENT_CERT is not set: refusing to serve the provider over plaintext gRPC \
+         (Terraform and OpenTofu always pass a client certificate; to run the provider for a \
+         debugger, start it with --debug)"
+    )]
+    NoClientCert,
     /// AutoMTLS could not be set up.
     #[error("cannot set up AutoMTLS")]
     Tls(#[from] tls::TlsError),
@@ -336,8 +344,12 @@ pub fn reattach_config(addr: SocketAddr, version: u32, pid: u32) -> String {
 
 /// Runs the plugin as Terraform starts it: handshake line on stdout, then serve until the
 /// controller's Shutdown or SIGTERM. SIGINT is ignored: on Ctrl-C Terraform sends it to the
-/// whole process group and then stops the provider through the protocol.
+/// whole process group and then stops the provider through the protocol. Only over
+/// AutoMTLS: without a client certificate it refuses to start (plaintext is `--debug`'s).
 pub async fn serve(provider: Arc<dyn Provider>, config: PluginConfig) -> Result<(), PluginError> {
+    if config.client_cert_pem.is_none() {
+        return Err(PluginError::NoClientCert);
+    }
     let server = Server::bind(&config).await?.warn_once_per_run();
     let shutdown = server.shutdown();
     watch_signals(shutdown.clone(), false);

@@ -17,6 +17,8 @@ use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Resource, Type,
 
 /// The provider's type name: resources are `redis_*`.
 pub const TYPE_NAME: &str = "redis";
+/// How long configuring may take (an exec credential plugin has less, its own limit).
+const CONFIGURE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The default server-side apply field manager.
 pub const DEFAULT_FIELD_MANAGER: &str = "terraform-provider-redis";
 
@@ -138,7 +140,13 @@ fn kubernetes_attribute() -> Attribute {
                     Attribute::list("args", Type::String).optional().description("Arguments of `command`."),
                     Attribute::map("env", Type::String)
                         .optional()
-                        .description("Extra environment variables for `command`."),
+                        .sensitive()
+                        .description(
+                            "Extra environment variables for `command` (sensitive: they often hold \
+                             cloud credentials). The command runs without a terminal and must finish \
+                             within 30 seconds; when it fails, only its name and exit status are \
+                             reported, never its output.",
+                        ),
                 ],
             )
             .optional()
@@ -200,7 +208,7 @@ impl crate::tf::Provider for RedisProvider {
 
     async fn configure(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         terraform_version: &str,
         config: &Value,
         diags: &mut Diagnostics,
@@ -214,23 +222,33 @@ impl crate::tf::Provider for RedisProvider {
         let parsed = ProviderConfig::from_value(config);
         tracing::debug!(terraform_version, config = ?parsed, "provider configured");
         // The client is built without contacting the API server: an unreachable server
-        // is reported by the first operation that needs it, within its own timeout.
-        match k8s::client::config(&parsed.kubernetes).await {
-            Ok(kube_config) => match kube::Client::try_from(kube_config.clone()) {
-                Ok(kube) => self.shared.set(Clients {
-                    kube,
-                    api_server: kube_config.cluster_url.to_string(),
-                    access: parsed.redis_access,
-                    field_manager: parsed.field_manager.clone(),
-                }),
-                Err(e) => diags.push(
-                    Diagnostic::error("Cannot build the Kubernetes client", e.to_string())
-                        .at(AttributePath::new("kubernetes")),
-                ),
-            },
-            Err(e) => diags.push(
+        // is reported by the first operation that needs it, within its own timeout. An
+        // exec credential plugin runs now, within its own limit (and stops with Terraform).
+        let built = async {
+            let api_server = k8s::client::config(&parsed.kubernetes)
+                .await?
+                .cluster_url
+                .to_string();
+            let kube = k8s::client::client(&parsed.kubernetes).await?;
+            Ok::<_, k8s::client::ClientError>((kube, api_server))
+        };
+        match ctx.bounded(CONFIGURE_TIMEOUT, built).await {
+            Ok(Ok((kube, api_server))) => self.shared.set(Clients {
+                kube,
+                api_server,
+                access: parsed.redis_access,
+                field_manager: parsed.field_manager.clone(),
+            }),
+            Ok(Err(e)) => diags.push(
                 Diagnostic::error("Cannot configure the Kubernetes client", e.to_string())
                     .at(AttributePath::new("kubernetes")),
+            ),
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    "Cannot configure the Kubernetes client",
+                    format!("configuring the Kubernetes client: {e}"),
+                )
+                .at(AttributePath::new("kubernetes")),
             ),
         }
         match self.config.write() {

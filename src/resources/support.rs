@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
+
 use crate::k8s::apply::ApiError;
 use crate::k8s::portforward::{self, PodStream};
 use crate::redis::files::{ADMIN_USER, REDIS_PORT};
 use crate::redis::{Auth, RedisConn, RedisError};
-use crate::tf::{AttributePath, Diagnostic, Diagnostics, Interrupted, Value};
+use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Interrupted, Value};
 
 use super::Clients;
 
@@ -71,18 +73,31 @@ pub fn risky(
 }
 
 /// An error and its chain of causes as one diagnostic.
-pub fn diag_from(summary: &str, e: &dyn std::error::Error) -> Diagnostic {
-    let mut detail = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
+pub fn diag_from(summary: &str, e: &(dyn std::error::Error + 'static)) -> Diagnostic {
+    Diagnostic::error(summary, error_text(e))
+}
+
+/// An error and its chain of causes as one line, each cause once. A Kubernetes client
+/// error ends the chain, rendered as the API server's `message (reason)` (its own
+/// sources are only the debug structures of that status).
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = String::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let kube = err.downcast_ref::<kube::Error>();
+        let text = kube.map_or_else(|| err.to_string(), crate::k8s::apply::describe);
         if !detail.contains(&text) {
-            detail.push_str(": ");
+            if !detail.is_empty() {
+                detail.push_str(": ");
+            }
             detail.push_str(&text);
         }
-        source = s.source();
+        if kube.is_some() {
+            break;
+        }
+        next = err.source();
     }
-    Diagnostic::error(summary, detail)
+    detail
 }
 
 /// An API failure as a diagnostic; a failure to reach the API server at all names it.
@@ -105,6 +120,41 @@ pub fn api_diag(c: &Clients, summary: &str, e: &ApiError) -> Diagnostic {
     }
 }
 
+/// How long a plan-time look at the cluster may take; past it the plan goes on without
+/// it (apply reports what it finds).
+pub const PLAN_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Plan-time: an error at `namespace` when that namespace does not exist (and the
+/// configuration does not create it), suggesting `create_namespace = true`. Nothing when
+/// the API server cannot tell within [`PLAN_CHECK_TIMEOUT`] (unreachable, slow, or no
+/// permission to read namespaces): apply then says what is wrong.
+pub async fn check_namespace_exists(c: &Clients, ctx: &Context, ns: &str, diags: &mut Diagnostics) {
+    let api: kube::Api<Namespace> = kube::Api::all(c.kube.clone());
+    match ctx.bounded(PLAN_CHECK_TIMEOUT, api.get_opt(ns)).await {
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => diags.error_at(
+            AttributePath::new("namespace"),
+            "Namespace does not exist",
+            format!(
+                "namespace \"{ns}\" does not exist in the cluster at {}. Set \
+                 create_namespace = true to have the provider create it, or create it first.",
+                c.api_server
+            ),
+        ),
+        Ok(Err(e)) => {
+            tracing::debug!(namespace = ns, error = %crate::k8s::apply::describe(&e), "namespace not checked at plan");
+        }
+        Err(Interrupted::TimedOut(after)) => {
+            tracing::debug!(
+                namespace = ns,
+                ?after,
+                "namespace not checked at plan: no answer in time"
+            );
+        }
+        Err(e @ Interrupted::Stopped) => diags.push(stopped_or_timed_out(e, "Planning")),
+    }
+}
+
 /// An operation cut short by its timeout or by Terraform.
 pub fn stopped_or_timed_out(e: Interrupted, what: &str) -> Diagnostic {
     Diagnostic::error(format!("{what} did not finish"), format!("{what}: {e}"))
@@ -123,4 +173,34 @@ pub async fn admin_conn(
         .map_err(|e| RedisError::connect(format!("{ns}/{pod}:{REDIS_PORT}"), e))?;
     let auth = Auth::user(ADMIN_USER, admin_password.to_string());
     RedisConn::handshake(stream, Some(auth), REDIS_TIMEOUT).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_become_diagnostics_quoting_the_server_or_the_connection_failure() {
+        let not_found = kube::core::Status {
+            code: 404,
+            reason: "NotFound".into(),
+            message: "namespaces \"nowhere\" not found".into(),
+            ..kube::core::Status::default()
+        };
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        for (error, detail) in [
+            (
+                kube::Error::Api(Box::new(not_found)),
+                "apply Secret nowhere/cache-auth: namespaces \"nowhere\" not found (NotFound)",
+            ),
+            (
+                kube::Error::Service(Box::new(refused)),
+                "apply Secret nowhere/cache-auth: connection refused",
+            ),
+        ] {
+            let e = ApiError::of_kind("apply", "Secret", "nowhere", "cache-auth", error);
+            assert_eq!(diag_from("Cannot apply", &e).detail, detail);
+        }
+    }
 }

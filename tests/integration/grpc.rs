@@ -333,43 +333,7 @@ async fn the_server_listens_inside_the_port_range_it_is_given() {
 
 mod mtls {
     use super::*;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-
-    use terraform_provider_redis::plugin::tls::PinnedServerCert as Pinned;
-
-    fn pem(der: &[u8]) -> String {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
-    }
-
-    async fn tls_channel(
-        addr: std::net::SocketAddr,
-        server_cert: Vec<u8>,
-        client: (CertificateDer<'static>, PrivateKeyDer<'static>),
-    ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-        let mut config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned(server_cert)))
-            .with_client_auth_cert(vec![client.0], client.1)
-            .expect("client auth");
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        tonic::transport::Endpoint::from_static("http://localhost")
-            .connect_timeout(Duration::from_secs(5))
-            .connect_with_connector(tower::service_fn(move |_| {
-                let connector = connector.clone();
-                async move {
-                    let tcp = tokio::net::TcpStream::connect(addr).await?;
-                    let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-                    let tls = connector.connect(name, tcp).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
-                }
-            }))
-            .await
-    }
+    use crate::util::{pem, tls_channel};
 
     #[tokio::test]
     async fn automtls_serves_the_pinned_client_and_refuses_any_other() {

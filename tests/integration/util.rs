@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use terraform_provider_redis::pb::tfplugin6 as pb;
-use terraform_provider_redis::plugin::{PluginConfig, PluginError, Server, Shutdown};
+use terraform_provider_redis::plugin::{tls, PluginConfig, PluginError, Server, Shutdown};
 use terraform_provider_redis::tf::{msgpack, Provider, Type, Value};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -60,6 +61,43 @@ pub async fn channel(addr: std::net::SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connects")
+}
+
+/// A PEM certificate of `der`, as Terraform passes PLUGIN_CLIENT_CERT.
+pub fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
+}
+
+/// An AutoMTLS channel to `addr`, as go-plugin's client makes it: trusting exactly
+/// `server_cert` and presenting `client`.
+pub async fn tls_channel(
+    addr: std::net::SocketAddr,
+    server_cert: Vec<u8>,
+    client: (CertificateDer<'static>, PrivateKeyDer<'static>),
+) -> Result<Channel, tonic::transport::Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(tls::PinnedServerCert(server_cert)))
+        .with_client_auth_cert(vec![client.0], client.1)
+        .expect("client auth");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tonic::transport::Endpoint::from_static("http://localhost")
+        .connect_timeout(Duration::from_secs(5))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+        .await
 }
 
 /// A provider client with raised message limits.

@@ -2,6 +2,7 @@
 //! `acceptance-tests/testbed/testbed up`.
 
 mod deployment;
+mod provider_errors;
 mod least_privilege;
 mod runtime;
 mod testbed_faults;

@@ -65,8 +65,9 @@ variable "queue_password" {
 
 # A standalone Streams job queue with AOF fsync every second.
 resource "redis_deployment" "queue" {
-  name      = "jobs"
-  namespace = "raibid"
+  name             = "jobs"
+  namespace        = "raibid"
+  create_namespace = true # without it, a namespace that does not exist fails the plan
 
   config = {
     appendonly  = true

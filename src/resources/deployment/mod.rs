@@ -19,7 +19,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::support::{
-    api_diag, diag_from, known_or_empty, path, stopped_or_timed_out, REDIS_TIMEOUT,
+    api_diag, check_namespace_exists, diag_from, known_or_empty, path, stopped_or_timed_out,
+    PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
 };
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError};
@@ -310,7 +311,14 @@ impl ModifyPlan for Deployment {
                     (next.service_monitor, "servicemonitors", "service_monitor"),
                     (next.prometheus_rule, "prometheusrules", "prometheus_rule"),
                 ] {
-                    if want && matches!(ops::crd_present(&c, plural).await, Ok(false)) {
+                    if !want {
+                        continue;
+                    }
+                    let present = req
+                        .ctx
+                        .bounded(PLAN_CHECK_TIMEOUT, ops::crd_present(&c, plural))
+                        .await;
+                    if matches!(present, Ok(Ok(false))) {
                         resp.diagnostics.error_at(
                             path(&["metrics", attr]),
                             "Prometheus Operator CRDs are not installed",
@@ -318,6 +326,13 @@ impl ModifyPlan for Deployment {
                         );
                     }
                 }
+            }
+        }
+        // A namespace that is not there fails at plan, with the fix, not halfway through apply.
+        if !next.create_namespace {
+            if let Ok(c) = self.shared.get() {
+                check_namespace_exists(&c, &req.ctx, &next.spec.namespace, &mut resp.diagnostics)
+                    .await;
             }
         }
         model::set_derived(&mut resp.plan, &next.spec);
