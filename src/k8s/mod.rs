@@ -8,4 +8,5 @@ pub mod credentials;
 pub mod names;
 pub mod objects;
 pub mod portforward;
+pub mod volumes;
 pub mod wait;

@@ -1,16 +1,20 @@
-//! Waiting on Kubernetes: a StatefulSet's rollout, objects and pods gone. Every wait is
-//! the shared [`crate::wait::until`] loop with an explicit deadline, and ends early with
-//! the reason when Kubernetes says it cannot succeed.
+//! Waiting on Kubernetes: a StatefulSet's rollout, claims grown, objects and pods gone.
+//! Every wait is the shared [`crate::wait::until`] loop with an explicit deadline, and
+//! ends early with the reason when Kubernetes says it cannot succeed: a crash loop, an
+//! image that cannot be pulled, a pod no node can take, a claim that cannot be
+//! provisioned, a quota or admission denial, a resize that failed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::apply::{get, ApiError, Managed};
+use super::volumes;
 use crate::wait::{self, Attempt, Pace, Stopped};
 
 /// How often the API server is asked again.
@@ -41,6 +45,51 @@ pub enum RolloutError {
         /// The waiting reason and the kubelet's message.
         reason: String,
     },
+    /// No node can take a pod: waiting will not help (unless the cluster grows).
+    #[error("pod {pod} cannot be scheduled: {message}")]
+    Unschedulable {
+        /// The pod.
+        pod: String,
+        /// The scheduler's words.
+        message: String,
+    },
+    /// A claim asks for a StorageClass the cluster does not have.
+    #[error("claim {claim} cannot be provisioned: storageclass {class:?} does not exist{}", listed(.available))]
+    MissingStorageClass {
+        /// The claim.
+        claim: String,
+        /// The class it names.
+        class: String,
+        /// The classes the cluster has (empty when they cannot be listed).
+        available: Vec<String>,
+    },
+    /// A claim's volume cannot be provisioned, again and again.
+    #[error("claim {claim} cannot be bound: {reason}: {message}")]
+    ClaimNotBound {
+        /// The claim.
+        claim: String,
+        /// The event's reason (`ProvisioningFailed`).
+        reason: String,
+        /// The provisioner's words.
+        message: String,
+    },
+    /// The StatefulSet controller may not create the pods or claims: a quota or an
+    /// admission plugin or webhook says no.
+    #[error("statefulset {statefulset} cannot create its pods or claims: {message}")]
+    Refused {
+        /// The StatefulSet.
+        statefulset: String,
+        /// The controller's event, with the API server's words.
+        message: String,
+    },
+    /// A claim cannot grow: the resizer gave up.
+    #[error("claim {claim} cannot grow: {reason}")]
+    ResizeFailed {
+        /// The claim.
+        claim: String,
+        /// The resize state and the resizer's words.
+        reason: String,
+    },
     /// The deadline passed.
     #[error("{what} not done after {after:?}: {progress}")]
     TimedOut {
@@ -51,6 +100,14 @@ pub enum RolloutError {
         /// Where it stood.
         progress: String,
     },
+}
+
+fn listed(classes: &[String]) -> String {
+    if classes.is_empty() {
+        String::new()
+    } else {
+        format!(" (the cluster has: {})", classes.join(", "))
+    }
 }
 
 /// Why an attempt did not finish the wait: still in progress, or an error.
@@ -231,6 +288,223 @@ pub fn pull_failure(pods: &[Pod]) -> Option<(String, String)> {
     })
 }
 
+/// A scheduler message about the pod's claims: those are judged by the claims' own
+/// state (a claim still being provisioned makes pods unschedulable for a moment).
+fn about_claims(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("persistentvolumeclaim") || m.contains("is being deleted")
+}
+
+/// The first pod among `pods` no node can take, with the scheduler's words; a pod whose
+/// only trouble is its claims, or for which a cluster autoscaler is adding a node (a
+/// `TriggeredScaleUp` event in `events`), is left to wait.
+pub fn unschedulable(pods: &[Pod], events: &[Event]) -> Option<(String, String)> {
+    pods.iter().find_map(|pod| {
+        let condition = pod
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        if condition.status != "False" || condition.reason.as_deref() != Some("Unschedulable") {
+            return None;
+        }
+        let message = condition.message.clone().unwrap_or_default();
+        let scaling_up = events.iter().any(|e| {
+            e.reason.as_deref() == Some("TriggeredScaleUp")
+                && e.involved_object.uid.is_some()
+                && e.involved_object.uid == pod.metadata.uid
+        });
+        (!about_claims(&message) && !scaling_up)
+            .then(|| (pod.metadata.name.clone().unwrap_or_default(), message))
+    })
+}
+
+/// When an event last happened, as its reporter said.
+fn event_time(e: &Event) -> Option<Timestamp> {
+    [
+        e.series
+            .as_ref()
+            .and_then(|s| s.last_observed_time.as_ref())
+            .map(|t| t.0),
+        e.last_timestamp.as_ref().map(|t| t.0),
+        e.event_time.as_ref().map(|t| t.0),
+        e.metadata.creation_timestamp.as_ref().map(|t| t.0),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+}
+
+/// Events about the object of `uid` that happened at `since` or later, with `reason`.
+fn recent<'e>(
+    events: &'e [Event],
+    uid: Option<&str>,
+    reason: &'e str,
+    since: Timestamp,
+) -> impl Iterator<Item = &'e Event> + 'e {
+    let uid = uid.map(str::to_owned);
+    events.iter().filter(move |e| {
+        uid.is_some()
+            && e.involved_object.uid == uid
+            && e.reason.as_deref() == Some(reason)
+            && event_time(e).is_some_and(|t| t >= since)
+    })
+}
+
+/// Words of the API server refusing to create an object for good: a quota, an
+/// admission plugin (PodSecurity, ...) or a webhook.
+const REFUSALS: &[&str] = &["exceeded quota", "forbidden", "denied the request"];
+
+/// The StatefulSet controller's most recent failure to create a pod or claim for good
+/// (since `since`), quoting it.
+pub fn refused(sts: &StatefulSet, events: &[Event], since: Timestamp) -> Option<String> {
+    recent(events, sts.metadata.uid.as_deref(), "FailedCreate", since)
+        .filter(|e| {
+            let m = e.message.as_deref().unwrap_or_default();
+            REFUSALS.iter().any(|r| m.contains(r))
+        })
+        .max_by_key(|e| event_time(e))
+        .and_then(|e| e.message.clone())
+}
+
+/// A claim whose volume cannot be provisioned: the class it names is missing (the
+/// provisioner says `storageclass ... not found`), or provisioning failed three times.
+pub enum ClaimTrouble {
+    /// The class does not exist.
+    MissingClass(String),
+    /// The provisioner's reason and words.
+    Failing(String, String),
+}
+
+/// What keeps the pending claim `claim` from binding, by its events since `since`.
+pub fn claim_trouble(
+    claim: &PersistentVolumeClaim,
+    events: &[Event],
+    since: Timestamp,
+) -> Option<ClaimTrouble> {
+    let class = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.clone())
+        .unwrap_or_default();
+    let failures: Vec<&Event> = recent(
+        events,
+        claim.metadata.uid.as_deref(),
+        "ProvisioningFailed",
+        since,
+    )
+    .collect();
+    for e in &failures {
+        let m = e.message.as_deref().unwrap_or_default();
+        if m.contains("storageclass") && m.contains("not found") {
+            return Some(ClaimTrouble::MissingClass(class));
+        }
+    }
+    let last = failures.iter().max_by_key(|e| event_time(e))?;
+    (last.count.unwrap_or(1) >= 3).then(|| {
+        ClaimTrouble::Failing(
+            "ProvisioningFailed".into(),
+            last.message.clone().unwrap_or_default(),
+        )
+    })
+}
+
+/// States of a claim's resize that will not end by waiting.
+const RESIZE_FAILURES: &[&str] = &["ControllerResizeInfeasible", "NodeResizeInfeasible"];
+
+/// Why the claim's resize will not finish, if the resizer said so.
+pub fn resize_failure(claim: &PersistentVolumeClaim) -> Option<String> {
+    let status = claim.status.as_ref()?;
+    let state = status
+        .allocated_resource_statuses
+        .as_ref()?
+        .get("storage")?;
+    RESIZE_FAILURES.contains(&state.as_str()).then(|| {
+        let words: Vec<String> = status
+            .conditions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.message.clone())
+            .collect();
+        if words.is_empty() {
+            state.clone()
+        } else {
+            format!("{state}: {}", words.join("; "))
+        }
+    })
+}
+
+/// The Warning events of `ns`; none when they cannot be read (the waits then judge by
+/// the objects alone).
+async fn warnings(client: &Client, ns: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    match api
+        .list(&ListParams::default().fields("type=Warning"))
+        .await
+    {
+        Ok(l) => l.items,
+        Err(e) => {
+            tracing::debug!(%ns, error = %e, "events not readable");
+            Vec::new()
+        }
+    }
+}
+
+/// The first of the pods' claims that cannot bind: by its events, and for a claim that
+/// names a StorageClass, by that class's existence.
+async fn claims_stuck(
+    client: &Client,
+    ns: &str,
+    labels: &str,
+    events: &[Event],
+    since: Timestamp,
+) -> Result<(), RolloutError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let claims = api
+        .list(&ListParams::default().labels(labels))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for claim in claims {
+        let pending = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        if !pending || claim.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        let class = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.clone());
+        let mut missing = match claim_trouble(&claim, events, since) {
+            Some(ClaimTrouble::MissingClass(c)) => Some(c),
+            Some(ClaimTrouble::Failing(reason, message)) => {
+                return Err(RolloutError::ClaimNotBound {
+                    claim: name,
+                    reason,
+                    message,
+                })
+            }
+            None => None,
+        };
+        if let (None, Some(class)) = (&missing, &class) {
+            // Not every provisioner says so: ask for the class itself (when allowed).
+            if matches!(volumes::storage_class(client, class).await, Ok(None)) {
+                missing = Some(class.clone());
+            }
+        }
+        if let Some(class) = missing {
+            return Err(RolloutError::MissingStorageClass {
+                claim: name,
+                class,
+                available: volumes::class_names(client).await.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Waits until the StatefulSet is rolled out: every pod ready at the newest revision.
 pub async fn rollout(
     client: &Client,
@@ -242,6 +516,9 @@ pub async fn rollout(
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let labels = selector_string(selector);
     let what = format!("statefulset {ns}/{name} rollout");
+    // Events a little older than the wait may be about it too (clocks differ a little);
+    // older ones are about an earlier attempt.
+    let since = Timestamp::now() - SignedDuration::from_secs(2);
     wait_for(what, timeout, || async {
         let sts = get::<StatefulSet>(client, ns, name)
             .await?
@@ -265,7 +542,60 @@ pub async fn rollout(
         if let Some((pod, reason)) = pull_failure(&live) {
             return Err(RolloutError::ImagePull { pod, reason });
         }
+        let events = warnings(client, ns).await;
+        if let Some(message) = refused(&sts, &events, since) {
+            return Err(RolloutError::Refused {
+                statefulset: format!("{ns}/{name}"),
+                message,
+            });
+        }
+        claims_stuck(client, ns, &labels, &events, since).await?;
+        if let Some((pod, message)) = unschedulable(&live, &events) {
+            return Err(RolloutError::Unschedulable { pod, message });
+        }
         Ok(Some(progress.to_string()))
+    })
+    .await
+}
+
+/// Waits until every claim in `claims` of `ns` reports at least `size` bytes of
+/// capacity (a resize is done when the kubelet has grown the file system); ends at once
+/// when a resize failed for good.
+pub async fn claims_grown(
+    client: &Client,
+    ns: &str,
+    claims: &[String],
+    size: f64,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let what = format!("claims {} in {ns} grown", claims.join(", "));
+    wait_for(what, timeout, || async {
+        for name in claims {
+            let Some(claim) = api
+                .get_opt(name)
+                .await
+                .map_err(|e| ApiError::of_kind("get", "PersistentVolumeClaim", ns, name, e))?
+            else {
+                continue;
+            };
+            if let Some(reason) = resize_failure(&claim) {
+                return Err(RolloutError::ResizeFailed {
+                    claim: name.clone(),
+                    reason,
+                });
+            }
+            if !volumes::capacity_bytes(&claim).is_some_and(|have| have >= size) {
+                let state = claim
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.allocated_resource_statuses.as_ref())
+                    .and_then(|m| m.get("storage").cloned())
+                    .unwrap_or_else(|| "resize not started".into());
+                return Ok(Some(format!("claim {name}: {state}")));
+            }
+        }
+        Ok(None)
     })
     .await
 }
@@ -357,6 +687,119 @@ mod tests {
         let (name, reason) = crash_loop(&[pod]).unwrap();
         assert_eq!(name, "r-0");
         assert!(reason.contains("exited with 1: Bad directive"), "{reason}");
+    }
+
+    fn event(v: serde_json::Value) -> Event {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn time(secs: i64) -> String {
+        at(secs).to_string()
+    }
+
+    #[test]
+    fn an_unschedulable_pod_is_reported_with_the_schedulers_words_unless_its_claims_are_the_cause()
+    {
+        let pod = |message: &str| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": "r-0", "uid": "u0"},
+                "status": {"conditions": [{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": message}]}
+            }))
+            .unwrap()
+        };
+        let selector =
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.";
+        assert_eq!(
+            unschedulable(&[pod(selector)], &[]),
+            Some(("r-0".into(), selector.into()))
+        );
+        let claims = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.";
+        assert_eq!(unschedulable(&[pod(claims)], &[]), None);
+        let scale_up = event(
+            json!({"metadata": {"name": "e"}, "reason": "TriggeredScaleUp",
+            "involvedObject": {"kind": "Pod", "uid": "u0"}}),
+        );
+        assert_eq!(
+            unschedulable(&[pod(selector)], &[scale_up]),
+            None,
+            "a node is coming"
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_since_the_wait_began_ends_it_and_an_older_one_does_not() {
+        let s = sts(json!({
+            "metadata": {"name": "r", "uid": "s1"},
+            "spec": {"selector": {}, "serviceName": "h", "template": {}}
+        }));
+        let quota = |uid: &str, secs: i64| {
+            event(json!({"metadata": {"name": "e"}, "reason": "FailedCreate",
+                "involvedObject": {"kind": "StatefulSet", "uid": uid},
+                "lastTimestamp": time(secs),
+                "message": "create Pod r-0 in StatefulSet r failed error: pods \"r-0\" is forbidden: exceeded quota: q"}))
+        };
+        assert!(refused(&s, &[quota("s1", 10)], at(5))
+            .unwrap()
+            .contains("exceeded quota: q"));
+        assert_eq!(
+            refused(&s, &[quota("s1", 1)], at(5)),
+            None,
+            "before the wait"
+        );
+        assert_eq!(
+            refused(&s, &[quota("other", 10)], at(5)),
+            None,
+            "another statefulset"
+        );
+    }
+
+    #[test]
+    fn a_claim_naming_a_missing_class_is_stuck_at_once_and_other_failures_after_three() {
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": "data-r-0", "uid": "c1"},
+            "spec": {"storageClassName": "fast"}, "status": {"phase": "Pending"}
+        }))
+        .unwrap();
+        let failed = |message: &str, count: i32| {
+            event(
+                json!({"metadata": {"name": "e"}, "reason": "ProvisioningFailed",
+                "involvedObject": {"kind": "PersistentVolumeClaim", "uid": "c1"},
+                "lastTimestamp": time(10), "count": count, "message": message}),
+            )
+        };
+        let missing = failed("storageclass.storage.k8s.io \"fast\" not found", 1);
+        assert!(matches!(
+            claim_trouble(&claim, &[missing], at(0)),
+            Some(ClaimTrouble::MissingClass(c)) if c == "fast"
+        ));
+        assert!(claim_trouble(&claim, &[failed("no capacity", 1)], at(0)).is_none());
+        assert!(matches!(
+            claim_trouble(&claim, &[failed("no capacity", 3)], at(0)),
+            Some(ClaimTrouble::Failing(_, m)) if m == "no capacity"
+        ));
+    }
+
+    #[test]
+    fn a_resize_the_resizer_gave_up_on_is_reported_with_its_words() {
+        let claim = |state: &str| -> PersistentVolumeClaim {
+            serde_json::from_value(json!({
+                "metadata": {"name": "data-r-0"},
+                "status": {"allocatedResourceStatuses": {"storage": state},
+                    "conditions": [{"type": "ControllerResizeError", "status": "True",
+                        "message": "volume exceeds the pool"}]}
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            resize_failure(&claim("ControllerResizeInfeasible")).as_deref(),
+            Some("ControllerResizeInfeasible: volume exceeds the pool")
+        );
+        assert_eq!(resize_failure(&claim("NodeResizePending")), None);
     }
 
     #[test]
