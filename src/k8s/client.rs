@@ -282,9 +282,17 @@ pub async fn config(access: &ClusterAccess) -> Result<Config, ClientError> {
 /// [`super::credentials`]), not by the client, so that it cannot block a worker thread,
 /// hang, ask for input or leak its output into an error.
 pub async fn client(access: &ClusterAccess) -> Result<Client, ClientError> {
+    client_with(access, CONNECT_TIMEOUT, READ_TIMEOUT).await
+}
+
+async fn client_with(
+    access: &ClusterAccess,
+    connect: Duration,
+    read: Duration,
+) -> Result<Client, ClientError> {
     let mut config = config(access).await?;
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    config.read_timeout = Some(READ_TIMEOUT);
+    config.connect_timeout = Some(connect);
+    config.read_timeout = Some(read);
     config.reset_reader_on_write = true;
     // kube's own retry honours Retry-After up to 15 times with delays up to 1000 s.
     config.default_retry = false;
@@ -399,6 +407,96 @@ mod tests {
         assert!(
             err.contains("no context \"prod\"") && err.contains("its contexts are: a"),
             "{err}"
+        );
+    }
+
+    /// An HTTP server on 127.0.0.1 that reads each request and gives `reply` to it
+    /// (nothing when `None`); the URL and how many requests it got.
+    async fn fake_api_server(
+        reply: Option<&'static str>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut seen = Vec::new();
+                    while let Ok(n @ 1..) = conn.read(&mut buf).await {
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            match reply {
+                                Some(r) => {
+                                    let _ = conn.write_all(r.as_bytes()).await;
+                                }
+                                None => std::future::pending::<()>().await,
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn an_api_server_that_never_answers_fails_at_the_read_timeout() {
+        let (url, _) = fake_api_server(None).await;
+        let access = ClusterAccess {
+            host: Some(url),
+            ..ClusterAccess::default()
+        };
+        let client = client_with(&access, Duration::from_secs(5), Duration::from_millis(500))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(20), client.apiserver_version()).await;
+        assert!(
+            matches!(outcome, Ok(Err(_))),
+            "an error, not an endless wait"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_retried_a_bounded_number_of_times_whatever_retry_after_says() {
+        const BODY: &str = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests, please try again later","reason":"TooManyRequests","code":429}"#;
+        static REPLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let reply = REPLY.get_or_init(|| {
+            format!(
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1000\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+                BODY.len()
+            )
+        });
+        let (url, count) = fake_api_server(Some(reply.as_str())).await;
+        let access = ClusterAccess {
+            host: Some(url),
+            ..ClusterAccess::default()
+        };
+        let client = client(&access).await.unwrap();
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(60), client.apiserver_version())
+            .await
+            .expect("ends without waiting for Retry-After")
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "one try and 3 retries"
+        );
+        let text = crate::k8s::apply::describe(&err);
+        assert_eq!(
+            text,
+            "too many requests, please try again later (TooManyRequests)"
         );
     }
 
