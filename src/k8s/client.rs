@@ -410,6 +410,31 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_exec_plugin_from_the_kubeconfig_is_run_by_the_provider_and_fails_without_its_secrets(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n\
+             users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh, \
+             args: ['-c', 'echo \"$TOKEN_SECRET\"; exit 3'], env: [{name: TOKEN_SECRET, value: hunter2-x}]}}}]\n\
+             contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: a\n",
+        )
+        .unwrap();
+        let access = ClusterAccess {
+            config_path: Some(path.display().to_string()),
+            ..ClusterAccess::default()
+        };
+        let Err(err) = client(&access).await else {
+            panic!("a client although its credential plugin failed");
+        };
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("`sh` failed (exit status: 3)"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
     /// An HTTP server on 127.0.0.1 that reads each request and gives `reply` to it
     /// (nothing when `None`); the URL and how many requests it got.
     async fn fake_api_server(
