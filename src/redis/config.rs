@@ -643,15 +643,15 @@ pub async fn converge<S: Transport>(
 }
 
 /// The directives of `wanted` a running server does not have in effect (changed out of
-/// band with CONFIG SET, which a restart would silently undo).
+/// band with CONFIG SET, which a restart would silently undo): name, wanted, live value.
 pub async fn drifted<S: Transport>(
     conn: &mut RedisConn<S>,
     wanted: &[(String, String)],
-) -> Result<Vec<String>, RedisError> {
+) -> Result<Vec<(String, String, String)>, RedisError> {
     let live = live_values(conn, wanted).await?;
     Ok(not_in_effect(wanted, &live)
         .into_iter()
-        .map(|(name, _, _)| name.to_string())
+        .map(|(name, want, got)| (name.to_string(), want.to_string(), got))
         .collect())
 }
 

@@ -66,6 +66,7 @@ pub mod ready;
 pub mod resp;
 pub mod role;
 pub mod sentinel;
+pub mod versions;
 
 pub use conn::{Auth, BoxError, BoxTransport, RedisConn, RedisError, Transport};
 pub use info::{Info, InfoReplica, KeyspaceDb};

@@ -2,8 +2,9 @@
 //! `acceptance-tests/testbed/testbed up`.
 
 mod deployment;
-mod provider_errors;
 mod least_privilege;
+mod plans;
+mod provider_errors;
 mod runtime;
 mod testbed_faults;
 mod testbed_policies;

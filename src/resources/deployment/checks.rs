@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::k8s::names;
+use crate::k8s::objects::DeploymentSpec;
+use crate::redis::versions::{self, Compatibility};
 use crate::redis::{acl, config};
 use crate::tf::{AttributePath, Diagnostics, Value};
 
@@ -411,6 +413,56 @@ fn tolerations(d: &mut Diagnostics, v: &Value) {
     }
 }
 
+/// An image change whose server cannot load the data the running one wrote: refused at
+/// plan, naming both versions. The data is on the claims (persistence) and, with replicas,
+/// in the sync each restarted replica takes from the not yet restarted primary. An image
+/// the version table does not know is a warning only.
+pub fn image_change(prior: &DeploymentSpec, next: &DeploymentSpec) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let on_disk = prior.persistence.enabled;
+    let synced = prior.replicas.max(next.replicas) > 1;
+    if prior.image == next.image || !(on_disk || synced) {
+        return diags;
+    }
+    let carried = match (on_disk, synced) {
+        (true, true) => "the data on the claims and the replicas' sync from the primary",
+        (true, false) => "the data on the claims",
+        _ => "the replicas' sync from the primary",
+    };
+    match versions::compatibility(&prior.image, &next.image) {
+        Compatibility::Readable => {}
+        Compatibility::Unreadable(u) => {
+            let ((from, written), (to, readable)) = (u.from, u.to);
+            bad(
+                &mut diags,
+                path(&["image"]),
+                "The new image cannot read the data",
+                format!(
+                    "{} -> {}: {from} writes RDB version {written}, and {to} loads RDB files up \
+                     to version {readable} only. Every restarted pod would fail to load \
+                     {carried} (\"Can't handle RDB format version {written}\") and crash-loop. \
+                     Keep an image of {from} or later; to run {to}, start a new deployment and \
+                     copy the keys over at the command level.",
+                    prior.image, next.image
+                ),
+            );
+        }
+        Compatibility::Unknown => risky(
+            &mut diags,
+            path(&["image"]),
+            "Image versions not known",
+            format!(
+                "{} -> {}: the provider cannot tell from these tags whether the new server \
+                 loads the RDB files the running one wrote ({carried}); a server that cannot \
+                 refuses to start. It knows the tags of Redis 6.0 to 7.4 and Valkey 7.2 and \
+                 8.0 (e.g. redis:7.4-alpine).",
+                prior.image, next.image
+            ),
+        ),
+    }
+    diags
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::model::tests::{config, nested};
@@ -622,5 +674,44 @@ mod tests {
         let mut got = errors_at(vec![("auth", auth)]);
         got.sort();
         assert_eq!(got, vec!["auth.password_wo", "auth.password_wo_version"]);
+    }
+
+    #[test]
+    fn a_downgrade_across_rdb_versions_is_refused_at_image_naming_both_versions() {
+        let mut prior = crate::k8s::objects::spec::tests::spec();
+        prior.image = "redis:7.4-alpine".into();
+        let mut next = prior.clone();
+        next.image = "redis:7.2-alpine".into();
+        let diags = image_change(&prior, &next);
+        let errors: Vec<_> = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        assert_eq!(errors.len(), 1, "{diags:?}");
+        assert_eq!(
+            errors[0].path.as_ref().map(|p| p.to_string()).as_deref(),
+            Some("image")
+        );
+        for part in [
+            "Redis 7.4 writes RDB version 12",
+            "Redis 7.2 loads RDB files up to version 11",
+        ] {
+            assert!(errors[0].detail.contains(part), "{}", errors[0].detail);
+        }
+        // Upgrading is fine; without persistence a standalone server starts empty.
+        assert!(image_change(&next, &prior).is_empty());
+        let mut ephemeral = prior.clone();
+        ephemeral.persistence.enabled = false;
+        let mut ephemeral_next = next.clone();
+        ephemeral_next.persistence.enabled = false;
+        assert!(image_change(&ephemeral, &ephemeral_next).is_empty());
+        // Replicas sync from the old primary while the pods roll: refused without claims too.
+        ephemeral.replicas = 2;
+        ephemeral_next.replicas = 2;
+        assert!(image_change(&ephemeral, &ephemeral_next).has_errors());
+        // A tag the table does not know: a warning, not an error.
+        next.image = "redis:latest".into();
+        let unknown = image_change(&prior, &next);
+        assert!(!unknown.has_errors() && unknown.len() == 1, "{unknown:?}");
     }
 }

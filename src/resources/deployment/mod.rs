@@ -25,6 +25,7 @@ use super::support::{
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
+use crate::redis::files;
 use crate::tf::json::{self as tfjson, JsonOptions};
 use crate::tf::resource::{
     ApplyRequest, ApplyResponse, ImportResponse, ImportState, ModifyPlan, ModifyPlanRequest,
@@ -226,6 +227,15 @@ impl Resource for Deployment {
         // Live Redis facts from the primary: its version, and whether a setting was
         // changed out of band with CONFIG SET (which a restart would silently undo).
         let mut hash = model::conf_hash(&conf);
+        // What differs is named in the plan (ModifyPlan), from the private state.
+        let mut drift = changes::Drift {
+            config_map: format!("{}/{}", prior.namespace, prior.config_map_name()),
+            config_map_lines: changes::conf_drift(
+                &files::redis_conf(&prior.id(), &prior.directives),
+                &conf,
+            ),
+            live: Vec::new(),
+        };
         if ready > 0 {
             match req
                 .ctx
@@ -240,12 +250,14 @@ impl Resource for Deployment {
                         tracing::info!(?drifted, "settings changed out of band");
                         hash.push_str("+live-drift");
                     }
+                    drift.live = drifted;
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "live Redis facts not read"),
                 Err(e) => tracing::warn!(error = %e, "live Redis facts not read"),
             }
         }
         resp.state.set("config_hash", hash);
+        drift.store(&mut resp.private);
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
@@ -348,6 +360,12 @@ impl ModifyPlan for Deployment {
             let version = req.prior_state.attribute("redis_version").clone();
             resp.plan.set("redis_version", version);
         }
+        resp.diagnostics
+            .extend(checks::image_change(&prior, &next.spec));
+        if resp.diagnostics.has_errors() {
+            return;
+        }
+        changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
         changes::between(&prior, &next.spec).warn(&next.spec.id(), &mut resp.diagnostics);
     }
 }

@@ -222,7 +222,8 @@ struct Failed(String, #[source] RedisError);
 pub async fn live_facts(
     c: &Clients,
     spec: &DeploymentSpec,
-) -> Result<(Option<String>, Vec<String>), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(Option<String>, Vec<(String, String, String)>), Box<dyn std::error::Error + Send + Sync>>
+{
     let internal = apply::get::<Secret>(&c.kube, &spec.namespace, &spec.internal_secret_name())
         .await?
         .and_then(|s| s.data)
