@@ -107,6 +107,30 @@ pub fn api_diag(c: &Clients, summary: &str, e: &ApiError) -> Diagnostic {
         ApiError::Call { source, .. } if !matches!(source, kube::Error::Api(_))
     );
     let d = diag_from(summary, e);
+    if let ApiError::Call {
+        source: kube::Error::Api(status),
+        namespace,
+        ..
+    } = e
+    {
+        // The namespace went away, or plan could not look (no permission to read it).
+        let gone = status.code == 404
+            && status
+                .details
+                .as_ref()
+                .is_some_and(|d| d.kind == "namespaces");
+        if gone {
+            return Diagnostic::error(
+                summary,
+                format!(
+                    "{}. Set create_namespace = true to have the provider create namespace \
+                     \"{namespace}\", or create it first.",
+                    d.detail
+                ),
+            )
+            .at(AttributePath::new("namespace"));
+        }
+    }
     if unreachable {
         Diagnostic::error(
             format!("{summary}: the Kubernetes API server is unreachable"),
@@ -178,6 +202,41 @@ pub async fn admin_conn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_namespace_found_missing_at_apply_points_at_namespace_with_the_fix() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let clients = Clients {
+            kube: kube::Client::try_from(config).unwrap(),
+            access: crate::k8s::portforward::Access::PortForward,
+            field_manager: "test".into(),
+            api_server: "http://127.0.0.1:1/".into(),
+        };
+        let status = kube::core::Status {
+            code: 404,
+            reason: "NotFound".into(),
+            message: "namespaces \"apps\" not found".into(),
+            details: serde_json::from_value(
+                serde_json::json!({"name": "apps", "kind": "namespaces"}),
+            )
+            .unwrap(),
+            ..kube::core::Status::default()
+        };
+        let e = ApiError::of_kind(
+            "apply",
+            "Secret",
+            "apps",
+            "cache-auth",
+            kube::Error::Api(Box::new(status)),
+        );
+        let d = api_diag(&clients, "Cannot apply the Kubernetes objects", &e);
+        assert_eq!(
+            d.detail,
+            "apply Secret apps/cache-auth: namespaces \"apps\" not found (NotFound). Set \
+             create_namespace = true to have the provider create namespace \"apps\", or create it first."
+        );
+        assert_eq!(d.path, Some(AttributePath::new("namespace")));
+    }
 
     #[test]
     fn api_errors_become_diagnostics_quoting_the_server_or_the_connection_failure() {
