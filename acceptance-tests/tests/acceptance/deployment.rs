@@ -15,14 +15,14 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-fn deployment(ns: &str, body: &str) -> String {
+pub(crate) fn deployment(ns: &str, body: &str) -> String {
     format!(
         "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n{body}\n}}\n"
     )
 }
 
 /// name -> (uid, restart count) of the deployment's pods.
-async fn pods(client: &Client, ns: &str) -> BTreeMap<String, (String, i32)> {
+pub(crate) async fn pods(client: &Client, ns: &str) -> BTreeMap<String, (String, i32)> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     api.list(&ListParams::default().labels("app.kubernetes.io/instance=cache"))
         .await
@@ -45,14 +45,14 @@ async fn pods(client: &Client, ns: &str) -> BTreeMap<String, (String, i32)> {
         .collect()
 }
 
-async fn secret_value(client: &Client, ns: &str, name: &str, key: &str) -> String {
+pub(crate) async fn secret_value(client: &Client, ns: &str, name: &str, key: &str) -> String {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let secret = api.get(name).await.unwrap();
     String::from_utf8(secret.data.unwrap()[key].0.clone()).unwrap()
 }
 
 /// A connection to pod `pod` authenticated as `user` (the clients' `default` when None).
-async fn redis_as(
+pub(crate) async fn redis_as(
     client: &Client,
     ns: &str,
     pod: &str,
@@ -68,7 +68,7 @@ async fn redis_as(
 }
 
 /// The provider's own connection (it can run CONFIG even when clients cannot).
-async fn redis_admin(client: &Client, ns: &str, pod: &str) -> PodRedis {
+pub(crate) async fn redis_admin(client: &Client, ns: &str, pod: &str) -> PodRedis {
     let pw = secret_value(client, ns, "cache-internal", "admin-password").await;
     redis_as(client, ns, pod, Some("terraform"), &pw).await
 }

@@ -4,21 +4,15 @@
 //! named, an error in a nested attribute points at that attribute's line, and an image
 //! whose server cannot load the data on disk is refused at plan.
 
-use std::collections::BTreeMap;
-
 use acceptance_tests::cli::{Tool, Workdir};
-use acceptance_tests::{admin, restart_count, PodRedis, TestNamespace};
+use acceptance_tests::{admin, TestNamespace};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use kube::api::{Patch, PatchParams};
+use kube::Api;
 use serde_json::json;
 
-fn deployment(ns: &str, body: &str) -> String {
-    format!(
-        "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n{body}\n}}\n"
-    )
-}
+use super::deployment::{deployment, pods, redis_admin, redis_as, secret_value};
 
 /// Everything a command printed (warnings go to stdout, errors to stderr).
 fn printed(w: &Workdir, args: &[&str]) -> (Option<i32>, String) {
@@ -29,40 +23,6 @@ fn printed(w: &Workdir, args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code(), text)
-}
-
-/// name -> (uid, restarts, image) of the deployment's pods.
-async fn pods(client: &Client, ns: &str) -> BTreeMap<String, (String, i32, String)> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default().labels("app.kubernetes.io/instance=cache"))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|p| {
-            let image = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.containers.iter().find(|c| c.name == "redis"))
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
-            let restarts = restart_count(&p);
-            (
-                p.metadata.name.unwrap_or_default(),
-                (p.metadata.uid.unwrap_or_default(), restarts, image),
-            )
-        })
-        .collect()
-}
-
-/// The provider's own connection to `pod`.
-async fn redis_admin(client: &Client, ns: &str, pod: &str) -> PodRedis {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let data = secrets.get("cache-internal").await.unwrap().data.unwrap();
-    let password = String::from_utf8(data["admin-password"].0.clone()).unwrap();
-    let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
-    conn.call(&["AUTH", "terraform", &password]).await.unwrap();
-    conn
 }
 
 fn import_block(ns: &str, hcl: &str) -> String {
@@ -328,13 +288,8 @@ async fn a_7_4_to_7_2_image_change_on_a_persistent_deployment_is_refused_at_plan
         &deployment(&ns.name, "  image = \"redis:7.4-alpine\""),
     );
     w.apply();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
-    let data = secrets.get("cache-auth").await.unwrap().data.unwrap();
-    let password = String::from_utf8(data["password"].0.clone()).unwrap();
-    let mut conn = PodRedis::connect(&client, &ns.name, "cache-0", 6379)
-        .await
-        .unwrap();
-    conn.call(&["AUTH", &password]).await.unwrap();
+    let password = secret_value(&client, &ns.name, "cache-auth", "password").await;
+    let mut conn = redis_as(&client, &ns.name, "cache-0", None, &password).await;
     conn.call(&["SET", "kept", "yes"]).await.unwrap();
     let before = pods(&client, &ns.name).await;
 
