@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints the provider's figures (a benchmark, not a test): start -> handshake line,
-# GetProviderSchema latency over AutoMTLS, RSS, and `terraform plan` of 10 deployments.
+# Prints the provider's figures (a benchmark, not a test): start -> handshake line (with
+# and without AutoMTLS, CPU time and RSS by then: benches/startup.rs), GetProviderSchema
+# latency over AutoMTLS, RSS, and `terraform plan` of 10 deployments.
 # Builds the release binary first and measures exactly that build. Honours
 # CARGO_TARGET_DIR and the BENCH_* knobs documented at the top of benches/provider.rs;
 # extra arguments go to the bench.
@@ -23,4 +24,4 @@ bin_dir=$(mktemp -d)
 trap 'rm -rf "$bin_dir"' EXIT
 cp "$exe" "$bin_dir/terraform-provider-redis"
 PROVIDER_BINARY="$bin_dir/terraform-provider-redis" \
-  cargo bench -p terraform-provider-redis --bench provider -- "$@"
+  cargo bench -p terraform-provider-redis --bench startup --bench provider -- "$@"

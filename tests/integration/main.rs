@@ -9,6 +9,7 @@ mod engine;
 mod examples;
 mod fixture;
 mod grpc;
+mod startup;
 mod state;
 mod terraform;
 mod util;
