@@ -474,12 +474,15 @@ async fn read_reply<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     label: &str,
 ) -> Result<Reply, RedisError> {
+    let protocol = |source| RedisError::Protocol {
+        command: label.to_owned(),
+        source,
+    };
+    // Scan as bytes arrive; build the reply once, when it is complete.
+    let mut scanner = resp::ReplyScanner::default();
     loop {
-        if !buf.is_empty() {
-            let parsed = resp::parse_reply(buf).map_err(|source| RedisError::Protocol {
-                command: label.to_owned(),
-                source,
-            })?;
+        if !buf.is_empty() && scanner.scan(buf).map_err(protocol)?.is_some() {
+            let parsed = resp::parse_reply(buf).map_err(protocol)?;
             if let Some((reply, used)) = parsed {
                 buf.drain(..used);
                 if buf.is_empty() && buf.capacity() > MAX_IDLE_BUFFER {

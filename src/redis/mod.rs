@@ -54,7 +54,8 @@
 //! allows. Our needs are a handful of request/response commands, one at a time, with a
 //! per-round-trip timeout and a connection that refuses to continue after an abandoned
 //! reply; RESP2 is small and public, and the codec in [`resp`] is bounded (line, bulk,
-//! array and nesting limits) and tested against every reply type and malformed input.
+//! array, nesting and whole-reply limits), reads a reply in time linear in its length
+//! however it arrives, and is tested against every reply type and fuzzed (`tests/fuzz`).
 //! That also keeps a large dependency tree out of the provider binary.
 
 pub mod acl;

@@ -17,6 +17,16 @@ pub const MAX_LINE_LEN: usize = 64 * 1024;
 pub const MAX_DEPTH: usize = 32;
 /// The most elements accepted in one array.
 pub const MAX_ARRAY_LEN: usize = 16 * 1024 * 1024;
+/// The most bytes one whole reply may take, all its elements and nested arrays together
+/// (the per-element limits above alone would let a reply of many large elements grow
+/// without end). The provider's replies (INFO, CONFIG GET, ACL LIST, ROLE, SENTINEL) are
+/// kilobytes; this is also the most a connection buffers while a reply arrives.
+pub const MAX_REPLY_LEN: usize = 64 * 1024 * 1024;
+/// The fewest bytes any reply takes (`+\r\n`): what every announced but not yet
+/// received array element is counted as against [`MAX_REPLY_LEN`].
+const MIN_REPLY_LEN: usize = 3;
+/// The most elements reserved for an array before they have arrived.
+const PREALLOCATED_ELEMENTS: usize = 16;
 
 /// Bytes that are not a well-formed RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +58,10 @@ pub enum ProtocolError {
     /// Arrays are nested deeper than [`MAX_DEPTH`].
     #[error("arrays nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// The reply, all its elements together, would take more than the limit (normally
+    /// [`MAX_REPLY_LEN`]); refused as soon as the announced lengths say so.
+    #[error("reply larger than the {0} byte limit for one reply (all its elements together)")]
+    ReplyTooLarge(usize),
 }
 
 /// One RESP2 reply.
@@ -196,87 +210,226 @@ pub fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Parses one reply from the start of `buf`.
+/// Parses one reply from the start of `buf`, at most [`MAX_REPLY_LEN`] bytes long.
 ///
 /// `Ok(None)` means `buf` holds only the beginning of a reply; `Ok(Some((reply, used)))`
 /// gives the reply and how many bytes of `buf` it took.
 pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
-    parse_at(buf, 0, 0)
+    parse_reply_within(buf, MAX_REPLY_LEN)
+}
+
+/// [`parse_reply`] with another limit on the whole reply's length. A reply whose headers
+/// already announce more than `max_reply_len` bytes (a bulk length, or an array's element
+/// count at [`MIN_REPLY_LEN`] bytes each, plus what came before) is refused at once, before
+/// its payload has arrived: a reader that buffers until a reply is complete never holds
+/// much more than `max_reply_len` bytes.
+pub fn parse_reply_within(
+    buf: &[u8],
+    max_reply_len: usize,
+) -> Result<Option<(Reply, usize)>, ProtocolError> {
+    Parser {
+        buf,
+        limit: max_reply_len,
+    }
+    .reply_at(0, 0, 0)
 }
 
 /// A parse step: `None` when more bytes are needed, else the value and the next position.
 type Step<T> = Result<Option<(T, usize)>, ProtocolError>;
 
-fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Step<Reply> {
-    let Some(&tag) = buf.get(pos) else {
-        return Ok(None);
-    };
-    let Some((line, next)) = read_line(buf, pos + 1)? else {
-        return Ok(None);
-    };
-    match tag {
-        b'+' => Ok(Some((
-            Reply::Simple(String::from_utf8_lossy(line).into_owned()),
-            next,
-        ))),
-        b'-' => Ok(Some((
-            Reply::Error(String::from_utf8_lossy(line).into_owned()),
-            next,
-        ))),
-        b':' => Ok(Some((Reply::Integer(parse_int(line)?), next))),
-        b'$' => {
-            let len = parse_int(line)?;
-            if len == -1 {
-                return Ok(Some((Reply::Nil, next)));
-            }
-            let len = checked_len(len, MAX_BULK_LEN, ProtocolError::BulkTooLarge)?;
-            let end = next + len;
-            if buf.len() < end + 2 {
-                return Ok(None);
-            }
-            if &buf[end..end + 2] != b"\r\n" {
-                return Err(ProtocolError::BadBulkTerminator);
-            }
-            Ok(Some((Reply::Bulk(buf[next..end].to_vec()), end + 2)))
-        }
-        b'*' => {
-            let len = parse_int(line)?;
-            if len == -1 {
-                return Ok(Some((Reply::Nil, next)));
-            }
-            let len = checked_len(len, MAX_ARRAY_LEN, ProtocolError::ArrayTooLarge)?;
-            if depth >= MAX_DEPTH {
-                return Err(ProtocolError::TooDeep);
-            }
-            // Never trust the announced length for an allocation.
-            let mut items = Vec::with_capacity(len.min(1024));
-            let mut at = next;
-            for _ in 0..len {
-                let Some((item, after)) = parse_at(buf, at, depth + 1)? else {
-                    return Ok(None);
-                };
-                items.push(item);
-                at = after;
-            }
-            Ok(Some((Reply::Array(items), at)))
-        }
-        other => Err(ProtocolError::UnknownType(other)),
+/// One reply up to its elements (see [`Parser::head_at`]).
+enum Head<'a> {
+    Simple(&'a [u8]),
+    Error(&'a [u8]),
+    Integer(i64),
+    Bulk(&'a [u8]),
+    Nil,
+    Array(usize),
+}
+
+/// Finds where one reply ends while its bytes arrive, reading each element's header about
+/// once however many reads the reply takes (parsing the whole buffer again after every
+/// read would be quadratic in the reply's length), with the same checks and limits as
+/// [`parse_reply_within`]. Once it reports the reply's length, [`parse_reply`] builds it.
+#[derive(Debug)]
+pub struct ReplyScanner {
+    limit: usize,
+    /// Where the next element starts: the bytes of the reply scanned so far.
+    pos: usize,
+    /// For each array still open, innermost last: its elements not yet complete.
+    open: Vec<usize>,
+}
+
+impl Default for ReplyScanner {
+    fn default() -> Self {
+        Self::within(MAX_REPLY_LEN)
     }
 }
 
-/// The bytes from `start` up to the next CRLF, and the position after it.
-fn read_line(buf: &[u8], start: usize) -> Step<&[u8]> {
-    let rest = buf.get(start..).unwrap_or_default();
-    match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-        Some(i) if i > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
-        Some(i) if rest[i] == b'\n' => Err(ProtocolError::BadLineEnding),
-        Some(i) => match rest.get(i + 1) {
-            None => Ok(None),
-            Some(b'\n') => Ok(Some((&rest[..i], start + i + 2))),
-            Some(_) => Err(ProtocolError::BadLineEnding),
-        },
-        None if rest.len() > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
-        None => Ok(None),
+impl ReplyScanner {
+    /// A scanner for one reply of at most `max_reply_len` bytes.
+    pub fn within(max_reply_len: usize) -> Self {
+        Self {
+            limit: max_reply_len,
+            pos: 0,
+            open: Vec::new(),
+        }
+    }
+
+    /// Scans on; `buf` holds the reply's bytes so far, from its start (what earlier calls
+    /// saw, and possibly more). `Ok(Some(len))`: the reply is the first `len` bytes.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let parser = Parser {
+            buf,
+            limit: self.limit,
+        };
+        loop {
+            // What the open arrays' elements after the current ones take at the least.
+            let tail = self.open.iter().map(|n| n - 1).sum::<usize>() * MIN_REPLY_LEN;
+            let Some((head, next)) = parser.head_at(self.pos, self.open.len(), tail)? else {
+                return Ok(None);
+            };
+            self.pos = next;
+            if let Head::Array(len @ 1..) = head {
+                self.open.push(len);
+                continue;
+            }
+            // An element is complete, and with it every array it was the last one of.
+            loop {
+                match self.open.last_mut() {
+                    None => return Ok(Some(self.pos)),
+                    Some(left) if *left > 1 => {
+                        *left -= 1;
+                        break;
+                    }
+                    Some(_) => {
+                        self.open.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One reply being parsed from the start of `buf`: positions are bytes of the reply so far.
+struct Parser<'a> {
+    buf: &'a [u8],
+    limit: usize,
+}
+
+impl<'a> Parser<'a> {
+    /// Refuses a reply that would end after `end` plus `tail`, the fewest bytes the
+    /// elements announced but not yet parsed still need.
+    fn within(&self, end: usize, tail: usize) -> Result<(), ProtocolError> {
+        match end.checked_add(tail) {
+            Some(total) if total <= self.limit => Ok(()),
+            _ => Err(ProtocolError::ReplyTooLarge(self.limit)),
+        }
+    }
+
+    /// The reply at `pos`, followed by at least `tail` more bytes of the same reply.
+    fn reply_at(&self, pos: usize, depth: usize, tail: usize) -> Step<Reply> {
+        let Some((head, next)) = self.head_at(pos, depth, tail)? else {
+            return Ok(None);
+        };
+        let reply = match head {
+            Head::Simple(line) => Reply::Simple(String::from_utf8_lossy(line).into_owned()),
+            Head::Error(line) => Reply::Error(String::from_utf8_lossy(line).into_owned()),
+            Head::Integer(i) => Reply::Integer(i),
+            Head::Bulk(bytes) => Reply::Bulk(bytes.to_vec()),
+            Head::Nil => Reply::Nil,
+            Head::Array(len) => {
+                // Never trust the announced length for an allocation: nested arrays
+                // would each reserve for the same bytes. Grow as elements arrive.
+                let mut items = Vec::with_capacity(len.min(PREALLOCATED_ELEMENTS));
+                let mut at = next;
+                for i in 0..len {
+                    let after_this = tail + (len - 1 - i) * MIN_REPLY_LEN;
+                    let Some((item, after)) = self.reply_at(at, depth + 1, after_this)? else {
+                        return Ok(None);
+                    };
+                    items.push(item);
+                    at = after;
+                }
+                return Ok(Some((Reply::Array(items), at)));
+            }
+        };
+        Ok(Some((reply, next)))
+    }
+
+    /// The reply at `pos` up to its elements, if it is an array: read and checked, not
+    /// copied. A bulk string is there only once all of it has arrived.
+    fn head_at(&self, pos: usize, depth: usize, tail: usize) -> Step<Head<'a>> {
+        let buf = self.buf;
+        let Some(&tag) = buf.get(pos) else {
+            return Ok(None);
+        };
+        if !matches!(tag, b'+' | b'-' | b':' | b'$' | b'*') {
+            return Err(ProtocolError::UnknownType(tag));
+        }
+        let Some((line, next)) = self.line_at(pos + 1, tail)? else {
+            return Ok(None);
+        };
+        let head = match tag {
+            b'+' => Head::Simple(line),
+            b'-' => Head::Error(line),
+            b':' => Head::Integer(parse_int(line)?),
+            b'$' => {
+                let len = parse_int(line)?;
+                if len == -1 {
+                    return Ok(Some((Head::Nil, next)));
+                }
+                let len = checked_len(len, MAX_BULK_LEN, ProtocolError::BulkTooLarge)?;
+                let end = next + len;
+                self.within(end + 2, tail)?;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(ProtocolError::BadBulkTerminator);
+                }
+                return Ok(Some((Head::Bulk(&buf[next..end]), end + 2)));
+            }
+            b'*' => {
+                let len = parse_int(line)?;
+                if len == -1 {
+                    return Ok(Some((Head::Nil, next)));
+                }
+                let len = checked_len(len, MAX_ARRAY_LEN, ProtocolError::ArrayTooLarge)?;
+                if depth >= MAX_DEPTH {
+                    return Err(ProtocolError::TooDeep);
+                }
+                self.within(next + len * MIN_REPLY_LEN, tail)?;
+                Head::Array(len)
+            }
+            other => return Err(ProtocolError::UnknownType(other)),
+        };
+        Ok(Some((head, next)))
+    }
+
+    /// The bytes from `start` up to the next CRLF, and the position after it.
+    fn line_at(&self, start: usize, tail: usize) -> Step<&'a [u8]> {
+        let rest = self.buf.get(start..).unwrap_or_default();
+        match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            Some(i) if i > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
+            // The limit first: a shorter buffer, without this line's end, is refused so.
+            Some(i) => {
+                self.within(start + i + 2, tail)?;
+                if rest[i] == b'\n' {
+                    return Err(ProtocolError::BadLineEnding);
+                }
+                match rest.get(i + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some((&rest[..i], start + i + 2))),
+                    Some(_) => Err(ProtocolError::BadLineEnding),
+                }
+            }
+            None if rest.len() > MAX_LINE_LEN => Err(ProtocolError::LineTooLong),
+            None => {
+                self.within(start + rest.len() + 2, tail)?;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -483,6 +636,172 @@ mod tests {
         let mut endless = vec![b'+'];
         endless.extend(std::iter::repeat_n(b'a', MAX_LINE_LEN + 2));
         assert_eq!(parse_reply(&endless), Err(ProtocolError::LineTooLong));
+    }
+
+    #[test]
+    fn a_reply_whose_headers_announce_more_than_the_limit_is_refused_before_its_payload() {
+        // Only the headers have arrived: 400 MB announced, under the per-bulk limit but
+        // over the per-reply one. Nothing of the payload is buffered, nothing allocated.
+        assert_eq!(
+            parse_reply(b"*2\r\n$400000000\r\n"),
+            Err(ProtocolError::ReplyTooLarge(MAX_REPLY_LEN))
+        );
+        // Many elements: 16 million announced elements at 3 bytes each fit in 64 MiB, but
+        // not together with a second such array nested in the first.
+        assert_eq!(parse_reply(b"*16000000\r\n"), Ok(None));
+        assert_eq!(
+            parse_reply(b"*16000000\r\n*16000000\r\n"),
+            Err(ProtocolError::ReplyTooLarge(MAX_REPLY_LEN))
+        );
+        assert_eq!(
+            parse_reply_within(b"*3\r\n$40\r\n", 32),
+            Err(ProtocolError::ReplyTooLarge(32))
+        );
+    }
+
+    #[test]
+    fn a_reply_of_exactly_the_limit_parses_and_one_byte_more_is_refused() {
+        let mut bytes = Vec::new();
+        encode_reply(
+            &Reply::Array(vec![Reply::Bulk(vec![b'x'; 20]), Reply::Integer(7)]),
+            &mut bytes,
+        );
+        let len = bytes.len();
+        assert_eq!(parse_reply_within(&bytes, len).unwrap().unwrap().1, len);
+        assert_eq!(
+            parse_reply_within(&bytes, len - 1),
+            Err(ProtocolError::ReplyTooLarge(len - 1))
+        );
+        // Also when only the headers have arrived: the announced lengths are enough.
+        assert_eq!(&bytes[..9], b"*2\r\n$20\r\n");
+        assert_eq!(
+            parse_reply_within(&bytes[..9], len - 10),
+            Err(ProtocolError::ReplyTooLarge(len - 10))
+        );
+    }
+
+    #[test]
+    fn a_reader_buffering_many_elements_stops_at_the_reply_limit() {
+        // 1000 bulk strings of 10 000 bytes announced one after the other (each under the
+        // per-element limit) against a 256 KiB reply limit, arriving 16 KiB at a time the
+        // way a connection reads: refused once the limit is crossed, never buffered beyond.
+        let limit = 256 * 1024;
+        let mut wire = b"*1000\r\n".to_vec();
+        for _ in 0..1000 {
+            wire.extend_from_slice(b"$10000\r\n");
+            wire.extend(std::iter::repeat_n(b'v', 10_000));
+            wire.extend_from_slice(b"\r\n");
+        }
+        let mut buffered = 0;
+        let refused_at = loop {
+            buffered = (buffered + 16 * 1024).min(wire.len());
+            match parse_reply_within(&wire[..buffered], limit) {
+                Ok(None) => assert!(buffered < wire.len(), "never complete"),
+                Ok(Some(_)) => panic!("a reply over the limit parsed"),
+                Err(e) => break (e, buffered),
+            }
+        };
+        assert_eq!(refused_at.0, ProtocolError::ReplyTooLarge(limit));
+        assert!(
+            refused_at.1 <= limit + 16 * 1024,
+            "buffered {}",
+            refused_at.1
+        );
+        assert!(
+            refused_at.0.to_string().contains("limit for one reply"),
+            "{}",
+            refused_at.0
+        );
+    }
+
+    #[test]
+    fn an_endless_line_counts_against_the_reply_limit() {
+        let mut line = b"*2\r\n+".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 100));
+        assert_eq!(
+            parse_reply_within(&line, 64),
+            Err(ProtocolError::ReplyTooLarge(64))
+        );
+        assert_eq!(parse_reply_within(&line, 200), Ok(None));
+    }
+
+    /// Feeds `bytes` to a scanner `chunk` bytes more at a time, as a connection reads.
+    fn scan_in_chunks(
+        bytes: &[u8],
+        chunk: usize,
+        limit: usize,
+    ) -> Result<Option<usize>, ProtocolError> {
+        let mut scanner = ReplyScanner::within(limit);
+        let mut have = 0;
+        loop {
+            have = (have + chunk).min(bytes.len());
+            match scanner.scan(&bytes[..have])? {
+                Some(len) => return Ok(Some(len)),
+                None if have == bytes.len() => return Ok(None),
+                None => {}
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_finds_the_end_of_every_reply_type_however_it_arrives() {
+        let reply = Reply::Array(vec![
+            Reply::Nil,
+            Reply::Array(vec![Reply::Integer(1), Reply::Simple("x".into())]),
+            Reply::Array(Vec::new()),
+            Reply::Bulk(b"a\r\nb".to_vec()),
+            Reply::Error("ERR no".into()),
+            Reply::Array(vec![Reply::Array(vec![Reply::Bulk(Vec::new())])]),
+        ]);
+        let mut bytes = Vec::new();
+        encode_reply(&reply, &mut bytes);
+        let len = bytes.len();
+        bytes.extend_from_slice(b"+NEXT\r\n");
+        for chunk in [1, 2, 3, 7, len, bytes.len()] {
+            assert_eq!(
+                scan_in_chunks(&bytes, chunk, MAX_REPLY_LEN),
+                Ok(Some(len)),
+                "chunk {chunk}"
+            );
+        }
+        for cut in 0..len {
+            assert_eq!(
+                scan_in_chunks(&bytes[..cut], 1, MAX_REPLY_LEN),
+                Ok(None),
+                "prefix {cut}"
+            );
+        }
+        assert_eq!(scan_in_chunks(b"+OK\r\n", 1, MAX_REPLY_LEN), Ok(Some(5)));
+        assert_eq!(scan_in_chunks(b"*-1\r\n", 2, MAX_REPLY_LEN), Ok(Some(5)));
+    }
+
+    #[test]
+    fn the_scanner_refuses_what_the_parser_refuses() {
+        for bad in [
+            &b"%1\r\n"[..],
+            b":12a\r\n",
+            b"$2\r\nabc\r\n",
+            b"*2\r\n+OK\n",
+            b"$-2\r\n",
+            b"*9999999999\r\n",
+            b"*2\r\n$400000000\r\n",
+        ] {
+            assert!(parse_reply(bad).is_err(), "{bad:?}");
+            assert_eq!(
+                scan_in_chunks(bad, 1, MAX_REPLY_LEN),
+                parse_reply(bad).map(|r| r.map(|(_, used)| used)),
+                "{bad:?}"
+            );
+        }
+        let deep = b"*1\r\n".repeat(100);
+        assert_eq!(
+            scan_in_chunks(&deep, 5, MAX_REPLY_LEN),
+            Err(ProtocolError::TooDeep)
+        );
+        assert_eq!(
+            scan_in_chunks(b"*3\r\n$40\r\n", 4, 32),
+            Err(ProtocolError::ReplyTooLarge(32))
+        );
     }
 
     #[test]
