@@ -295,6 +295,14 @@ fn about_claims(message: &str) -> bool {
     m.contains("persistentvolumeclaim") || m.contains("is being deleted")
 }
 
+/// Whether the pod is on a node.
+fn scheduled(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_ref())
+        .is_some()
+}
+
 /// The first pod among `pods` no node can take, with the scheduler's words; a pod whose
 /// only trouble is its claims, or for which a cluster autoscaler is adding a node (a
 /// `TriggeredScaleUp` event in `events`), is left to wait.
@@ -542,16 +550,20 @@ pub async fn rollout(
         if let Some((pod, reason)) = pull_failure(&live) {
             return Err(RolloutError::ImagePull { pod, reason });
         }
-        let events = warnings(client, ns).await;
-        if let Some(message) = refused(&sts, &events, since) {
-            return Err(RolloutError::Refused {
-                statefulset: format!("{ns}/{name}"),
-                message,
-            });
-        }
-        claims_stuck(client, ns, &labels, &events, since).await?;
-        if let Some((pod, message)) = unschedulable(&live, &events) {
-            return Err(RolloutError::Unschedulable { pod, message });
+        // Pods missing or not on a node: ask the events and claims why (a rolling
+        // restart of scheduled pods needs none of these calls).
+        if live.len() < progress.desired as usize || live.iter().any(|p| !scheduled(p)) {
+            let events = warnings(client, ns).await;
+            if let Some(message) = refused(&sts, &events, since) {
+                return Err(RolloutError::Refused {
+                    statefulset: format!("{ns}/{name}"),
+                    message,
+                });
+            }
+            claims_stuck(client, ns, &labels, &events, since).await?;
+            if let Some((pod, message)) = unschedulable(&live, &events) {
+                return Err(RolloutError::Unschedulable { pod, message });
+            }
         }
         Ok(Some(progress.to_string()))
     })

@@ -2,6 +2,7 @@
 //! which changes restart the pods (and why), which settings are applied live, and the
 //! warnings that tell the user before they approve.
 
+use crate::k8s::names;
 use crate::k8s::objects::{restart_inputs, DeploymentSpec};
 use crate::k8s::volumes;
 use crate::redis::config;
@@ -23,6 +24,53 @@ pub struct Change {
     pub claims_kept: Vec<String>,
     /// The namespace of the deployment.
     pub namespace: String,
+    /// The claims' size before and after, when it grows (in place).
+    pub volumes_grow: Option<(String, String)>,
+    /// What changes about the claims that existing claims cannot take (storage class,
+    /// access mode), by attribute: the deployment is replaced.
+    pub claims_replaced: Vec<(&'static str, String)>,
+}
+
+/// The storage class as the plan shows it.
+fn class_text(class: &Option<String>) -> String {
+    class
+        .as_deref()
+        .map(|c| format!("{c:?}"))
+        .unwrap_or_else(|| "the cluster's default".into())
+}
+
+/// A size before and after.
+type Sizes = Option<(String, String)>;
+
+/// What happens to the claims from `prior` to `next` (both with claims): the sizes when
+/// they grow, and what they cannot take, by attribute.
+fn claims(prior: &DeploymentSpec, next: &DeploymentSpec) -> (Sizes, Vec<(&'static str, String)>) {
+    let (a, b) = (&prior.persistence, &next.persistence);
+    if !(a.enabled && b.enabled) {
+        return (None, Vec::new());
+    }
+    let grows = match (names::quantity(&a.size), names::quantity(&b.size)) {
+        (Ok(x), Ok(y)) => y > x,
+        _ => false,
+    };
+    let mut replaced = Vec::new();
+    if a.storage_class != b.storage_class {
+        replaced.push((
+            "storage_class",
+            format!(
+                "storage class {} -> {}",
+                class_text(&a.storage_class),
+                class_text(&b.storage_class)
+            ),
+        ));
+    }
+    if a.access_mode != b.access_mode {
+        replaced.push((
+            "access_mode",
+            format!("access mode {} -> {}", a.access_mode, b.access_mode),
+        ));
+    }
+    (grows.then(|| (a.size.clone(), b.size.clone())), replaced)
 }
 
 /// Decides the effect of an update.
@@ -52,6 +100,7 @@ pub fn between(prior: &DeploymentSpec, next: &DeploymentSpec) -> Change {
             })
         })
         .collect();
+    let (volumes_grow, claims_replaced) = claims(prior, next);
     Change {
         restart_reasons,
         live: config::live_changes(&prior.directives, &next.directives),
@@ -64,6 +113,8 @@ pub fn between(prior: &DeploymentSpec, next: &DeploymentSpec) -> Change {
             .map(|i| volumes::claim_name(&next.name, i))
             .collect(),
         namespace: next.namespace.clone(),
+        volumes_grow,
+        claims_replaced,
     }
 }
 
@@ -94,6 +145,33 @@ impl Change {
 
     /// The plan's warnings about this change of the deployment `id`.
     pub fn warn(&self, id: &str, diags: &mut Diagnostics) {
+        if !self.claims_replaced.is_empty() {
+            let what: Vec<&str> = self
+                .claims_replaced
+                .iter()
+                .map(|(_, w)| w.as_str())
+                .collect();
+            diags.warning(
+                "Deployment replaced: claims cannot change",
+                format!(
+                    "{id}: {}: Kubernetes cannot change this on existing claims, so the deployment is \
+                     replaced: destroyed, its claims and the data on them deleted, then created again \
+                     with new, empty claims. Back up the data first.",
+                    what.join(", ")
+                ),
+            );
+            return;
+        }
+        if let Some((before, after)) = &self.volumes_grow {
+            diags.warning(
+                "Volumes grow in place",
+                format!(
+                    "{id}: the claims grow {before} -> {after}, in place (their storage class allows \
+                     expansion); the StatefulSet is re-created around its running pods (deleted with \
+                     the pods orphaned, then applied again), which restarts no pod."
+                ),
+            );
+        }
         if !self.restart_reasons.is_empty() {
             diags.warning(
                 "Pods will restart",
@@ -297,6 +375,45 @@ mod tests {
         assert_eq!(
             removed.live,
             vec![("maxmemory".to_string(), "0".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_larger_size_grows_the_claims_and_a_new_class_or_access_mode_replaces_them() {
+        let a = spec();
+        let mut b = a.clone();
+        b.persistence.size = "2Gi".into();
+        let grow = between(&a, &b);
+        assert_eq!(grow.volumes_grow, Some(("1Gi".into(), "2Gi".into())));
+        assert!(grow.claims_replaced.is_empty() && grow.restart_reasons.is_empty());
+        let mut same = a.clone();
+        same.persistence.size = "1024Mi".into();
+        assert_eq!(between(&a, &same).volumes_grow, None);
+        let mut c = a.clone();
+        c.persistence.storage_class = Some("fast".into());
+        c.persistence.access_mode = "ReadWriteOncePod".into();
+        let replaced = between(&a, &c);
+        assert_eq!(
+            replaced.claims_replaced,
+            vec![
+                (
+                    "storage_class",
+                    "storage class the cluster's default -> \"fast\"".to_string()
+                ),
+                (
+                    "access_mode",
+                    "access mode ReadWriteOnce -> ReadWriteOncePod".to_string()
+                ),
+            ]
+        );
+        let mut diags = Diagnostics::new();
+        replaced.warn("apps/cache", &mut diags);
+        assert_eq!(diags.iter().count(), 1);
+        let mut off = c.clone();
+        off.persistence.enabled = false;
+        assert!(
+            between(&a, &off).claims_replaced.is_empty(),
+            "no claims, nothing to replace"
         );
     }
 

@@ -12,6 +12,7 @@ use crate::redis::{acl, config};
 use crate::tf::{AttributePath, Diagnostics, Value};
 
 use super::super::support::{bad, int_of, map_of, path, risky, str_of};
+use super::changes::Change;
 use super::model::{TYPED_NUMBERS, TYPED_OTHERS};
 
 /// Every problem of the configuration (or plan) `v`; `config` carries write-only values.
@@ -215,6 +216,56 @@ fn settings(d: &mut Diagnostics, c: &Value, memory_limit: Option<f64>) {
             bad(d, p, summary, e.0);
         }
     }
+}
+
+/// Problems of an update's volume change that the values alone show: claims cannot
+/// shrink, and a replacement that keeps its claims (`retain_on_destroy` in the prior
+/// state, which the destroy half of a replacement follows) would adopt them unchanged.
+pub fn volume_change(
+    prior: &DeploymentSpec,
+    next: &DeploymentSpec,
+    change: &Change,
+    prior_retains: bool,
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let (a, b) = (&prior.persistence, &next.persistence);
+    if !(a.enabled && b.enabled) {
+        return diags;
+    }
+    if let (Ok(before), Ok(after)) = (names::quantity(&a.size), names::quantity(&b.size)) {
+        if after < before {
+            bad(
+                &mut diags,
+                path(&["persistence", "size"]),
+                "Volumes cannot shrink",
+                format!(
+                    "{} -> {}: Kubernetes cannot shrink a claim (its request may not go below \
+                     what it has). Keep {} or more; to have less, back up the data and replace \
+                     the deployment (terraform apply -replace).",
+                    a.size, b.size, a.size
+                ),
+            );
+        }
+    }
+    if prior_retains {
+        for (attr, _) in &change.claims_replaced {
+            {
+                bad(
+                    &mut diags,
+                    path(&["persistence", attr]),
+                    "A replacement would keep the old claims",
+                    format!(
+                        "changing persistence.{attr} replaces the deployment, but \
+                         persistence.retain_on_destroy = true keeps its claims, and the new \
+                         StatefulSet would adopt them unchanged. Set retain_on_destroy = false and \
+                         apply first (the replacement then deletes the claims and their data; back \
+                         it up), or keep persistence.{attr} as it is."
+                    ),
+                );
+            }
+        }
+    }
+    diags
 }
 
 fn persistence(d: &mut Diagnostics, v: &Value) {
@@ -665,6 +716,32 @@ mod tests {
         assert_eq!(
             errors_at(vec![("tolerations", list)]),
             vec!["tolerations[0].value", "tolerations[1].key"]
+        );
+    }
+
+    #[test]
+    fn a_smaller_size_is_an_error_and_a_new_class_with_retained_claims_too() {
+        let a = crate::k8s::objects::spec::tests::spec();
+        let mut smaller = a.clone();
+        smaller.persistence.size = "512Mi".into();
+        let paths = |d: Diagnostics| -> Vec<String> {
+            d.iter()
+                .map(|d| d.path.as_ref().map(|p| p.to_string()).unwrap_or_default())
+                .collect()
+        };
+        let check = |next: &DeploymentSpec, retains: bool| {
+            volume_change(&a, next, &super::super::changes::between(&a, next), retains)
+        };
+        assert_eq!(paths(check(&smaller, false)), vec!["persistence.size"]);
+        let mut bigger = a.clone();
+        bigger.persistence.size = "2Gi".into();
+        assert!(check(&bigger, false).is_empty());
+        let mut moved = a.clone();
+        moved.persistence.storage_class = Some("fast".into());
+        assert!(check(&moved, false).is_empty(), "a plain replacement");
+        assert_eq!(
+            paths(check(&moved, true)),
+            vec!["persistence.storage_class"]
         );
     }
 

@@ -11,6 +11,7 @@ pub mod model;
 pub mod ops;
 pub mod schema;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,11 +79,15 @@ impl Deployment {
         limit: Duration,
     ) {
         let Some(c) = self.clients(&mut resp.diagnostics) else {
+            resp.state = req.prior_state.clone();
             return;
         };
         let want = model::parse(&req.plan, &req.config);
         let spec = &want.spec;
         let mut diags = Diagnostics::new();
+        // Whether objects were (or may have been) written: a create that fails after
+        // that stays in state, tainted, so the next apply replaces it and destroy removes it.
+        let wrote = AtomicBool::new(false);
         let work = async {
             if want.create_namespace {
                 apply::ensure_namespace(&c.kube, &c.field_manager, &spec.namespace)
@@ -101,17 +106,23 @@ impl Deployment {
             let passwords = ops::passwords(&c, spec, client_pw)
                 .await
                 .map_err(|e| api_diag(&c, "Cannot read the internal Secret", &e))?;
-            ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
-                .map_err(|e| diag_from("Internal error", &e))?
-                .apply(&c.kube, &c.field_manager)
-                .await
-                .map_err(|e| {
-                    monitoring_at_path(api_diag(&c, "Cannot apply the Kubernetes objects", &e), &e)
-                })?;
+            let set = ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
+                .map_err(|e| diag_from("Internal error", &e))?;
+            // Claims grow in place; claim templates the API server will not update make
+            // a new StatefulSet around the running pods.
+            ops::prepare_volumes(&c, spec, prior.is_some()).await?;
+            set.apply(&c.kube, &c.field_manager).await.map_err(|e| {
+                wrote.store(true, Ordering::Relaxed);
+                monitoring_at_path(api_diag(&c, "Cannot apply the Kubernetes objects", &e), &e)
+            })?;
+            wrote.store(true, Ordering::Relaxed);
             if !want.wait_for_ready {
                 return Ok((None, None));
             }
             let version = ops::converge_redis(&c, spec, prior, &passwords, limit).await?;
+            if let Some(prior) = prior {
+                ops::volumes_grown(&c, prior, spec, limit).await?;
+            }
             Ok::<_, Diagnostic>((version, Some(spec.replicas as i64)))
         };
         let outcome = req.ctx.bounded(limit, work).await;
@@ -134,8 +145,16 @@ impl Deployment {
                 return;
             }
         }
-        // A failed create leaves objects a re-apply adopts (server-side apply); Terraform
-        // keeps no state for it. A failed update keeps the prior state.
+        if prior.is_none() && wrote.load(Ordering::Relaxed) {
+            // A failed create that wrote objects: a complete state (Terraform marks it
+            // tainted), so the next apply replaces it and destroy removes it.
+            model::set_derived(&mut resp.state, spec);
+            resp.state.set("redis_version", Value::string(""));
+            resp.state.set("ready_replicas", Value::int(0));
+            return;
+        }
+        // A failed create that wrote nothing leaves no state; a failed update keeps the
+        // prior state.
         resp.state = req.prior_state.clone();
     }
 }
@@ -165,9 +184,6 @@ impl Resource for Deployment {
     async fn create(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
         let limit = timeouts::get(&req.plan, "create", DEFAULT_CREATE);
         self.converge(&req, resp, None, limit).await;
-        if resp.diagnostics.has_errors() {
-            resp.state = Value::Null;
-        }
     }
 
     async fn read(&self, req: ReadRequest, resp: &mut ReadResponse) {
@@ -362,11 +378,27 @@ impl ModifyPlan for Deployment {
         }
         resp.diagnostics
             .extend(checks::image_change(&prior, &next.spec));
+        let mut change = changes::between(&prior, &next.spec);
+        if change.volumes_grow.is_some() || !change.claims_replaced.is_empty() {
+            // What the claims' classes allow needs the API; unreachable, apply says it.
+            if let Ok(c) = self.shared.get() {
+                let asked = ops::volume_plan(&c, &prior, &next.spec, &mut change);
+                if let Ok(Ok(found)) = req.ctx.bounded(PLAN_CHECK_TIMEOUT, asked).await {
+                    resp.diagnostics.extend(found);
+                }
+            }
+        }
+        let retains = model::parse(&req.prior_state, &req.prior_state).retain_on_destroy;
+        resp.diagnostics
+            .extend(checks::volume_change(&prior, &next.spec, &change, retains));
+        for (attr, _) in &change.claims_replaced {
+            resp.requires_replace.push(path(&["persistence", attr]));
+        }
         if resp.diagnostics.has_errors() {
             return;
         }
         changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
-        changes::between(&prior, &next.spec).warn(&next.spec.id(), &mut resp.diagnostics);
+        change.warn(&next.spec.id(), &mut resp.diagnostics);
     }
 }
 

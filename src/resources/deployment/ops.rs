@@ -12,11 +12,12 @@ use kube::Api;
 
 use super::super::support::{admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
 use super::super::Clients;
+use super::changes::Change;
 use super::model::{Desired, PasswordSource};
 use super::INPUTS_ANNOTATION;
 use crate::k8s::apply::{self, ApiError, ObjectSet};
 use crate::k8s::objects::{self, DeploymentSpec};
-use crate::k8s::wait;
+use crate::k8s::{names, volumes, wait};
 use crate::redis::files::{self, keys, Passwords};
 use crate::redis::{config, wait_ready, wait_until, RedisError};
 use crate::tf::{Diagnostic, Diagnostics};
@@ -136,7 +137,7 @@ pub async fn converge_redis(
         timeout,
     )
     .await
-    .map_err(|e| diag_from("The pods did not become ready", &e))?;
+    .map_err(|e| rollout_diag(&e))?;
     let mut version = None;
     for ordinal in 0..spec.replicas {
         let pod = spec.pod_name(ordinal);
@@ -211,6 +212,201 @@ pub async fn converge_redis(
         })?;
     }
     Ok(version)
+}
+
+/// Why the pods did not become ready, pointing at the attribute to change and naming
+/// the fix when Kubernetes' reason makes it plain.
+pub fn rollout_diag(e: &wait::RolloutError) -> Diagnostic {
+    use wait::RolloutError as R;
+    let words = diag_from("", e).detail;
+    let (summary, at, fix): (&str, Option<&[&str]>, String) = match e {
+        R::MissingStorageClass { class, .. } => (
+            "Storage class not found",
+            Some(&["persistence", "storage_class"]),
+            format!(
+                "Set persistence.storage_class to a class the cluster has (or leave it unset for the \
+                 default), or create the StorageClass {class:?}. The next apply replaces this deployment."
+            ),
+        ),
+        R::ClaimNotBound { .. } => (
+            "Volumes cannot be provisioned",
+            Some(&["persistence"]),
+            "The provisioner's words say why: choose another persistence.storage_class, ask for \
+             less (persistence.size), or have the cluster's admins add capacity."
+                .into(),
+        ),
+        R::Unschedulable { message, .. } => {
+            let (at, fix): (&[&str], &str) = if message.contains("Insufficient") {
+                (&["resources", "requests"], "No node has the room the pod requests: lower resources.requests, or add larger nodes.")
+            } else if message.contains("anti-affinity") {
+                (&["anti_affinity"], "anti_affinity = \"required\" needs a node per pod: use \"preferred\", fewer replicas, or more nodes.")
+            } else if message.contains("affinity/selector") {
+                (&["node_selector"], "No node has the labels node_selector asks for: fix node_selector, or label the nodes.")
+            } else if message.contains("taint") {
+                (&["tolerations"], "The nodes have taints the pods do not tolerate: add tolerations, or use other nodes.")
+            } else {
+                (&[], "The scheduler's words say which constraint no node meets.")
+            };
+            ("Pods cannot be scheduled", (!at.is_empty()).then_some(at), fix.into())
+        }
+        R::Refused { message, .. } => (
+            "Kubernetes refuses to create the pods or claims",
+            None,
+            if message.contains("exceeded quota") {
+                "The namespace's ResourceQuota is used up: raise it, or ask for less (replicas, \
+                 resources, persistence.size)."
+                    .into()
+            } else {
+                "An admission policy or webhook refuses them: change the configuration to satisfy \
+                 it, or ask the cluster's admins."
+                    .into()
+            },
+        ),
+        _ => return diag_from("The pods did not become ready", e),
+    };
+    let d = Diagnostic::error(summary, format!("{words}\n\n{fix}"));
+    match at {
+        Some(parts) => d.at(path(parts)),
+        None => d,
+    }
+}
+
+/// Before an update's objects are applied: when the StatefulSet's claim templates must
+/// change (the API server refuses to update them), the claims grow to the wanted size
+/// (the API server refuses it, with its reason, for a class that cannot expand), and
+/// the StatefulSet is deleted with its pods orphaned, so that the apply makes a new one
+/// that adopts the running pods without restarting them.
+pub async fn prepare_volumes(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    updating: bool,
+) -> Result<(), Diagnostic> {
+    if !updating {
+        return Ok(());
+    }
+    let ns = &spec.namespace;
+    let api = |e: ApiError| api_diag(c, "Cannot change the volumes", &e);
+    let Some(live) = apply::get::<StatefulSet>(&c.kube, ns, &spec.name)
+        .await
+        .map_err(api)?
+    else {
+        return Ok(());
+    };
+    if !volumes::templates_differ(&live, &spec.persistence) {
+        return Ok(());
+    }
+    if spec.persistence.enabled {
+        let labels = wait::selector_string(&spec.selector_labels());
+        let claims = volumes::claims(&c.kube, ns, &spec.name, &labels)
+            .await
+            .map_err(api)?;
+        volumes::grow(&c.kube, ns, &claims, &spec.persistence.size)
+            .await
+            .map_err(|e| api(e).at(path(&["persistence", "size"])))?;
+    }
+    tracing::info!(%ns, name = %spec.name, "claim templates change: re-creating the statefulset around its pods");
+    volumes::orphan_stateful_set(&c.kube, ns, &spec.name)
+        .await
+        .map_err(api)?;
+    wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, ORPHAN_TIMEOUT)
+        .await
+        .map_err(|e| diag_from("The StatefulSet was not re-created", &e))
+}
+
+/// Plan-time, with the API, for an update whose claims change: a storage class named
+/// on one side only is compared with what it stands for (the existing claims' class,
+/// the cluster's default), so naming the class already in use replaces nothing; and
+/// claims grow only when their class exists and allows expansion.
+pub async fn volume_plan(
+    c: &Clients,
+    prior: &DeploymentSpec,
+    next: &DeploymentSpec,
+    change: &mut Change,
+) -> Result<Diagnostics, ApiError> {
+    let mut diags = Diagnostics::new();
+    let claim = volumes::claim_name(&prior.name, 0);
+    let live = apply::get::<PersistentVolumeClaim>(&c.kube, &prior.namespace, &claim).await?;
+    let live_class = live
+        .as_ref()
+        .and_then(|c| c.spec.as_ref())
+        .and_then(|s| s.storage_class_name.clone());
+    let (a, b) = (
+        &prior.persistence.storage_class,
+        &next.persistence.storage_class,
+    );
+    if a != b && (a.is_none() || b.is_none()) {
+        let before = a.clone().or_else(|| live_class.clone());
+        let after = match b {
+            Some(class) => Some(class.clone()),
+            None => volumes::default_class(&c.kube).await?,
+        };
+        if before.is_some() && before == after {
+            change
+                .claims_replaced
+                .retain(|(attr, _)| *attr != "storage_class");
+        }
+    }
+    let Some((from, to)) = &change.volumes_grow else {
+        return Ok(diags);
+    };
+    if !change.claims_replaced.is_empty() {
+        return Ok(diags);
+    }
+    let class = match live_class.or_else(|| b.clone()) {
+        Some(class) => class,
+        None => match volumes::default_class(&c.kube).await? {
+            Some(class) => class,
+            None => return Ok(diags),
+        },
+    };
+    let why = match volumes::storage_class(&c.kube, &class).await? {
+        None => format!("the claims' StorageClass {class:?} does not exist (any more)"),
+        Some(sc) if !volumes::expandable(&sc) => format!(
+            "the claims' StorageClass {class:?} does not allow volume expansion \
+             (allowVolumeExpansion is not true)"
+        ),
+        Some(_) => return Ok(diags),
+    };
+    diags.push(
+        Diagnostic::error(
+            "Volumes cannot grow",
+            format!(
+                "persistence.size {from} -> {to}: {why}. Keep {from}; or have the cluster's admins \
+                 allow expansion on {class:?} (if its provisioner can expand volumes); or move to a \
+                 class that can (persistence.storage_class, which replaces the deployment and its \
+                 data)."
+            ),
+        )
+        .at(path(&["persistence", "size"])),
+    );
+    Ok(diags)
+}
+
+/// How long a StatefulSet deleted with its pods orphaned may take to go.
+const ORPHAN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// After an update that grew `persistence.size`: waits until the claims of the running
+/// pods report the new capacity (the node's part of a resize ends once a pod mounts
+/// the claim).
+pub async fn volumes_grown(
+    c: &Clients,
+    prior: &DeploymentSpec,
+    spec: &DeploymentSpec,
+    timeout: Duration,
+) -> Result<(), Diagnostic> {
+    let bytes = |s: &DeploymentSpec| names::quantity(&s.persistence.size).ok();
+    let (Some(before), Some(after)) = (bytes(prior), bytes(spec)) else {
+        return Ok(());
+    };
+    if !(spec.persistence.enabled && prior.persistence.enabled && after > before) {
+        return Ok(());
+    }
+    let claims: Vec<String> = (0..spec.replicas)
+        .map(|i| volumes::claim_name(&spec.name, i))
+        .collect();
+    wait::claims_grown(&c.kube, &spec.namespace, &claims, after, timeout)
+        .await
+        .map_err(|e| diag_from("The volumes did not grow", &e).at(path(&["persistence", "size"])))
 }
 
 /// An error with what was being done.

@@ -72,15 +72,15 @@ pub fn schema() -> Schema {
             ),
             s(
                 "size",
-                "Claim size, a Kubernetes quantity (default `\"1Gi\"`).",
+                "Claim size, a Kubernetes quantity (default `\"1Gi\"`). Growing it expands the existing claims in place, without restarting the pods (their StorageClass must allow volume expansion); it cannot shrink.",
             ),
             s(
                 "storage_class",
-                "StorageClass of the claims; the cluster's default when unset.",
+                "StorageClass of the claims; the cluster's default when unset. Changing it replaces the deployment: new, empty claims.",
             ),
             s(
                 "access_mode",
-                "Access mode of the claims (default `ReadWriteOnce`).",
+                "Access mode of the claims (default `ReadWriteOnce`). Changing it replaces the deployment: new, empty claims.",
             )
             .validator(validate::one_of(&[
                 "ReadWriteOnce",
@@ -94,7 +94,7 @@ pub fn schema() -> Schema {
         ],
     )
     .optional()
-    .description("Storage of /data. Size, class and access mode apply to new claims only.");
+    .description("Storage of /data: a claim per pod.");
 
     let auth = Attribute::single_nested(
         "auth",
