@@ -46,7 +46,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
-    println!("fuzz seed {seed:#x}, {seconds} s per target");
+    match one_case {
+        Some(case) => println!("fuzz seed {seed:#x}, case {case} only"),
+        None => println!("fuzz seed {seed:#x}, {seconds} s per target"),
+    }
     println!(
         "{:<8} {:>12} {:>12} {:>9} {:>12} {:>10} {:>9} {:>14} {:>13}",
         "target",
