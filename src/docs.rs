@@ -4,6 +4,8 @@
 //! `resources/<short name>.md` per resource type, embedding the HCL under `examples/`
 //! (`provider/provider.tf`, `resources/<type>/resource.tf` and `import.sh`) when present.
 //! The output depends on the schemas and examples only: same input, same bytes.
+//! Hand-written guides live beside them in `guides/<name>.md`; [`differences`] accepts
+//! them (with their front matter) and `write` leaves them alone.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
@@ -20,6 +22,10 @@ pub const USAGE: &str = "usage: terraform-provider-redis docs <out-dir> [--examp
 /// Where write-only arguments are explained.
 const WRITE_ONLY_LINK: &str =
     "https://developer.hashicorp.com/terraform/language/resources/ephemeral#write-only-arguments";
+
+/// The hand-written guides under `guides/`, as `(file stem, title)`: the provider page
+/// links each, and [`differences`] insists that exactly these exist.
+pub const GUIDES: &[(&str, &str)] = &[("rbac", "Least-privilege RBAC and object ownership")];
 
 /// A failure to render or write the docs.
 #[derive(Debug, thiserror::Error)]
@@ -198,9 +204,34 @@ pub fn differences(pages: &[Page], dir: &Path) -> Result<Vec<String>, DocsError>
     }
     let rendered: BTreeSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
     for extra in on_disk.iter().filter(|f| !rendered.contains(f.as_str())) {
-        out.push(format!("{extra}: not a rendered page"));
+        if is_guide(extra)
+            && !GUIDES
+                .iter()
+                .any(|(stem, _)| *extra == format!("guides/{stem}.md"))
+        {
+            out.push(format!("{extra}: a guide not listed in docs::GUIDES"));
+        } else if is_guide(extra) {
+            let path = dir.join(extra);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| DocsError::Read { path, source })?;
+            if !text.starts_with("---\npage_title: ") {
+                out.push(format!(
+                    "{extra}: a guide starts with front matter: ---, page_title: ..."
+                ));
+            }
+        } else {
+            out.push(format!("{extra}: not a rendered page"));
+        }
     }
     Ok(out)
+}
+
+/// Whether `path` (relative to the docs directory) is a hand-written guide, which the
+/// Registry layout keeps beside the rendered pages: `guides/<name>.md`.
+pub fn is_guide(path: &str) -> bool {
+    path.strip_prefix("guides/")
+        .and_then(|name| name.strip_suffix(".md"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 fn first_difference(wanted: &str, found: &str) -> String {
@@ -293,6 +324,13 @@ pub fn provider_page(
                 "- [`{name}`](resources/{}.md)",
                 short_name(provider, name)
             );
+        }
+        out.push('\n');
+    }
+    if !GUIDES.is_empty() {
+        out.push_str("## Guides\n\n");
+        for (stem, title) in GUIDES {
+            let _ = writeln!(out, "- [{title}](guides/{stem}.md)");
         }
         out.push('\n');
     }
@@ -968,6 +1006,29 @@ mod tests {
             differences(&pages, dir.path()).expect("compares"),
             Vec::<String>::new()
         );
+        std::fs::create_dir_all(dir.path().join("guides")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("guides/rbac.md"),
+            "---\npage_title: \"RBAC\"\n---\n",
+        )
+        .expect("write");
+        write(&pages, dir.path()).expect("writes");
+        assert!(
+            dir.path().join("guides/rbac.md").exists(),
+            "guides are kept"
+        );
+        assert_eq!(
+            differences(&pages, dir.path()).expect("compares"),
+            Vec::<String>::new(),
+            "a guide is not a difference"
+        );
+        std::fs::write(dir.path().join("guides/rbac.md"), "# no front matter\n").expect("write");
+        std::fs::write(
+            dir.path().join("guides/other.md"),
+            "---\npage_title: \"O\"\n---\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("guides/notes.txt"), "").expect("write");
         std::fs::write(dir.path().join("index.md"), "# q\n").expect("write");
         std::fs::write(dir.path().join("extra.md"), "").expect("write");
         std::fs::remove_file(dir.path().join("resources/thing.md")).expect("rm");
@@ -977,6 +1038,9 @@ mod tests {
                 "index.md: differs at line 1: rendered \"# p\", found \"# q\"",
                 "resources/thing.md: missing",
                 "extra.md: not a rendered page",
+                "guides/notes.txt: not a rendered page",
+                "guides/other.md: a guide not listed in docs::GUIDES",
+                "guides/rbac.md: a guide starts with front matter: ---, page_title: ...",
             ]
         );
     }

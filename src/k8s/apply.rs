@@ -1,12 +1,16 @@
 //! Server-side apply, reads and deletes of namespaced objects, and [`ObjectSet`]: the
-//! ordered objects a resource owns, applied, pruned and deleted together. Errors name
-//! the object and the cause.
+//! ordered objects a resource owns, applied, pruned and deleted together, never touching
+//! an object that is not the owner's ([`Owner`]). Errors name the object and the cause.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
+};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -164,16 +168,22 @@ pub async fn get<K: Managed>(client: &Client, ns: &str, name: &str) -> Result<Op
         .map_err(|e| ApiError::new::<K>("get", ns, name, e))
 }
 
-/// Deletes an object (its dependents in the background); absent is fine.
-pub async fn delete<K: Managed>(client: &Client, ns: &str, name: &str) -> Result<(), ApiError> {
+/// Deletes the object `ns/name` whose uid is `uid` (its dependents in the background):
+/// `false` when another object of that name has replaced it (left alone); absent is fine.
+pub async fn delete<K: Managed>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Result<bool, ApiError> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
-    match api.delete(name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+    match api
+        .delete(name, &delete_params(Some(uid.to_string())))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
         Err(e) => Err(ApiError::new::<K>("delete", ns, name, e)),
     }
 }
@@ -198,7 +208,7 @@ pub async fn ensure_namespace(
     .map_err(|e| ApiError::new::<Namespace>("apply", "", name, e))
 }
 
-/// One object of a set: present (to apply) or absent (to delete if found).
+/// One object of a set: present (to apply) or absent (to delete if found and ours).
 #[derive(Clone, Debug)]
 struct Entry {
     resource: ApiResource,
@@ -210,6 +220,29 @@ struct Entry {
 impl Entry {
     fn api(&self, client: &Client) -> Api<DynamicObject> {
         Api::namespaced_with(client.clone(), &self.namespace, &self.resource)
+    }
+
+    /// The object of this kind and name in the cluster, if any.
+    async fn existing(&self, client: &Client) -> Result<Option<DynamicObject>, ApiError> {
+        match self.api(client).get_opt(&self.name).await {
+            Ok(found) => Ok(found),
+            // A kind the cluster does not serve has no objects.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(err) => Err(self.error("get", err)),
+        }
+    }
+
+    fn error(&self, verb: &'static str, err: kube::Error) -> ApiError {
+        ApiError::of_kind(verb, &self.resource.kind, &self.namespace, &self.name, err)
+    }
+
+    fn foreign(&self, found: &DynamicObject) -> Foreign {
+        Foreign {
+            kind: self.resource.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: found.metadata.uid.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -223,18 +256,127 @@ pub struct ConvertError {
     source: serde_json::Error,
 }
 
+/// An existing object with a name the set uses that is not the owner's: it lacks the
+/// owner's labels and was not adopted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Foreign {
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Its uid: what an adoption records.
+    pub uid: String,
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// Why a set was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    /// A Kubernetes call failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Objects the set needs exist and are someone else's: nothing was written.
+    #[error("{} exist and are not ours", list(.0))]
+    NotOurs(Vec<Foreign>),
+}
+
+/// `a, b and c`.
+pub fn list(objects: &[Foreign]) -> String {
+    let names: Vec<String> = objects.iter().map(ToString::to_string).collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What makes an object ours: the labels every object of the owner carries (its
+/// `managed-by` and `instance`), or its uid among those adopted explicitly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    labels: BTreeMap<String, String>,
+    adopted: BTreeSet<String>,
+}
+
+impl Owner {
+    /// The owner whose objects carry every one of `labels`.
+    pub fn labelled(labels: BTreeMap<String, String>) -> Owner {
+        Owner {
+            labels,
+            adopted: BTreeSet::new(),
+        }
+    }
+
+    /// Objects with these uids count as ours too, whatever their labels.
+    pub fn adopting(mut self, uids: impl IntoIterator<Item = String>) -> Owner {
+        self.adopted.extend(uids);
+        self
+    }
+
+    /// Whether an object with this metadata is ours.
+    pub fn owns(&self, meta: &ObjectMeta) -> bool {
+        let labelled = !self.labels.is_empty()
+            && self.labels.iter().all(|(k, v)| {
+                meta.labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .is_some_and(|have| have == v)
+            });
+        labelled
+            || meta
+                .uid
+                .as_ref()
+                .is_some_and(|uid| self.adopted.contains(uid))
+    }
+}
+
+/// Delete options that delete only the object with `uid` (a new object of the same
+/// name, created by someone else meanwhile, stays), its dependents in the background.
+///
+/// No resourceVersion precondition: controllers update the status of our StatefulSet
+/// and budget all the time, so it would refuse spuriously; the uid is what guards
+/// against deleting a different object.
+pub fn delete_params(uid: Option<String>) -> DeleteParams {
+    DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: uid.map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    }
+}
+
 /// The objects a resource owns, in the order they are applied. Objects the
 /// configuration does not want (a disabled budget, no metrics) are listed as absent:
-/// applying the set deletes them, so turning a feature off leaves nothing behind.
+/// applying the set deletes them if they are ours, so turning a feature off leaves
+/// nothing of ours behind and nothing of anyone else's deleted.
 #[derive(Clone, Debug, Default)]
 pub struct ObjectSet {
+    owner: Owner,
     entries: Vec<Entry>,
 }
 
 impl ObjectSet {
-    /// An empty set.
-    pub fn new() -> ObjectSet {
-        ObjectSet::default()
+    /// An empty set of `owner`'s objects.
+    pub fn new(owner: Owner) -> ObjectSet {
+        ObjectSet {
+            owner,
+            entries: Vec::new(),
+        }
+    }
+
+    /// The same set, objects with these uids counting as ours (adopted on import).
+    pub fn adopting(mut self, uids: impl IntoIterator<Item = String>) -> ObjectSet {
+        self.owner = self.owner.adopting(uids);
+        self
     }
 
     /// Adds a typed object to apply.
@@ -290,50 +432,108 @@ impl ObjectSet {
             .collect()
     }
 
-    /// Server-side applies the present objects in order as `field_manager` and deletes
-    /// the absent ones (a kind the cluster does not serve counts as absent).
-    pub async fn apply(&self, client: &Client, field_manager: &str) -> Result<(), ApiError> {
-        let params = PatchParams::apply(field_manager).force();
+    /// Every existing object with a name of the set, present or absent, that is not
+    /// the owner's.
+    pub async fn foreign(&self, client: &Client) -> Result<Vec<Foreign>, ApiError> {
+        let mut found = Vec::new();
         for e in &self.entries {
+            if let Some(obj) = e.existing(client).await? {
+                if !self.owner.owns(&obj.metadata) {
+                    found.push(e.foreign(&obj));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Checks that every present object is absent from the cluster or the owner's, and
+    /// only then server-side applies them in order as `field_manager`; deletes the
+    /// absent ones that are the owner's. Returns the absent ones left alone because they
+    /// are someone else's.
+    ///
+    /// The apply forces: after the check, every object it writes is ours or adopted, and
+    /// a conflict can only be with our own earlier managers (another field manager name,
+    /// a `kubectl edit` the configuration now undoes) or, on adoption, with the previous
+    /// owner whose fields the user handed over. Without force such applies would fail
+    /// with a conflict the user cannot resolve from Terraform.
+    pub async fn apply(
+        &self,
+        client: &Client,
+        field_manager: &str,
+    ) -> Result<Vec<Foreign>, SetError> {
+        let mut existing = Vec::with_capacity(self.entries.len());
+        let mut refused = Vec::new();
+        for e in &self.entries {
+            let found = e.existing(client).await?;
+            if let (Some(_), Some(obj)) = (&e.object, &found) {
+                if !self.owner.owns(&obj.metadata) {
+                    refused.push(e.foreign(obj));
+                }
+            }
+            existing.push(found);
+        }
+        if !refused.is_empty() {
+            return Err(SetError::NotOurs(refused));
+        }
+        let params = PatchParams::apply(field_manager).force();
+        let mut left = Vec::new();
+        for (e, found) in self.entries.iter().zip(existing) {
             match &e.object {
                 Some(obj) => {
                     tracing::debug!(kind = %e.resource.kind, ns = %e.namespace, name = %e.name, "server-side apply");
                     e.api(client)
                         .patch(&e.name, &params, &Patch::Apply(obj))
                         .await
-                        .map_err(|err| {
-                            ApiError::of_kind("apply", &e.resource.kind, &e.namespace, &e.name, err)
-                        })?;
+                        .map_err(|err| e.error("apply", err))?;
                 }
-                None => self.delete_one(client, e).await?,
+                None => {
+                    if let Some(other) = self.delete_one(client, e, found).await? {
+                        left.push(other);
+                    }
+                }
             }
         }
-        Ok(())
+        Ok(left)
     }
 
-    /// Deletes every object of the set, last applied first.
-    pub async fn delete(&self, client: &Client) -> Result<(), ApiError> {
+    /// Deletes every object of the set that is the owner's, last applied first; returns
+    /// the objects with the set's names left alone because they are someone else's.
+    pub async fn delete(&self, client: &Client) -> Result<Vec<Foreign>, ApiError> {
+        let mut left = Vec::new();
         for e in self.entries.iter().rev() {
-            self.delete_one(client, e).await?;
+            let found = e.existing(client).await?;
+            if let Some(other) = self.delete_one(client, e, found).await? {
+                left.push(other);
+            }
         }
-        Ok(())
+        Ok(left)
     }
 
-    async fn delete_one(&self, client: &Client, e: &Entry) -> Result<(), ApiError> {
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            ..DeleteParams::default()
+    /// Deletes `found` if it is the owner's, by its uid; returns it if it is not.
+    async fn delete_one(
+        &self,
+        client: &Client,
+        e: &Entry,
+        found: Option<DynamicObject>,
+    ) -> Result<Option<Foreign>, ApiError> {
+        let Some(obj) = found else {
+            return Ok(None);
         };
-        match e.api(client).delete(&e.name, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(err) => Err(ApiError::of_kind(
-                "delete",
-                &e.resource.kind,
-                &e.namespace,
-                &e.name,
-                err,
-            )),
+        if !self.owner.owns(&obj.metadata) {
+            tracing::info!(kind = %e.resource.kind, ns = %e.namespace, name = %e.name, "not ours: left alone");
+            return Ok(Some(e.foreign(&obj)));
+        }
+        match e
+            .api(client)
+            .delete(&e.name, &delete_params(obj.metadata.uid.clone()))
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            // The uid precondition failed: the object was replaced by another since we
+            // looked; that one is not ours to delete.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Some(e.foreign(&obj))),
+            Err(err) => Err(e.error("delete", err)),
         }
     }
 }
@@ -401,7 +601,7 @@ mod tests {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some("cache-config".into());
         cm.metadata.namespace = Some("apps".into());
-        let mut set = ObjectSet::new();
+        let mut set = ObjectSet::new(Owner::default());
         set.put(&cm).unwrap();
         set.absent::<Service>("apps", "cache-metrics");
         assert_eq!(
@@ -410,6 +610,68 @@ mod tests {
                 ("ConfigMap".to_string(), "cache-config".to_string(), true),
                 ("Service".to_string(), "cache-metrics".to_string(), false),
             ]
+        );
+    }
+
+    fn meta(labels: &[(&str, &str)], uid: &str) -> ObjectMeta {
+        ObjectMeta {
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            uid: Some(uid.into()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn owner() -> Owner {
+        Owner::labelled(BTreeMap::from([
+            ("managed-by".to_string(), "us".to_string()),
+            ("instance".to_string(), "cache".to_string()),
+        ]))
+    }
+
+    #[test]
+    fn an_object_is_ours_only_with_every_owner_label_or_an_adopted_uid() {
+        let ours = meta(
+            &[("managed-by", "us"), ("instance", "cache"), ("team", "a")],
+            "u1",
+        );
+        let other_instance = meta(&[("managed-by", "us"), ("instance", "other")], "u2");
+        let generic = meta(&[("instance", "cache")], "u3");
+        let unlabelled = ObjectMeta::default();
+        assert!(owner().owns(&ours));
+        assert!(!owner().owns(&other_instance));
+        assert!(!owner().owns(&generic));
+        assert!(!owner().owns(&unlabelled));
+        assert!(owner().adopting(["u3".to_string()]).owns(&generic));
+        assert!(!Owner::default().owns(&unlabelled), "no labels own nothing");
+    }
+
+    #[test]
+    fn deletes_are_conditional_on_the_uid_seen() {
+        let p = delete_params(Some("u1".into()));
+        assert_eq!(p.preconditions.and_then(|p| p.uid).as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn refused_objects_are_listed_by_kind_namespace_and_name() {
+        let f = |kind: &str, name: &str| Foreign {
+            kind: kind.into(),
+            namespace: "apps".into(),
+            name: name.into(),
+            uid: String::new(),
+        };
+        let e = SetError::NotOurs(vec![
+            f("StatefulSet", "cache"),
+            f("Service", "cache"),
+            f("Secret", "cache-auth"),
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "StatefulSet apps/cache, Service apps/cache and Secret apps/cache-auth exist and are not ours"
         );
     }
 }

@@ -29,6 +29,27 @@ fn the_checked_in_docs_are_what_the_provider_renders() {
 }
 
 #[test]
+fn every_guide_the_provider_page_links_is_checked_in() {
+    let index = rendered()
+        .into_iter()
+        .find(|p| p.path == "index.md")
+        .expect("an index page");
+    for (stem, title) in docs::GUIDES {
+        let link = format!("- [{title}](guides/{stem}.md)");
+        assert!(
+            index.text.contains(&link),
+            "{link} missing:\n{}",
+            index.text
+        );
+        let path = root()
+            .join("docs")
+            .join("guides")
+            .join(format!("{stem}.md"));
+        assert!(path.exists(), "{} is linked but missing", path.display());
+    }
+}
+
+#[test]
 fn every_resource_has_a_page_with_its_example_and_import() {
     let pages = rendered();
     let page = |path: &str| {

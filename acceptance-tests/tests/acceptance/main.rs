@@ -4,8 +4,10 @@
 mod day_two;
 mod deployment;
 mod least_privilege;
+mod ownership;
 mod plans;
 mod provider_errors;
+mod rbac;
 mod runtime;
 mod testbed_faults;
 mod testbed_policies;

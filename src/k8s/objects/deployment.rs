@@ -13,7 +13,7 @@ use super::spec::{
 };
 use super::{secret_data, typed, BuildError};
 use crate::digest::sha256_hex;
-use crate::k8s::apply::ObjectSet;
+use crate::k8s::apply::{ObjectSet, Owner};
 use crate::redis::config;
 use crate::redis::files::{
     self, keys, Passwords, CONFIG_DIR, EXPORTER_DIR, INTERNAL_DIR, REDIS_PORT,
@@ -53,7 +53,7 @@ impl Objects {
         prometheus_rule: bool,
     ) -> Result<ObjectSet, BuildError> {
         let ns = &spec.namespace;
-        let mut set = ObjectSet::new();
+        let mut set = ObjectSet::new(Owner::labelled(spec.owner_labels()));
         if let Some(s) = &self.password_secret {
             set.put(s)?;
         }
@@ -325,7 +325,7 @@ pub fn build(
         }
         claims.push(json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "data", "labels": spec.selector_labels()},
+            "metadata": {"name": "data", "labels": spec.claim_labels()},
             "spec": claim,
         }));
     } else {

@@ -250,6 +250,24 @@ impl DeploymentSpec {
         ])
     }
 
+    /// The labels that make an object this deployment's: `managed-by` and `instance`.
+    /// An object with our names but not these labels is someone else's.
+    pub fn owner_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+            (LABEL_INSTANCE.to_string(), self.name.clone()),
+        ])
+    }
+
+    /// The labels of the data claims: the pods' selector labels and `managed-by` (not
+    /// the user's labels: a claim template cannot change once the StatefulSet exists).
+    /// Destroy deletes only claims carrying all of them.
+    pub fn claim_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.selector_labels();
+        labels.extend(self.owner_labels());
+        labels
+    }
+
     /// Every owned object's labels: the user's, then ours (ours win).
     pub fn object_labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.labels.clone();

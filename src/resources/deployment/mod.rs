@@ -9,6 +9,7 @@ pub mod changes;
 pub mod checks;
 pub mod model;
 pub mod ops;
+pub mod ownership;
 pub mod schema;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,7 @@ use super::support::{
     PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
 };
 use super::{Clients, Shared};
-use crate::k8s::apply::{self, ApiError};
+use crate::k8s::apply::{self, ApiError, SetError};
 use crate::k8s::objects::DeploymentSpec;
 use crate::redis::files;
 use crate::tf::json::{self as tfjson, JsonOptions};
@@ -107,15 +108,28 @@ impl Deployment {
                 .await
                 .map_err(|e| api_diag(&c, "Cannot read the internal Secret", &e))?;
             let set = ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
-                .map_err(|e| diag_from("Internal error", &e))?;
+                .map_err(|e| diag_from("Internal error", &e))?
+                .adopting(ownership::adopted_uids(&req.private));
             // Claims grow in place; claim templates the API server will not update make
             // a new StatefulSet around the running pods.
             ops::prepare_volumes(&c, spec, prior.is_some()).await?;
-            set.apply(&c.kube, &c.field_manager).await.map_err(|e| {
-                wrote.store(true, Ordering::Relaxed);
-                monitoring_at_path(api_diag(&c, "Cannot apply the Kubernetes objects", &e), &e)
-            })?;
+            let left = set
+                .apply(&c.kube, &c.field_manager)
+                .await
+                .map_err(|e| match e {
+                    SetError::NotOurs(objects) => ownership::refused(spec, &objects),
+                    SetError::Api(e) => {
+                        wrote.store(true, Ordering::Relaxed);
+                        monitoring_at_path(
+                            api_diag(&c, "Cannot apply the Kubernetes objects", &e),
+                            &e,
+                        )
+                    }
+                })?;
             wrote.store(true, Ordering::Relaxed);
+            if !left.is_empty() {
+                diags.push(ownership::left_alone(spec, &left));
+            }
             if !want.wait_for_ready {
                 return Ok((None, None));
             }
@@ -133,6 +147,8 @@ impl Deployment {
                 .push(stopped_or_timed_out(e, "Applying the deployment")),
             Ok(Err(d)) => resp.diagnostics.push(d),
             Ok(Ok((version, ready))) => {
+                // The adopted objects now carry our labels: ours like any other.
+                resp.private.remove(ownership::ADOPTED);
                 model::set_derived(&mut resp.state, spec);
                 resp.state.set(
                     "redis_version",
@@ -157,6 +173,22 @@ impl Deployment {
         // prior state.
         resp.state = req.prior_state.clone();
     }
+}
+
+/// Whether the API server refused the identity (RBAC) somewhere in `e`'s chain.
+fn denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<ApiError>(),
+            Some(ApiError::Forbidden { .. })
+        ) || matches!(e.downcast_ref::<kube::Error>(), Some(kube::Error::Api(s)) if s.code == 403)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A refused monitoring object points at its attribute.
@@ -268,6 +300,16 @@ impl Resource for Deployment {
                     }
                     drift.live = drifted;
                 }
+                // An identity allowed to plan but not to read the internal Secret
+                // (docs/guides/rbac.md, the plan-only Role): say what is not checked.
+                Ok(Err(e)) if denied(e.as_ref()) => resp.diagnostics.warning(
+                    "Live Redis facts not read",
+                    format!(
+                        "{e}. Without it the refresh cannot see the server's version or settings \
+                         changed with CONFIG SET; the plan compares the Kubernetes objects only. \
+                         See docs/guides/rbac.md, \"Plan-only identity\"."
+                    ),
+                ),
                 Ok(Err(e)) => tracing::warn!(error = %e, "live Redis facts not read"),
                 Err(e) => tracing::warn!(error = %e, "live Redis facts not read"),
             }
@@ -289,7 +331,14 @@ impl Resource for Deployment {
         };
         let limit = timeouts::get(&req.prior_state, "delete", DEFAULT_DELETE);
         let want = model::parse(&req.prior_state, &req.prior_state);
-        match req.ctx.bounded(limit, ops::delete(&c, &want, limit)).await {
+        let adopted = ownership::adopted_uids(&req.private);
+        let mut warnings = Diagnostics::new();
+        let outcome = req
+            .ctx
+            .bounded(limit, ops::delete(&c, &want, adopted, limit, &mut warnings))
+            .await;
+        resp.diagnostics.extend(warnings);
+        match outcome {
             Err(e) => resp
                 .diagnostics
                 .push(stopped_or_timed_out(e, "Deleting the deployment")),
@@ -364,6 +413,10 @@ impl ModifyPlan for Deployment {
             }
         }
         model::set_derived(&mut resp.plan, &next.spec);
+        let adopted = ownership::adopted(&req.private);
+        if !adopted.is_empty() {
+            resp.diagnostics.push(ownership::will_take_over(&adopted));
+        }
         if req.prior_state.is_null() {
             return;
         }
@@ -372,12 +425,15 @@ impl ModifyPlan for Deployment {
             resp.plan
                 .set("ready_replicas", Value::int(next.spec.replicas as i64));
         }
-        if prior.image == next.spec.image {
-            let version = req.prior_state.attribute("redis_version").clone();
+        // The same image runs the same version, once one was read (an import of a
+        // StatefulSet with no pod ready has none yet).
+        let version = req.prior_state.attribute("redis_version").clone();
+        if prior.image == next.spec.image && version.as_str().is_some_and(|v| !v.is_empty()) {
             resp.plan.set("redis_version", version);
         }
         resp.diagnostics
             .extend(checks::image_change(&prior, &next.spec));
+        changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
         let mut change = changes::between(&prior, &next.spec);
         if change.volumes_grow.is_some() || !change.claims_replaced.is_empty() {
             // What the claims' classes allow needs the API; unreachable, apply says it.
@@ -397,7 +453,6 @@ impl ModifyPlan for Deployment {
         if resp.diagnostics.has_errors() {
             return;
         }
-        changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
         change.warn(&next.spec.id(), &mut resp.diagnostics);
     }
 }
@@ -436,19 +491,33 @@ impl ImportState for Deployment {
             }
             Ok(Ok(Some(sts))) => sts,
         };
+        // Objects with our names that are not ours are adopted: recorded by uid, they
+        // count as ours from now on (the next apply labels them; destroy deletes them).
+        let foreign = match ctx
+            .bounded(Duration::from_secs(60), ops::foreign_objects(&c, ns, name))
+            .await
+        {
+            Err(e) => return resp.diagnostics.push(stopped_or_timed_out(e, "Import")),
+            Ok(Err(e)) => {
+                return resp
+                    .diagnostics
+                    .push(api_diag(&c, "Cannot read the objects to import", &e))
+            }
+            Ok(Ok(found)) => found,
+        };
+        if !foreign.is_empty() {
+            ownership::record(&mut resp.private, &foreign);
+            resp.diagnostics.push(ownership::adopting(&foreign));
+        }
         let inputs = sts
             .metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(INPUTS_ANNOTATION))
-            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
-        let Some(inputs) = inputs else {
-            resp.diagnostics.error(
-                "Not a redis_deployment",
-                format!("StatefulSet {ns}/{name} was not created by this provider (no {INPUTS_ANNOTATION} annotation)."),
-            );
-            return;
-        };
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            // Created by someone else: only its name is known; the plan then shows every
+            // attribute the configuration sets as a change.
+            .unwrap_or_else(|| serde_json::json!({"namespace": ns, "name": name}));
         let options = JsonOptions {
             ignore_undefined_attributes: true,
         };

@@ -13,14 +13,15 @@ use kube::Api;
 use super::super::support::{admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
 use super::super::Clients;
 use super::changes::Change;
-use super::model::{Desired, PasswordSource};
+use super::model::{self, Desired, PasswordSource};
 use super::INPUTS_ANNOTATION;
-use crate::k8s::apply::{self, ApiError, ObjectSet};
+use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet};
+use crate::k8s::objects::spec::{Metrics, SecretKeyRef};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::{names, volumes, wait};
 use crate::redis::files::{self, keys, Passwords};
 use crate::redis::{config, wait_ready, wait_until, RedisError};
-use crate::tf::{Diagnostic, Diagnostics};
+use crate::tf::{Diagnostic, Diagnostics, Value};
 
 /// The clients' password, per its source, and whether the provider keeps it in its own
 /// Secret; `None` with a diagnostic when it cannot be had.
@@ -438,9 +439,18 @@ pub async fn live_facts(
     Ok((version, drifted))
 }
 
-/// Deletes every object (the monitoring objects the state asked for included), waits
-/// for the pods to go, then deletes the claims unless kept.
-pub async fn delete(c: &Clients, want: &Desired, limit: Duration) -> Result<(), Diagnostic> {
+/// Deletes every object of the deployment's (the monitoring objects the state asked for
+/// included; `adopted` are uids adopted on import), waits for the pods to go, then
+/// deletes the claims carrying every one of our claim labels unless kept. Objects with
+/// our names that are not ours are left alone, with a warning in `warnings`; an
+/// `existing_secret` is not in the set at all.
+pub async fn delete(
+    c: &Clients,
+    want: &Desired,
+    adopted: Vec<String>,
+    limit: Duration,
+    warnings: &mut Diagnostics,
+) -> Result<(), Diagnostic> {
     let spec = &want.spec;
     let ns = &spec.namespace;
     let api = |e: ApiError| api_diag(c, "Cannot delete the deployment", &e);
@@ -448,23 +458,32 @@ pub async fn delete(c: &Clients, want: &Desired, limit: Duration) -> Result<(), 
     // Names and kinds are all a delete needs: the set is built with throwaway passwords.
     let throwaway = Passwords::with_internal(String::new(), &BTreeMap::new());
     let owned = want.password != PasswordSource::Existing;
-    object_set(want, &throwaway, owned, None)
+    let left = object_set(want, &throwaway, owned, None)
         .map_err(|e| diag_from("Internal error", &e))?
+        .adopting(adopted)
         .delete(&c.kube)
         .await
         .map_err(api)?;
-    wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, limit)
-        .await
-        .map_err(waited)?;
-    // The pods go with the StatefulSet; wait for them so the claims can go too.
-    wait::no_pods(&c.kube, ns, &spec.selector_labels(), limit)
-        .await
-        .map_err(waited)?;
+    if !left.is_empty() {
+        warnings.push(super::ownership::left_alone(spec, &left));
+    }
+    let foreign_pods = left
+        .iter()
+        .any(|f| f.kind == "StatefulSet" && f.name == spec.name);
+    if !foreign_pods {
+        wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, limit)
+            .await
+            .map_err(waited)?;
+        // The pods go with the StatefulSet; wait for them so the claims can go too.
+        wait::no_pods(&c.kube, ns, &spec.selector_labels(), limit)
+            .await
+            .map_err(waited)?;
+    }
     if want.retain_on_destroy {
         return Ok(());
     }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
-    let selector = wait::selector_string(&spec.selector_labels());
+    let selector = wait::selector_string(&spec.claim_labels());
     let list = claims
         .list(&ListParams::default().labels(&selector))
         .await
@@ -479,14 +498,44 @@ pub async fn delete(c: &Clients, want: &Desired, limit: Duration) -> Result<(), 
         })?;
     for pvc in list.items {
         let name = pvc.metadata.name.unwrap_or_default();
-        apply::delete::<PersistentVolumeClaim>(&c.kube, ns, &name)
+        let uid = pvc.metadata.uid.unwrap_or_default();
+        if apply::delete::<PersistentVolumeClaim>(&c.kube, ns, &name, &uid)
             .await
-            .map_err(api)?;
-        wait::gone::<PersistentVolumeClaim>(&c.kube, ns, &name, limit)
-            .await
-            .map_err(waited)?;
+            .map_err(api)?
+        {
+            wait::gone::<PersistentVolumeClaim>(&c.kube, ns, &name, limit)
+                .await
+                .map_err(waited)?;
+        }
     }
     Ok(())
+}
+
+/// The existing objects with any name a deployment `ns/name` may use (every optional
+/// object included) that are not its own: what an import adopts.
+pub async fn foreign_objects(c: &Clients, ns: &str, name: &str) -> Result<Vec<Foreign>, ApiError> {
+    let mut want = model::parse(&Value::Null, &Value::Null);
+    want.spec.name = name.to_string();
+    want.spec.namespace = ns.to_string();
+    want.spec.password = SecretKeyRef {
+        name: format!("{name}-auth"),
+        key: "password".into(),
+    };
+    want.spec.max_unavailable = Some(1);
+    want.spec.metrics = Some(Metrics {
+        image: String::new(),
+    });
+    want.service_monitor = false;
+    want.prometheus_rule = false;
+    let throwaway = Passwords::with_internal(String::new(), &BTreeMap::new());
+    match object_set(&want, &throwaway, true, None) {
+        Ok(set) => set.foreign(&c.kube).await,
+        // The builders fail only on a bug; nothing to adopt then.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the deployment's objects");
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Whether the cluster serves monitoring.coreos.com/v1 `plural`.

@@ -1,0 +1,143 @@
+//! The Roles of docs/guides/rbac.md, read from the guide itself: an identity holding only
+//! the apply Role applies, changes, imports, plans and destroys a deployment; one
+//! holding only the plan-only Role plans, skipping the live facts with a warning.
+
+use std::path::Path;
+use std::process::Command;
+
+use acceptance_tests::cli::{Tool, Workdir};
+use acceptance_tests::{admin, TestBed, TestNamespace};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ServiceAccount};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::{Api, Client};
+use serde_json::json;
+
+/// The ```yaml block of the guide that defines Role `name`.
+fn role_from_guide(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/guides/rbac.md");
+    let text = std::fs::read_to_string(&path).expect("reads the RBAC guide");
+    text.split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        .find(|block| block.contains("kind: Role\n") && block.contains(&format!("name: {name}\n")))
+        .unwrap_or_else(|| panic!("no Role {name} in {}", path.display()))
+        .to_string()
+}
+
+/// Creates the Role from the guide in `ns` with kubectl, a ServiceAccount bound to it,
+/// and returns a token of that account.
+async fn identity(client: &Client, ns: &str, role: &str) -> String {
+    let bed = TestBed::get();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), role_from_guide(role)).unwrap();
+    let out = Command::new(&bed.kubectl)
+        .arg("--kubeconfig")
+        .arg(&bed.kubeconfig)
+        .args(["apply", "-n", ns, "-f"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply of the guide's {role}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    accounts
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": role}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
+    bindings
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": role, "namespace": ns}],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    accounts
+        .create_token_request(role, &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+}
+
+fn as_identity(token: &str) -> String {
+    format!(
+        "    host = \"{}\"\n    insecure = true\n    token = \"{token}\"",
+        TestBed::get().api_server()
+    )
+}
+
+fn deployment(ns: &str, body: &str) -> String {
+    format!(
+        "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n  replicas  = 2\n{body}\n}}\n"
+    )
+}
+
+#[tokio::test]
+async fn the_guides_roles_are_enough_to_apply_change_import_plan_and_destroy() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "rbac").await.unwrap();
+    let apply = identity(&client, &ns.name, "redis-deployment-apply").await;
+    let plan = identity(&client, &ns.name, "redis-deployment-plan").await;
+
+    let hcl = deployment(&ns.name, "");
+    let w = Workdir::new(Tool::Terraform, &hcl);
+    w.write_with_kubernetes(&as_identity(&apply), &hcl);
+    w.apply();
+    w.assert_plan_empty();
+    // A change that deletes an object (the disruption budget turned off).
+    let off = deployment(&ns.name, "  pod_disruption_budget = { enabled = false }");
+    w.write_with_kubernetes(&as_identity(&apply), &off);
+    w.apply();
+    w.assert_plan_empty();
+
+    // Import, in a directory that knows nothing of it.
+    let other = Workdir::new(Tool::Terraform, &off);
+    other.write_with_kubernetes(&as_identity(&apply), &off);
+    other.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "redis_deployment.cache",
+        &format!("{}/cache", ns.name),
+    ]);
+
+    // The plan-only identity plans: the objects unchanged, the live facts skipped.
+    w.write_with_kubernetes(&as_identity(&plan), &off);
+    let (code, out) = w.plan_exit_code();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Live Redis facts not read"),
+        "the plan says what it did not check:\n{out}"
+    );
+    // ... and cannot apply.
+    let changed = deployment(&ns.name, "  pod_disruption_budget = { enabled = true }");
+    w.write_with_kubernetes(&as_identity(&plan), &changed);
+    let refused = w.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(refused.contains("forbidden"), "{refused}");
+
+    w.write_with_kubernetes(&as_identity(&apply), &off);
+    w.destroy();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns.name);
+    for name in ["data-cache-0", "data-cache-1"] {
+        assert!(
+            claims.get_opt(name).await.unwrap().is_none(),
+            "{name} is deleted"
+        );
+    }
+}
