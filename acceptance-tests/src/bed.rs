@@ -48,6 +48,50 @@ pub async fn token_client_without_retries(token: &str) -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// Creates ServiceAccount `account` in `ns`, binds it there to `role` (`("Role", name)`
+/// or `("ClusterRole", name)`) when given, and returns a one-hour token of it: an
+/// identity with exactly those rights, for the provider's `kubernetes.token`.
+pub async fn service_account_token(
+    client: &Client,
+    ns: &str,
+    account: &str,
+    role: Option<(&str, &str)>,
+) -> Result<String> {
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), ns);
+    accounts
+        .create(
+            &PostParams::default(),
+            &from_json(json!({"metadata": {"name": account}})),
+        )
+        .await
+        .with_context(|| format!("creating ServiceAccount {ns}/{account}"))?;
+    if let Some((kind, name)) = role {
+        let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+            Api::namespaced(client.clone(), ns);
+        bindings
+            .create(
+                &PostParams::default(),
+                &from_json(json!({
+                    "metadata": {"name": account},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+                    "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+                })),
+            )
+            .await
+            .with_context(|| format!("binding {ns}/{account} to {kind} {name}"))?;
+    }
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        from_json(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}));
+    let status = accounts
+        .create_token_request(account, &PostParams::default(), &request)
+        .await
+        .with_context(|| format!("a token of {ns}/{account}"))?
+        .status
+        .context("a token request without a status")?;
+    Ok(status.token)
+}
+
 /// The taint that keeps every other test's pods off a [`TestNode`].
 pub const TEST_NODE_TAINT: &str = "testbed.terraform-provider-redis/fault-test";
 

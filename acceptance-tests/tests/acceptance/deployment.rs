@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use acceptance_tests::bed::service_account_token;
 use acceptance_tests::cli::{Tool, Workdir};
 use acceptance_tests::resp::info_field;
 use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
@@ -785,25 +786,9 @@ async fn a_dead_api_server_and_a_user_without_rbac_fail_in_time_naming_the_cause
     );
 
     // A service account with no role at all.
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(client.clone(), &ns.name);
-    accounts
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "nobody"}})).unwrap(),
-        )
+    let token = service_account_token(&client, &ns.name, "nobody", None)
         .await
         .unwrap();
-    let request: k8s_openapi::api::authentication::v1::TokenRequest =
-        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
-            .unwrap();
-    let token = accounts
-        .create_token_request("nobody", &Default::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
     let denied = Workdir::new(Tool::Terraform, &deployment(&ns.name, ""));
     denied.write_with_kubernetes(
         &format!(
@@ -852,39 +837,14 @@ async fn explicit_host_ca_and_exec_credentials_reach_the_cluster() {
     let ns = TestNamespace::create(&client, "dep-exec").await.unwrap();
     // A service account bound to cluster-admin in this namespace only, whose token an
     // exec plugin prints, as `aws eks get-token` would.
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(client.clone(), &ns.name);
-    accounts
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "deployer"}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
-        Api::namespaced(client.clone(), &ns.name);
-    bindings
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "deployer-admin"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-                "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns.name}]
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let request: k8s_openapi::api::authentication::v1::TokenRequest =
-        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
-            .unwrap();
-    let token = accounts
-        .create_token_request("deployer", &Default::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
+    let token = service_account_token(
+        &client,
+        &ns.name,
+        "deployer",
+        Some(("ClusterRole", "admin")),
+    )
+    .await
+    .unwrap();
     let bed = TestBed::get();
     let pki = bed.kubeconfig.parent().unwrap().join("pki/ca.crt");
     let ca = std::fs::read_to_string(pki).unwrap();

@@ -5,12 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use acceptance_tests::bed::service_account_token;
 use acceptance_tests::cli::{Tool, Workdir};
 use acceptance_tests::{admin, TestBed, TestNamespace};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Api, Client};
-use serde_json::json;
 
 /// The ```yaml block of the guide that defines Role `name`.
 fn role_from_guide(name: &str) -> String {
@@ -42,37 +41,9 @@ async fn identity(client: &Client, ns: &str, role: &str) -> String {
         "kubectl apply of the guide's {role}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    accounts
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({"metadata": {"name": role}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
-    bindings
-        .create(
-            &Default::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": role},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-                "subjects": [{"kind": "ServiceAccount", "name": role, "namespace": ns}],
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let request: k8s_openapi::api::authentication::v1::TokenRequest =
-        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
-            .unwrap();
-    accounts
-        .create_token_request(role, &Default::default(), &request)
+    service_account_token(client, ns, role, Some(("Role", role)))
         .await
         .unwrap()
-        .status
-        .unwrap()
-        .token
 }
 
 fn as_identity(token: &str) -> String {
