@@ -15,7 +15,7 @@ use super::super::Clients;
 use super::changes::Change;
 use super::model::{self, Desired, PasswordSource};
 use super::INPUTS_ANNOTATION;
-use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet};
+use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet, Owner};
 use crate::k8s::objects::spec::{Metrics, SecretKeyRef};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::{names, volumes, wait};
@@ -293,6 +293,11 @@ pub async fn prepare_volumes(
     else {
         return Ok(());
     };
+    // Someone else's StatefulSet (or one adopted and not yet taken over): the apply
+    // refuses it or takes it over; it is never deleted here.
+    if !Owner::labelled(spec.owner_labels()).owns(&live.metadata) {
+        return Ok(());
+    }
     if !volumes::templates_differ(&live, &spec.persistence) {
         return Ok(());
     }
