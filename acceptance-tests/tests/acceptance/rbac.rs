@@ -53,9 +53,13 @@ fn as_identity(token: &str) -> String {
     )
 }
 
-fn deployment(ns: &str, body: &str) -> String {
+/// Deployment `cache` with two replicas, its claims of `size` in the bed's class that
+/// can expand, and a disruption budget or not.
+fn deployment(ns: &str, size: &str, budget: bool) -> String {
     format!(
-        "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n  replicas  = 2\n{body}\n}}\n"
+        "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n  replicas  = 2\n  \
+         persistence = {{\n    storage_class = \"expandable\"\n    size = \"{size}\"\n  }}\n  \
+         pod_disruption_budget = {{ enabled = {budget} }}\n}}\n"
     )
 }
 
@@ -66,13 +70,14 @@ async fn the_guides_roles_are_enough_to_apply_change_import_plan_and_destroy() {
     let apply = identity(&client, &ns.name, "redis-deployment-apply").await;
     let plan = identity(&client, &ns.name, "redis-deployment-plan").await;
 
-    let hcl = deployment(&ns.name, "");
+    let hcl = deployment(&ns.name, "1Gi", true);
     let w = Workdir::new(Tool::Terraform, &hcl);
     w.write_with_kubernetes(&as_identity(&apply), &hcl);
     w.apply();
     w.assert_plan_empty();
-    // A change that deletes an object (the disruption budget turned off).
-    let off = deployment(&ns.name, "  pod_disruption_budget = { enabled = false }");
+    // A change that deletes an object (the disruption budget turned off) and grows the
+    // claims in place.
+    let off = deployment(&ns.name, "2Gi", false);
     w.write_with_kubernetes(&as_identity(&apply), &off);
     w.apply();
     w.assert_plan_empty();
@@ -97,7 +102,7 @@ async fn the_guides_roles_are_enough_to_apply_change_import_plan_and_destroy() {
         "the plan says what it did not check:\n{out}"
     );
     // ... and cannot apply.
-    let changed = deployment(&ns.name, "  pod_disruption_budget = { enabled = true }");
+    let changed = deployment(&ns.name, "2Gi", true);
     w.write_with_kubernetes(&as_identity(&plan), &changed);
     let refused = w.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert!(refused.contains("forbidden"), "{refused}");
