@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::Api;
 
 use super::super::support::{admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
@@ -298,7 +298,12 @@ pub async fn prepare_volumes(
     if !Owner::labelled(spec.owner_labels()).owns(&live.metadata) {
         return Ok(());
     }
-    if !volumes::templates_differ(&live, &spec.persistence) {
+    // Claims made before they carried every one of our labels: the template cannot
+    // change in place, so the StatefulSet is re-created around its pods as for a new
+    // size, and the existing claims get the labels destroy selects them by.
+    let unlabelled =
+        spec.persistence.enabled && !claim_template_labelled(&live, &spec.claim_labels());
+    if !volumes::templates_differ(&live, &spec.persistence) && !unlabelled {
         return Ok(());
     }
     if spec.persistence.enabled {
@@ -309,6 +314,11 @@ pub async fn prepare_volumes(
         volumes::grow(&c.kube, ns, &claims, &spec.persistence.size)
             .await
             .map_err(|e| api(e).at(path(&["persistence", "size"])))?;
+        if unlabelled {
+            label_claims(c, ns, &claims, &spec.claim_labels())
+                .await
+                .map_err(api)?;
+        }
     }
     tracing::info!(%ns, name = %spec.name, "claim templates change: re-creating the statefulset around its pods");
     volumes::orphan_stateful_set(&c.kube, ns, &spec.name)
@@ -317,6 +327,41 @@ pub async fn prepare_volumes(
     wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, ORPHAN_TIMEOUT)
         .await
         .map_err(|e| diag_from("The StatefulSet was not re-created", &e))
+}
+
+/// Whether the StatefulSet's `data` claim template carries every one of `labels` (no
+/// such template: nothing to label).
+fn claim_template_labelled(live: &StatefulSet, labels: &BTreeMap<String, String>) -> bool {
+    let templates = live
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.as_ref());
+    let Some(data) = templates.and_then(|t| {
+        t.iter()
+            .find(|t| t.metadata.name.as_deref() == Some("data"))
+    }) else {
+        return true;
+    };
+    let have = data.metadata.labels.clone().unwrap_or_default();
+    labels.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+/// Adds `labels` to each claim, by its uid (a claim replaced meanwhile is refused).
+async fn label_claims(
+    c: &Clients,
+    ns: &str,
+    claims: &[PersistentVolumeClaim],
+    labels: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
+    for claim in claims {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        let patch = serde_json::json!({"metadata": {"uid": claim.metadata.uid, "labels": labels}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| ApiError::of_kind("label", "PersistentVolumeClaim", ns, &name, e))?;
+    }
+    Ok(())
 }
 
 /// Plan-time, with the API, for an update whose claims change: a storage class named
@@ -550,5 +595,34 @@ pub async fn crd_present(c: &Clients, plural: &str) -> Result<bool, kube::Error>
         Ok(l) => Ok(l.resources.iter().any(|r| r.name == plural)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_template_without_managed_by_is_not_labelled_as_ours() {
+        let spec = crate::k8s::objects::spec::tests::spec();
+        let sts = |labels: BTreeMap<String, String>| -> StatefulSet {
+            serde_json::from_value(serde_json::json!({"spec": {
+                "selector": {}, "serviceName": "x", "template": {},
+                "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": labels}}],
+            }}))
+            .unwrap()
+        };
+        assert!(!claim_template_labelled(
+            &sts(spec.selector_labels()),
+            &spec.claim_labels()
+        ));
+        assert!(claim_template_labelled(
+            &sts(spec.claim_labels()),
+            &spec.claim_labels()
+        ));
+        let none: StatefulSet = serde_json::from_value(serde_json::json!({"spec": {
+            "selector": {}, "serviceName": "x", "template": {}}}))
+        .unwrap();
+        assert!(claim_template_labelled(&none, &spec.claim_labels()));
     }
 }
