@@ -74,6 +74,14 @@ pub enum StreamError {
     },
 }
 
+impl StreamError {
+    /// Whether the API server refused the port-forward (401/403): retrying cannot help.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, StreamError::PortForward { source: kube::Error::Api(status), .. }
+            if status.code == 401 || status.code == 403)
+    }
+}
+
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -184,5 +192,32 @@ impl AsyncWrite for PodStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod denial_tests {
+    use super::*;
+
+    fn refused_with(code: u16) -> StreamError {
+        let mut status = kube::core::Status::failure("pods \"cache-0\" is forbidden", "Forbidden");
+        status.code = code;
+        StreamError::PortForward {
+            pod: "apps/cache-0".into(),
+            port: 6379,
+            source: kube::Error::Api(status.boxed()),
+        }
+    }
+
+    #[test]
+    fn a_forbidden_port_forward_is_final_and_a_busy_api_server_is_not() {
+        assert!(refused_with(403).is_denied());
+        assert!(refused_with(401).is_denied());
+        assert!(!refused_with(503).is_denied());
+        let none = StreamError::NoStream {
+            pod: "apps/cache-0".into(),
+            port: 6379,
+        };
+        assert!(!none.is_denied());
     }
 }

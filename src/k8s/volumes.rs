@@ -10,7 +10,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy}
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::apply::ApiError;
+use super::apply::{self, ApiError};
 use super::names;
 use super::objects::spec::Persistence;
 
@@ -125,12 +125,18 @@ pub async fn grow(
 }
 
 /// Deletes the StatefulSet `ns/name` but not its pods or claims (they are orphaned and
-/// keep running; the next StatefulSet of the same selector adopts them). Absent is fine.
-pub async fn orphan_stateful_set(client: &Client, ns: &str, name: &str) -> Result<(), ApiError> {
+/// keep running; the next StatefulSet of the same selector adopts them), only if it is
+/// still the object of uid `uid` when given. Absent is fine.
+pub async fn orphan_stateful_set(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    uid: Option<String>,
+) -> Result<(), ApiError> {
     let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Orphan),
-        ..DeleteParams::default()
+        ..apply::delete_params(uid)
     };
     match api.delete(name, &params).await {
         Ok(_) => Ok(()),

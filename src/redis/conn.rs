@@ -49,6 +49,16 @@ pub enum RedisError {
         #[source]
         source: BoxError,
     },
+    /// The stream to Redis was refused for good (e.g. the API server forbids the
+    /// port-forward): retrying cannot help.
+    #[error("not allowed to connect to redis at {target}")]
+    Denied {
+        /// What we tried to reach.
+        target: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// Reading from or writing to the stream failed.
     #[error("i/o error during {command}")]
     Io {
@@ -133,6 +143,14 @@ impl RedisError {
         }
     }
 
+    /// A connection refused for good, for callers that open streams themselves.
+    pub fn denied(target: impl Into<String>, source: impl Into<BoxError>) -> RedisError {
+        RedisError::Denied {
+            target: target.into(),
+            source: source.into(),
+        }
+    }
+
     /// The server's error message, for [`RedisError::Server`].
     pub fn server_message(&self) -> Option<&str> {
         match self {
@@ -172,7 +190,8 @@ impl RedisError {
             RedisError::Server { .. } => self
                 .server_code()
                 .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
-            RedisError::Protocol { .. }
+            RedisError::Denied { .. }
+            | RedisError::Protocol { .. }
             | RedisError::UnexpectedReply { .. }
             | RedisError::EmptyCommand
             | RedisError::ReadyTimeout { .. } => false,

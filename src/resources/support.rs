@@ -194,7 +194,14 @@ pub async fn admin_conn(
 ) -> Result<RedisConn<PodStream>, RedisError> {
     let stream = portforward::open(&c.kube, c.access, ns, pod, REDIS_PORT as u16, REDIS_TIMEOUT)
         .await
-        .map_err(|e| RedisError::connect(format!("{ns}/{pod}:{REDIS_PORT}"), e))?;
+        .map_err(|e| {
+            let target = format!("{ns}/{pod}:{REDIS_PORT}");
+            if e.is_denied() {
+                RedisError::denied(target, e)
+            } else {
+                RedisError::connect(target, e)
+            }
+        })?;
     let auth = Auth::user(ADMIN_USER, admin_password.to_string());
     RedisConn::handshake(stream, Some(auth), REDIS_TIMEOUT).await
 }

@@ -321,7 +321,7 @@ pub async fn prepare_volumes(
         }
     }
     tracing::info!(%ns, name = %spec.name, "claim templates change: re-creating the statefulset around its pods");
-    volumes::orphan_stateful_set(&c.kube, ns, &spec.name)
+    volumes::orphan_stateful_set(&c.kube, ns, &spec.name, live.metadata.uid.clone())
         .await
         .map_err(api)?;
     wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, ORPHAN_TIMEOUT)
