@@ -116,8 +116,18 @@ fn start_once(bin: &Path, client_pem: Option<&str>) -> Result<Result<Sample, Str
     });
     let received = rx.recv_timeout(HANDSHAKE_TIMEOUT);
     let pid = child.id();
+    // Go plugins (the peers benches/peers.sh measures) listen on a Unix socket on Linux.
+    let mut socket = None;
     let sample = match received {
-        Ok((Ok(line), at, _reader)) if line.starts_with("1|6|tcp|") => {
+        Ok((Ok(line), at, _reader))
+            if line.starts_with("1|6|tcp|") || line.starts_with("1|6|unix|") =>
+        {
+            if let Some(path) = line
+                .strip_prefix("1|6|unix|")
+                .and_then(|r| r.split('|').next())
+            {
+                socket = Some(PathBuf::from(path));
+            }
             let sample = Sample {
                 wall: at.duration_since(start),
                 cpu: cpu_time(pid)?,
@@ -132,6 +142,10 @@ fn start_once(bin: &Path, client_pem: Option<&str>) -> Result<Result<Sample, Str
     };
     let _ = child.kill();
     let _ = child.wait();
+    // Killed, it cannot remove its socket file.
+    if let Some(path) = socket {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(sample)
 }
 
