@@ -92,6 +92,15 @@ pub struct Mirror {
     cli_config: PathBuf,
 }
 
+/// Puts `binary` at `at`: a hard link where the file system allows it (the mirror of a
+/// test binary lives as long as its process and is never cleaned up, so it must not
+/// cost a copy of a debug build each run), a copy otherwise.
+fn place_binary(binary: &Path, at: &Path) {
+    if std::fs::hard_link(binary, at).is_err() {
+        std::fs::copy(binary, at).expect("copying the provider into the mirror");
+    }
+}
+
 impl Mirror {
     /// Mirrors `binary` as provider `source` (`namespace/type`) at `version`.
     pub fn new(binary: &Path, source: &str, version: &str) -> Mirror {
@@ -111,7 +120,7 @@ impl Mirror {
                 .join("linux_amd64");
             std::fs::create_dir_all(&target).expect("mirror folders");
             let file = format!("terraform-provider-{type_name}_v{version}");
-            std::fs::copy(binary, target.join(file)).expect("copying the provider into the mirror");
+            place_binary(binary, &target.join(file));
             includes.push(format!("\"{host}/{namespace}/*\""));
         }
         let cli_config = dir.path().join("cli.tfrc");
