@@ -10,7 +10,7 @@
 //! the test bed is up, `PROVIDER_BINARY` to measure another build, `TERRAFORM` for another
 //! Terraform CLI.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -31,7 +31,8 @@ const BUILT_BINARY: &str = env!("CARGO_BIN_EXE_terraform-provider-redis");
 const TERRAFORM: &str = "/usr/local/bin/terraform";
 const SOURCE: &str = "redis-k8s/redis";
 const DEPLOYMENTS: usize = 10;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+mod common;
+use common::HANDSHAKE_TIMEOUT;
 
 fn main() -> Result<()> {
     // The client side needs aws-lc-rs too (P-521 client key, like Terraform's).
@@ -159,15 +160,7 @@ impl Running {
             let _ = child.kill();
             bail!("no stdout pipe");
         };
-        // Read on a thread so that a silent plugin cannot hang the bench.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let read = reader.read_line(&mut line);
-            let _ = tx.send((read.map(|_| line), Instant::now(), reader));
-        });
-        let received = rx.recv_timeout(HANDSHAKE_TIMEOUT);
+        let received = common::first_line(stdout);
         let (line, at, reader) = match received {
             Ok((Ok(line), at, reader)) => (line, at, reader),
             Ok((Err(e), _, _)) => {

@@ -8,7 +8,6 @@
 //! cargo builds for benches. Knobs (environment): `BENCH_SPAWNS` (default 20 per mode),
 //! `PROVIDER_BINARY` to measure another build.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use terraform_provider_redis::plugin::{tls, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+mod common;
+use common::HANDSHAKE_TIMEOUT;
 
 fn main() -> Result<()> {
     let bin = match std::env::var_os("PROVIDER_BINARY") {
@@ -107,14 +107,7 @@ fn start_once(bin: &Path, client_pem: Option<&str>) -> Result<Result<Sample, Str
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let stdout = child.stdout.take().context("no stdout pipe")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = reader.read_line(&mut line);
-        let _ = tx.send((read.map(|_| line), Instant::now(), reader));
-    });
-    let received = rx.recv_timeout(HANDSHAKE_TIMEOUT);
+    let received = common::first_line(stdout);
     let pid = child.id();
     // Go plugins (the peers benches/peers.sh measures) listen on a Unix socket on Linux.
     let mut socket = None;
