@@ -245,9 +245,11 @@ pub async fn readiness_settles(
 ) -> Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let state = if ready { "ready" } else { "not ready" };
+    // A probe result follows a relabel or a policy change only after the runtime's
+    // next probe and the bed's rule update: generous under a loaded CI machine.
     eventually(
         &format!("{ns}/{name} {state}"),
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let pod = pods.get(name).await?;
             Ok((crate::pod_ready(&pod) == ready && containers_running(&pod)).then_some(()))
