@@ -234,6 +234,7 @@ class Container:
         self.pull_backoff = 0.0
         self.proc = None
         self.log_file = None
+        self.message_file = None
         self.restart_count = 0
         self.started_at = None
         self.finished = None  # (exit code, started, finished, reason, message)
@@ -304,6 +305,15 @@ class Container:
             script.append(f"touch {dst} && mount --bind {q(self.image.binary)} {dst}"
                           f" && mount -o remount,bind,ro {dst}")
         script.append(f"mount --bind {q(pod.hosts_file)} {q(root)}/etc/hosts")
+        # The termination message file, as a kubelet gives it: a file of the container's
+        # own at terminationMessagePath, writable on a read-only root; read on exit.
+        self.message_file = os.path.join(pod.dir, f"{self.name}.termination-log")
+        with open(self.message_file, "w"):
+            pass
+        os.chmod(self.message_file, 0o666)
+        msg_path = root + (self.spec.get("terminationMessagePath") or "/dev/termination-log")
+        script.append(f"mkdir -p {q(os.path.dirname(msg_path))} && {{ [ -e {q(msg_path)} ] || touch {q(msg_path)}; }}"
+                      f" && mount --bind {q(self.message_file)} {q(msg_path)}")
         script.append(f"mount --bind {q(pod.resolv_file)} {q(root)}/etc/resolv.conf")
         for src, dst, ro, is_file in mounts:
             target = root + dst
@@ -395,7 +405,9 @@ class Container:
             "startedAt": self.started_at,
             "finishedAt": now_rfc3339(),
             "reason": "Completed" if code == 0 else "Error",
-            "message": tail,
+            # The file's content when the container wrote one (at most 4 KiB, as a
+            # kubelet reads it), else the log's tail.
+            "message": self.termination_message() or tail,
             "containerID": f"testbed://{self.proc.pid}",
         }
         log(f"{self.pod.key}/{self.name}: exited with {code}")
@@ -405,6 +417,13 @@ class Container:
             self.log_file.close()
             self.log_file = None
         return code
+
+    def termination_message(self):
+        try:
+            with open(self.message_file, "rb") as f:
+                return f.read(4096).decode(errors="replace")
+        except (OSError, TypeError):
+            return ""
 
     def log_tail(self, lines=5):
         """The last lines the container printed, as a kubelet's FallbackToLogsOnError."""
