@@ -9,6 +9,8 @@ pub mod plugin;
 pub mod provider;
 pub mod redis;
 pub mod resources;
+pub mod snapshot;
+pub mod store;
 pub mod tf;
 pub mod wait;
 
