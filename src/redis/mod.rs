@@ -63,6 +63,7 @@ pub mod config;
 pub mod conn;
 pub mod files;
 pub mod info;
+pub mod rdb;
 pub mod ready;
 pub mod resp;
 pub mod role;
