@@ -455,6 +455,10 @@ pub fn build(
     }
     // The deployment's own pods replicate from each other.
     clients.push(json!({"podSelector": {"matchLabels": selector}}));
+    // Its scheduled backups (`redis_backup.schedule`) take snapshots from it, whatever
+    // the client labels say.
+    let backups = super::backup::admitted_pod_labels(&spec.name);
+    clients.push(json!({"podSelector": {"matchLabels": backups}}));
     let mut ingress = vec![json!({
         "from": clients,
         "ports": [{"protocol": "TCP", "port": REDIS_PORT}],

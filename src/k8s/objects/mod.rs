@@ -1,6 +1,7 @@
 //! Pure builders of the Kubernetes objects a resource owns, from typed specs: what every
 //! builder shares (metadata, Services, conversion) here, one module per resource beside it.
 
+pub mod backup;
 pub mod deployment;
 pub mod monitoring;
 pub mod spec;
