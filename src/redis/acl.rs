@@ -7,11 +7,12 @@
 //! | user | commands | keys |
 //! |------|----------|------|
 //! | `default` (clients) | [`CLIENT_COMMANDS`], plus `allow_commands`, minus `disable_commands` | all |
-//! | `terraform` (the provider) | [`ADMIN_COMMANDS`]: what `redis::conn`, `ready` and the resource send | none |
+//! | `terraform` (the provider) | [`ADMIN_COMMANDS`]: what `redis::conn`, `ready` and the resource send | write only ([`ADMIN_KEYS`], for `restore_from`) |
 //! | `replicator` (replicas) | [`REPLICATION_COMMANDS`] | none |
 //! | `probe` (readiness, no password) | [`PROBE_COMMANDS`] | none |
 //! | `exporter` (redis_exporter) | [`EXPORTER_COMMANDS`] | none |
-//! | `backup` (reserved) | [`BACKUP_COMMANDS`], not rendered yet | none |
+//! | `sentinel` (the deployment's Sentinels) | [`SENTINEL_COMMANDS`] | none; channel [`SENTINEL_CHANNEL`] only |
+//! | `backup` (`redis_backup`) | [`BACKUP_COMMANDS`]: a snapshot through SYNC | none |
 //!
 //! Redis lets every user run [`UNRESTRICTED`] whatever its ACL says.
 
@@ -31,7 +32,9 @@ pub const REPLICATION_USER: &str = "replicator";
 pub const PROBE_USER: &str = "probe";
 /// The ACL user of the metrics exporter.
 pub const EXPORTER_USER: &str = "exporter";
-/// The ACL user of backups to come (issue 11); not in the ACL file yet.
+/// The ACL user the deployment's Sentinels connect to the data servers as.
+pub const SENTINEL_USER: &str = "sentinel";
+/// The ACL user `redis_backup` takes snapshots as.
 pub const BACKUP_USER: &str = "backup";
 
 /// Commands Redis and Valkey let every user run, whatever its ACL: authentication and
@@ -437,11 +440,27 @@ pub const NEVER_FOR_CLIENTS: &[&str] = &[
 ];
 
 /// The provider (user `terraform`): liveness, INFO (readiness, replication, version),
-/// CONFIG GET/SET of live directives, ROLE and DBSIZE. No keys, no ACL changes.
-pub const ADMIN_COMMANDS: &[&str] = &["ping", "info", "config|get", "config|set", "role", "dbsize"];
+/// CONFIG GET/SET of live directives, ROLE and DBSIZE; and for `restore_from`, SELECT,
+/// RESTORE and FUNCTION RESTORE, with write-only access to keys ([`ADMIN_KEYS`]): it can
+/// load a backup but read no key (no GET, no DUMP, no SCAN). No ACL changes.
+pub const ADMIN_COMMANDS: &[&str] = &[
+    "ping",
+    "info",
+    "config|get",
+    "config|set",
+    "role",
+    "dbsize",
+    "select",
+    "restore",
+    "function|restore",
+];
 
-/// Replicas (user `replicator`): the replication handshake and stream.
-pub const REPLICATION_COMMANDS: &[&str] = &["psync", "replconf", "ping"];
+/// The provider's key permissions: write only (Redis 7's `%W~`), for RESTORE.
+pub const ADMIN_KEYS: &str = "%W~*";
+
+/// Replicas (user `replicator`): the replication handshake and stream, and ROLE, which
+/// a starting pod asks its peers to find a primary that is serving (the start script).
+pub const REPLICATION_COMMANDS: &[&str] = &["psync", "replconf", "ping", "role"];
 
 /// The readiness probe (user `probe`, no password).
 pub const PROBE_COMMANDS: &[&str] = &["ping"];
@@ -460,14 +479,95 @@ pub const EXPORTER_COMMANDS: &[&str] = &[
     "client|setname",
 ];
 
-/// Reserved for backups to come (issue 11): a replica's view of the data, the
-/// replication stream, and INFO to check the source. Not rendered until backups exist.
-pub const BACKUP_COMMANDS: &[&str] = &["psync", "replconf", "ping", "info"];
+/// Sentinel's `default` user (no password): what Sentinel-aware clients and the data
+/// pods send to find the primary, and its events (`SUBSCRIBE +switch-master`, ...).
+/// Nothing that changes a Sentinel (SET, FAILOVER, RESET, REMOVE, MONITOR, CONFIG),
+/// nothing that acts on other clients, no PUBLISH.
+pub const SENTINEL_CLIENT_COMMANDS: &[&str] = &[
+    "ping",
+    "role",
+    "client|setname",
+    "client|getname",
+    "client|id",
+    "client|setinfo",
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "sentinel|get-master-addr-by-name",
+    "sentinel|master",
+    "sentinel|masters",
+    "sentinel|replicas",
+    "sentinel|slaves",
+    "sentinel|sentinels",
+    "sentinel|ckquorum",
+    "sentinel|myid",
+];
+
+/// Sentinels talking to each other (user `sentinel-peer`, `sentinel sentinel-user`):
+/// liveness, their hello messages, the vote on a primary being down, their link names.
+pub const SENTINEL_PEER_COMMANDS: &[&str] = &[
+    "ping",
+    "publish",
+    "subscribe",
+    "sentinel|is-master-down-by-addr",
+    "client|setname",
+    "info",
+    "role",
+];
+
+/// The provider on a Sentinel (user `terraform`): liveness, INFO, and every SENTINEL
+/// subcommand (SET for live tuning, MASTER/REPLICAS/SENTINELS/CKQUORUM to read, RESET
+/// after a scale-down, FAILOVER for rolling restarts of the data pods).
+pub const SENTINEL_ADMIN_COMMANDS: &[&str] = &["ping", "info", "role", "sentinel"];
+
+/// The Sentinels (user `sentinel` on the data servers), as Redis's Sentinel documentation
+/// lists what a Sentinel sends to the instances it monitors: liveness and INFO, ROLE,
+/// their hello messages (PUBLISH/SUBSCRIBE on [`SENTINEL_CHANNEL`] only), and a
+/// failover's MULTI / REPLICAOF (SLAVEOF on older Sentinels) / CONFIG REWRITE / CLIENT
+/// KILL / EXEC, with CLIENT SETNAME for their links and SCRIPT KILL for a primary stuck
+/// in a script. No keys, no CONFIG SET, no ACL.
+pub const SENTINEL_COMMANDS: &[&str] = &[
+    "ping",
+    "info",
+    "role",
+    "multi",
+    "exec",
+    "replicaof",
+    "slaveof",
+    "config|rewrite",
+    "client|setname",
+    "client|kill",
+    "script|kill",
+    "publish",
+    "subscribe",
+];
+
+/// The one Pub/Sub channel the Sentinels use on the data servers (their hello messages).
+pub const SENTINEL_CHANNEL: &str = "__sentinel__:hello";
+
+/// Backups (user `backup`): `SYNC` for the snapshot (as `redis-cli --rdb` takes one),
+/// `REPLCONF` for `capa eof` and `rdb-only`, `PING`, and `INFO` (the server's version and
+/// role, to choose a replica). SYNC and REPLCONF are admin-flagged: the commands are
+/// granted, never `@admin`; not PSYNC (a snapshot needs no partial resync), no keys.
+pub const BACKUP_COMMANDS: &[&str] = &["sync", "replconf", "ping", "info"];
 
 /// An internal user's ACL rules, for `server`: `-@all` then its commands.
 pub fn internal_rules(commands: &[&str], server: Server) -> String {
     let mut rules = String::from("-@all");
     for c in commands.iter().filter(|c| server.has(c)) {
+        rules.push_str(" +");
+        rules.push_str(c);
+    }
+    rules
+}
+
+/// A Sentinel user's ACL rules: `-@all` then its commands. Every command named in the
+/// `SENTINEL_*_COMMANDS` lists exists in Sentinel mode on every server we render for
+/// (Redis 7.2, 7.4, Valkey 8), so one list serves them all.
+pub fn sentinel_rules(commands: &[&str]) -> String {
+    let mut rules = String::from("-@all");
+    for c in commands {
         rules.push_str(" +");
         rules.push_str(c);
     }
@@ -526,6 +626,7 @@ mod tests {
             (REPLICATION_USER, REPLICATION_COMMANDS),
             (PROBE_USER, PROBE_COMMANDS),
             (EXPORTER_USER, EXPORTER_COMMANDS),
+            (SENTINEL_USER, SENTINEL_COMMANDS),
             (BACKUP_USER, BACKUP_COMMANDS),
             ("never", NEVER_FOR_CLIENTS),
             ("unrestricted", UNRESTRICTED),
@@ -643,5 +744,21 @@ mod tests {
         assert_eq!(Server::ALL[0], Server::Redis72);
         let files: BTreeSet<&str> = Server::ALL.iter().map(|s| s.acl_file()).collect();
         assert_eq!(files.len(), 3);
+    }
+
+    #[test]
+    fn every_sentinel_users_command_exists_in_sentinel_mode() {
+        for list in [
+            SENTINEL_CLIENT_COMMANDS,
+            SENTINEL_PEER_COMMANDS,
+            SENTINEL_ADMIN_COMMANDS,
+        ] {
+            for c in list {
+                assert!(is_command(c), "{c} is no command");
+            }
+        }
+        let rules = sentinel_rules(SENTINEL_CLIENT_COMMANDS);
+        assert!(rules.starts_with("-@all +ping "), "{rules}");
+        assert!(!rules.contains("sentinel|set") && !rules.contains("+sentinel "));
     }
 }

@@ -9,9 +9,12 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 
 use super::acl::{self, Server};
+use super::sentinel::Tunables;
 use crate::digest::sha256_hex;
 
-pub use super::acl::{ADMIN_USER, EXPORTER_USER, PROBE_USER, REPLICATION_USER};
+pub use super::acl::{
+    ADMIN_USER, BACKUP_USER, EXPORTER_USER, PROBE_USER, REPLICATION_USER, SENTINEL_USER,
+};
 
 /// Where the pods find redis.conf.
 pub const CONFIG_DIR: &str = "/etc/redis";
@@ -21,6 +24,12 @@ pub const INTERNAL_DIR: &str = "/etc/redis-internal";
 pub const REDIS_PORT: i32 = 6379;
 /// Where the exporter finds its password file.
 pub const EXPORTER_DIR: &str = "/etc/redis-exporter";
+/// Sentinel's port.
+pub const SENTINEL_PORT: i32 = 26379;
+/// The data pods' own redis.conf on their volume: it includes the rendered one and
+/// holds `replicaof` (the start script's choice, then each role change a Sentinel makes
+/// and records with CONFIG REWRITE). The next start reads the last primary from it.
+pub const NODE_CONF: &str = "/data/redis.conf";
 
 /// Names of the files (and keys of the Secret) under [`INTERNAL_DIR`].
 pub mod keys {
@@ -37,6 +46,11 @@ pub mod keys {
     pub const EXPORTER_PASSWORD: &str = "exporter-password";
     /// The exporter's password file: JSON, the password keyed by the server's URI.
     pub const EXPORTER_PASSWORD_FILE: &str = "exporter-password-file.json";
+    /// The password of the Sentinels' user on the data servers (`redis_sentinel`'s pods
+    /// mount this key).
+    pub const SENTINEL_PASSWORD: &str = "sentinel-password";
+    /// The backup user's password (`redis_backup` reads it to take snapshots).
+    pub const BACKUP_PASSWORD: &str = "backup-password";
 }
 
 /// A new random password: 32 alphanumeric characters.
@@ -64,6 +78,10 @@ pub struct Passwords {
     pub replication: String,
     /// The exporter's (user `exporter`).
     pub exporter: String,
+    /// The Sentinels' (user `sentinel`).
+    pub sentinel: String,
+    /// Backups' (user `backup`).
+    pub backup: String,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -87,6 +105,8 @@ impl Passwords {
             admin: get(keys::ADMIN_PASSWORD),
             replication: get(keys::REPLICATION_PASSWORD),
             exporter: get(keys::EXPORTER_PASSWORD),
+            sentinel: get(keys::SENTINEL_PASSWORD),
+            backup: get(keys::BACKUP_PASSWORD),
         }
     }
 }
@@ -103,20 +123,28 @@ pub fn users_acl(
     let internal = |commands| acl::internal_rules(commands, server);
     format!(
         "user {client_user} on #{client} ~* &* {client_rules}\n\
-         user {ADMIN_USER} on #{admin} {admin_rules}\n\
+         user {ADMIN_USER} on #{admin} {admin_keys} {admin_rules}\n\
          user {REPLICATION_USER} on #{repl} {repl_rules}\n\
          user {PROBE_USER} on nopass {probe_rules}\n\
-         user {EXPORTER_USER} on #{exporter} {exporter_rules}\n",
+         user {EXPORTER_USER} on #{exporter} {exporter_rules}\n\
+         user {SENTINEL_USER} on #{sentinel} resetchannels &{channel} {sentinel_rules}\n\
+         user {BACKUP_USER} on #{backup} {backup_rules}\n",
         client_user = acl::CLIENT_USER,
         client = password_hash(&passwords.client),
         client_rules = acl::client_rules(allow, disable, server),
         admin = password_hash(&passwords.admin),
+        admin_keys = acl::ADMIN_KEYS,
         admin_rules = internal(acl::ADMIN_COMMANDS),
         repl = password_hash(&passwords.replication),
         repl_rules = internal(acl::REPLICATION_COMMANDS),
         probe_rules = internal(acl::PROBE_COMMANDS),
         exporter = password_hash(&passwords.exporter),
         exporter_rules = internal(acl::EXPORTER_COMMANDS),
+        sentinel = password_hash(&passwords.sentinel),
+        channel = acl::SENTINEL_CHANNEL,
+        sentinel_rules = internal(acl::SENTINEL_COMMANDS),
+        backup = password_hash(&passwords.backup),
+        backup_rules = internal(acl::BACKUP_COMMANDS),
     )
 }
 
@@ -188,20 +216,111 @@ pub fn redis_conf(id: &str, directives: &[(String, String)]) -> String {
     conf
 }
 
-/// The container's start script: pod 0 is the primary, the others replicate it by its
-/// DNS name `primary_host`; every pod announces its own DNS name, its hostname followed
-/// by `domain` (`<headless service>.<namespace>.svc.cluster.local`).
-/// The ACL file is the one for the server the image runs ([`acl_choice`]).
-pub fn start_script(domain: &str, primary_host: &str) -> String {
+/// The DNS names a data pod's start script looks for its peers and Sentinels under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartNames {
+    /// The data pods' domain: `<headless service>.<namespace>.svc.cluster.local`; a pod's
+    /// name is its hostname followed by it.
+    pub domain: String,
+    /// The Sentinel pods' host names without the ordinal: `<deployment>-sentinel`.
+    pub sentinel_pods: String,
+    /// The Sentinel pods' domain: `<deployment>-sentinel-headless.<namespace>.svc.cluster.local`.
+    pub sentinel_domain: String,
+    /// The Sentinels' client Service: `<deployment>-sentinel.<namespace>.svc.cluster.local`.
+    pub sentinel_service: String,
+}
+
+/// The container's start script. Every pod announces its own DNS name (its hostname
+/// followed by the domain), so no IP is ever recorded, and picks the primary to
+/// replicate, first of:
+///
+/// 1. the Sentinels' primary, when one of them has seen a failover (`config-epoch` > 0):
+///    each Sentinel pod (and the Sentinels' Service) is asked `SENTINEL MASTERS`, and of
+///    the primaries in the pods' domain the one with the highest epoch is taken. The
+///    names do not resolve when the deployment has no Sentinel;
+/// 2. a peer that is serving as primary now (`ROLE` as the replicas' user);
+/// 3. what its volume recorded: [`NODE_CONF`]'s `replicaof` (no such line: it was the
+///    primary), which Sentinels keep current with CONFIG REWRITE on every role change;
+/// 4. the Sentinels' primary at epoch 0 (they monitor what they were first given);
+/// 5. pod 0 (a first start, without Sentinels).
+///
+/// It then writes [`NODE_CONF`] (including the rendered redis.conf) and starts Redis on
+/// it with the ACL file for the server the image runs ([`acl_choice`]).
+pub fn start_script(names: &StartNames) -> String {
+    start_script_in(names, NODE_CONF)
+}
+
+fn start_script_in(names: &StartNames, node_conf: &str) -> String {
     format!(
-        "set -e\n\
-         host=\"$HOSTNAME.{domain}\"\n\
-         {choice}\
-         if [ \"${{HOSTNAME##*-}}\" = \"0\" ]; then\n\
-         \x20 exec redis-server {CONFIG_DIR}/redis.conf --aclfile \"{INTERNAL_DIR}/$acl\" --replica-announce-ip \"$host\"\n\
-         fi\n\
-         exec redis-server {CONFIG_DIR}/redis.conf --aclfile \"{INTERNAL_DIR}/$acl\" --replica-announce-ip \"$host\" --replicaof {primary_host} {REDIS_PORT}\n",
+        r#"set -e
+domain="{domain}"
+host="$HOSTNAME.$domain"
+set_name="${{HOSTNAME%-*}}"
+conf="{node_conf}"
+{choice}repl_pw="$(sed -n 's/^masterauth //p' {INTERNAL_DIR}/{repl_conf} 2>/dev/null || true)"
+peer() {{ REDISCLI_AUTH="$repl_pw" redis-cli --no-auth-warning -t 1 --user {REPLICATION_USER} -p {REDIS_PORT} "$@" 2>/dev/null; }}
+# 1 and 4: the Sentinels' primary in our domain, with its config-epoch.
+seen=""
+i=0; miss=0
+while [ "$miss" -lt 3 ] && [ "$i" -lt 32 ]; do
+  for s in "{sentinel_pods}-$i.{sentinel_domain}" $([ "$i" = 0 ] && echo "{sentinel_service}"); do
+    if out="$(redis-cli -t 1 -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
+      miss=0
+      seen="$seen$(printf '%s
+' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="ip"{{ip=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip}}')
+"
+    elif [ "$s" != "{sentinel_service}" ]; then
+      miss=$((miss+1))
+    fi
+  done
+  i=$((i+1))
+done
+best="$(printf '%s' "$seen" | grep . | sort -n | tail -n 1 || true)"
+s_epoch="${{best%% *}}"; s_host="${{best#* }}"
+primary=""; why=""
+if [ -n "$best" ] && [ "$s_epoch" -gt 0 ] 2>/dev/null; then
+  primary="$s_host"; why="the Sentinels (epoch $s_epoch)"
+fi
+# 2: a peer serving as primary.
+if [ -z "$primary" ]; then
+  i=0; miss=0
+  while [ "$miss" -lt 3 ] && [ "$i" -lt 64 ]; do
+    p="$set_name-$i.$domain"
+    i=$((i+1))
+    [ "$p" = "$host" ] && continue
+    if role="$(peer -h "$p" ROLE)"; then
+      miss=0
+      if [ "$(printf '%s
+' "$role" | head -n 1)" = master ]; then
+        primary="$p"; why="a serving peer"; break
+      fi
+    else
+      miss=$((miss+1))
+    fi
+  done
+fi
+# 3: the volume's record.
+if [ -z "$primary" ] && [ -f "$conf" ]; then
+  primary="$(sed -n 's/^replicaof  *"\{{0,1\}}\([^" ]*\).*/\1/p' "$conf" | tail -n 1)"
+  primary="${{primary:-$host}}"; why="the volume's record"
+fi
+# 4 and 5.
+if [ -z "$primary" ] && [ -n "$best" ]; then primary="$s_host"; why="the Sentinels (epoch 0)"; fi
+if [ -z "$primary" ]; then primary="$set_name-0.$domain"; why="pod 0 (first start)"; fi
+echo "primary: $primary, from $why" >&2
+{{
+  echo "include {CONFIG_DIR}/redis.conf"
+  [ "$primary" = "$host" ] || echo "replicaof $primary {REDIS_PORT}"
+}} > "$conf.new"
+mv -f "$conf.new" "$conf"
+exec redis-server "$conf" --aclfile "{INTERNAL_DIR}/$acl" --replica-announce-ip "$host"
+"#,
+        domain = names.domain,
+        sentinel_pods = names.sentinel_pods,
+        sentinel_domain = names.sentinel_domain,
+        sentinel_service = names.sentinel_service,
         choice = acl_choice(),
+        repl_conf = keys::REPLICATION_CONF,
     )
 }
 
@@ -236,6 +355,200 @@ pub fn probe_command() -> Vec<String> {
     ]
 }
 
+/// Where the Sentinel pods find their rendered files (a read-only ConfigMap).
+pub const SENTINEL_CONFIG_DIR: &str = "/etc/sentinel";
+/// Where the Sentinel pods find their users (a read-only Secret).
+pub const SENTINEL_INTERNAL_DIR: &str = "/etc/sentinel-internal";
+/// Where the Sentinel pods find the password of the data servers' `sentinel` user.
+pub const SENTINEL_DATA_AUTH_DIR: &str = "/etc/sentinel-data-auth";
+/// The writable folder Sentinel runs in: it rewrites its config file there.
+pub const SENTINEL_WORK_DIR: &str = "/data";
+/// The Sentinels' own user for each other (`sentinel sentinel-user`).
+pub const SENTINEL_PEER_USER: &str = "sentinel-peer";
+
+/// Names of the Sentinel files (keys of its ConfigMap and Secret).
+pub mod sentinel_keys {
+    /// The fixed head of sentinel.conf (ConfigMap).
+    pub const CONF: &str = "sentinel.conf";
+    /// The per-primary tunables, after the `monitor` line (ConfigMap).
+    pub const PRIMARY_CONF: &str = "primary.conf";
+    /// What the start script discovers the primary with (ConfigMap, sourced by sh).
+    pub const DISCOVERY: &str = "discovery.env";
+    /// The ACL users and the peer credentials (Secret).
+    pub const USERS_CONF: &str = "users.conf";
+    /// The provider's password on the Sentinels (Secret).
+    pub const ADMIN_PASSWORD: &str = "admin-password";
+    /// The Sentinels' password for each other (Secret).
+    pub const PEER_PASSWORD: &str = "peer-password";
+}
+
+/// The Sentinels' own passwords.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelPasswords {
+    /// The provider's (user `terraform` on the Sentinels).
+    pub admin: String,
+    /// The Sentinels' for each other (user `sentinel-peer`).
+    pub peer: String,
+}
+
+impl std::fmt::Debug for SentinelPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SentinelPasswords(<redacted>)")
+    }
+}
+
+impl SentinelPasswords {
+    /// The passwords in `existing` (by [`sentinel_keys`]) where present, new ones otherwise.
+    pub fn with_existing(existing: &BTreeMap<String, String>) -> SentinelPasswords {
+        let get = |k: &str| {
+            existing
+                .get(k)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(generate_password)
+        };
+        SentinelPasswords {
+            admin: get(sentinel_keys::ADMIN_PASSWORD),
+            peer: get(sentinel_keys::PEER_PASSWORD),
+        }
+    }
+}
+
+/// The fixed head of sentinel.conf for the Sentinels of the deployment `id`:
+/// `resolve-hostnames` comes before any `monitor` line (Sentinel resolves the primary's
+/// name while it reads that line), and with `announce_hostnames` the Sentinels give
+/// out names, never IPs (pods move, names stay).
+pub fn sentinel_conf(id: &str, announce_hostnames: bool) -> String {
+    format!(
+        "# Rendered by terraform-provider-redis for the Sentinels of {id}; copied to \
+         {SENTINEL_WORK_DIR} at start (Sentinel rewrites its file).\n\
+         port {SENTINEL_PORT}\n\
+         dir {SENTINEL_WORK_DIR}\n\
+         sentinel resolve-hostnames yes\n\
+         sentinel announce-hostnames {}\n",
+        if announce_hostnames { "yes" } else { "no" }
+    )
+}
+
+/// The per-primary lines after `monitor`: the tunables but `quorum` (on the monitor
+/// line itself).
+pub fn sentinel_primary_conf(master_name: &str, tunables: &Tunables) -> String {
+    let mut conf = String::new();
+    for (option, value) in tunables.settings() {
+        if option != "quorum" {
+            let _ = writeln!(conf, "sentinel {option} {master_name} {value}");
+        }
+    }
+    conf
+}
+
+/// Quotes `text` for sh in single quotes.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// What the start script needs to find the primary, as sh assignments: the monitored
+/// name and quorum, the other Sentinels and the data pods to ask, and the primary to
+/// monitor when nobody knows one (the primary found at the last apply).
+pub fn sentinel_discovery(
+    master_name: &str,
+    quorum: i64,
+    announce_hostnames: bool,
+    peers: &[String],
+    data_hosts: &[String],
+    fallback_primary: &str,
+) -> String {
+    format!(
+        "master={}\nquorum={quorum}\nannounce={}\npeers={}\ndata_hosts={}\nfallback={}\n",
+        sh_quote(master_name),
+        if announce_hostnames { "yes" } else { "no" },
+        sh_quote(&peers.join(" ")),
+        sh_quote(&data_hosts.join(" ")),
+        sh_quote(fallback_primary),
+    )
+}
+
+/// The Sentinels' users and how they authenticate to each other: `default` (no
+/// password: Sentinel-aware clients and the data pods asking for the primary) may only
+/// read; `sentinel-peer` is what Sentinels send each other; `terraform` is the provider.
+pub fn sentinel_users(passwords: &SentinelPasswords) -> String {
+    format!(
+        "user {client} on nopass &* {client_rules}\n\
+         user {SENTINEL_PEER_USER} on #{peer_hash} resetchannels &__sentinel__:hello {peer_rules}\n\
+         user {ADMIN_USER} on #{admin_hash} resetchannels {admin_rules}\n\
+         sentinel sentinel-user {SENTINEL_PEER_USER}\n\
+         sentinel sentinel-pass {peer}\n",
+        client = acl::CLIENT_USER,
+        client_rules = acl::sentinel_rules(acl::SENTINEL_CLIENT_COMMANDS),
+        peer_hash = password_hash(&passwords.peer),
+        peer_rules = acl::sentinel_rules(acl::SENTINEL_PEER_COMMANDS),
+        admin_hash = password_hash(&passwords.admin),
+        admin_rules = acl::sentinel_rules(acl::SENTINEL_ADMIN_COMMANDS),
+        peer = passwords.peer,
+    )
+}
+
+/// The Sentinel container's start script. It builds the config Sentinel runs from in
+/// the writable [`SENTINEL_WORK_DIR`] (a read-only mount makes Sentinel exit), and
+/// monitors the primary that is current now: the one another Sentinel reports, else
+/// the one the data pods report (a primary with replicas, or a linked replica's
+/// primary), else the primary of the last apply. It announces its own stable DNS name,
+/// its hostname followed by `domain`.
+pub fn sentinel_start_script(domain: &str) -> String {
+    use sentinel_keys as k;
+    let data_password = format!("{SENTINEL_DATA_AUTH_DIR}/{}", keys::SENTINEL_PASSWORD);
+    format!(
+        r#"set -e
+me="$HOSTNAME.{domain}"
+. {SENTINEL_CONFIG_DIR}/{discovery}
+primary=""
+for peer in $peers; do
+  [ "$peer" = "$me" ] && continue
+  primary=$(timeout 3 redis-cli -h "$peer" -p {SENTINEL_PORT} --raw sentinel get-master-addr-by-name "$master" 2>/dev/null | head -n 1) || primary=""
+  [ -n "$primary" ] && break
+done
+if [ -z "$primary" ]; then
+  REDISCLI_AUTH="$(cat {data_password})"
+  export REDISCLI_AUTH
+  for host in $data_hosts; do
+    info=$(timeout 3 redis-cli --no-auth-warning --user {SENTINEL_USER} -h "$host" -p {REDIS_PORT} info replication 2>/dev/null | tr -d '\r') || continue
+    case "$info" in
+      *role:master*connected_slaves:[1-9]*) primary="$host" ;;
+      *role:slave*master_link_status:up*) primary=$(echo "$info" | sed -n 's/^master_host://p') ;;
+    esac
+    [ -n "$primary" ] && break
+  done
+  unset REDISCLI_AUTH
+fi
+[ -n "$primary" ] || primary="$fallback"
+echo "monitoring $master at $primary"
+conf={SENTINEL_WORK_DIR}/sentinel.conf
+cat {SENTINEL_CONFIG_DIR}/{conf} > "$conf.new"
+if [ "$announce" = yes ]; then echo "sentinel announce-ip $me" >> "$conf.new"; fi
+cat {SENTINEL_INTERNAL_DIR}/{users} >> "$conf.new"
+echo "sentinel monitor $master $primary {REDIS_PORT} $quorum" >> "$conf.new"
+echo "sentinel auth-user $master {SENTINEL_USER}" >> "$conf.new"
+echo "sentinel auth-pass $master $(cat {data_password})" >> "$conf.new"
+cat {SENTINEL_CONFIG_DIR}/{primary_conf} >> "$conf.new"
+mv "$conf.new" "$conf"
+exec redis-server "$conf" --sentinel
+"#,
+        discovery = k::DISCOVERY,
+        conf = k::CONF,
+        users = k::USERS_CONF,
+        primary_conf = k::PRIMARY_CONF,
+    )
+}
+
+/// The Sentinels' readiness probe: PING as `default` answers PONG.
+pub fn sentinel_probe_command() -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("redis-cli -p {SENTINEL_PORT} ping | grep -q PONG"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,7 +576,8 @@ mod tests {
         assert!(default.contains(" ~* &* -@all +auth "), "{default}");
         assert!(!default.contains("flushall") && !default.contains("config"));
         assert!(acl.contains(&format!(
-            "user terraform on #{} -@all +ping +info +config|get +config|set +role +dbsize\n",
+            "user terraform on #{} %W~* -@all +ping +info +config|get +config|set +role +dbsize \
+             +select +restore +function|restore\n",
             password_hash(&p.admin)
         )));
         assert!(acl.contains("user probe on nopass -@all +ping\n"));
@@ -359,19 +673,299 @@ mod tests {
         );
     }
 
-    #[test]
-    fn replicas_follow_the_primary_by_dns_name() {
-        let script = start_script(
-            "cache-headless.apps.svc.cluster.local",
-            "cache-0.cache-headless.apps.svc.cluster.local",
+    fn names() -> StartNames {
+        StartNames {
+            domain: "cache-headless.apps.svc.cluster.local".into(),
+            sentinel_pods: "cache-sentinel".into(),
+            sentinel_domain: "cache-sentinel-headless.apps.svc.cluster.local".into(),
+            sentinel_service: "cache-sentinel.apps.svc.cluster.local".into(),
+        }
+    }
+
+    /// What the start script does as pod `hostname`, with fake `redis-cli` answers
+    /// (`host:port` -> reply lines; others do not answer) and an optional record on its
+    /// volume: the server's command line and the node config it wrote.
+    fn start_as(hostname: &str, answers: &[(&str, &str)], record: Option<&str>) -> String {
+        let dir = std::env::temp_dir().join(format!("start-{}", generate_password()));
+        let fake = dir.join("answers");
+        std::fs::create_dir_all(&fake).unwrap();
+        for (addr, reply) in answers {
+            std::fs::write(fake.join(addr), format!("{reply}\n")).unwrap();
+        }
+        let write_exe = |name: &str, text: &str| {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        write_exe(
+            "redis-cli",
+            "#!/bin/sh\nh=; p=\nwhile [ $# -gt 0 ]; do case \"$1\" in\n\
+             -h) h=\"$2\"; shift 2;; -p) p=\"$2\"; shift 2;; -t|--user) shift 2;;\n\
+             --no-auth-warning) shift;; *) break;; esac; done\n\
+             [ -f \"$FAKE/$h:$p\" ] || exit 1\ncat \"$FAKE/$h:$p\"\n",
         );
-        assert!(script.contains("--replicaof cache-0.cache-headless.apps.svc.cluster.local 6379"));
-        assert!(script.contains("host=\"$HOSTNAME.cache-headless.apps.svc.cluster.local\""));
+        write_exe(
+            "redis-server",
+            "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'Redis server v=7.2.6'; exit 0; }\n\
+             echo \"args: $*\"; cat \"$1\"\n",
+        );
+        let conf = dir.join("redis.conf");
+        if let Some(text) = record {
+            std::fs::write(&conf, text).unwrap();
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(start_script_in(&names(), conf.to_str().unwrap()))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+            .env("HOSTNAME", hostname)
+            .env("FAKE", &fake)
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    const D: &str = "cache-headless.apps.svc.cluster.local";
+
+    fn masters(entries: &[(&str, &str, u64)]) -> String {
+        entries
+            .iter()
+            .map(|(name, ip, epoch)| {
+                format!(
+                    "name\n{name}\nip\n{ip}\nport\n6379\nflags\nmaster\nconfig-epoch\n{epoch}\nquorum\n2"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn without_sentinels_or_peers_pod_0_is_the_primary_and_the_others_follow_it() {
+        let zero = start_as("cache-0", &[], None);
+        assert!(
+            zero.contains(&format!(
+                "--aclfile /etc/redis-internal/users.acl --replica-announce-ip cache-0.{D}\n"
+            )),
+            "{zero}"
+        );
+        assert!(zero.contains("include /etc/redis/redis.conf\n"), "{zero}");
+        assert!(!zero.contains("replicaof"), "{zero}");
+        let one = start_as("cache-1", &[], None);
+        assert!(
+            one.contains(&format!("replicaof cache-0.{D} 6379\n")),
+            "{one}"
+        );
+        assert!(
+            one.contains(&format!("--replica-announce-ip cache-1.{D}")),
+            "{one}"
+        );
+    }
+
+    #[test]
+    fn a_sentinel_that_saw_a_failover_names_the_primary_even_to_the_old_primary() {
+        let sentinels = masters(&[
+            ("other", "db-0.db-headless.apps.svc.cluster.local", 9),
+            ("mymaster", &format!("cache-2.{D}"), 3),
+        ]);
+        let stale = masters(&[("mymaster", &format!("cache-0.{D}"), 0)]);
+        let answers = [
+            (
+                "cache-sentinel-0.cache-sentinel-headless.apps.svc.cluster.local:26379",
+                sentinels.as_str(),
+            ),
+            (
+                "cache-sentinel-1.cache-sentinel-headless.apps.svc.cluster.local:26379",
+                stale.as_str(),
+            ),
+            // A peer still says it is a primary (the old one, about to be converted).
+            (&format!("cache-1.{D}:6379"), "master\n0"),
+        ];
+        let answers: Vec<(&str, &str)> = answers.iter().map(|(a, b)| (*a, *b)).collect();
+        let out = start_as("cache-0", &answers, None);
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+        let out = start_as("cache-2", &answers, None);
+        assert!(!out.contains("replicaof"), "{out}");
+    }
+
+    #[test]
+    fn without_a_failover_seen_a_serving_peer_then_the_volume_record_win_over_pod_0() {
+        let stale = masters(&[("mymaster", &format!("cache-0.{D}"), 0)]);
+        let s0 = "cache-sentinel-0.cache-sentinel-headless.apps.svc.cluster.local:26379";
+        let peer = format!("cache-1.{D}:6379");
+        // A peer serving as primary.
+        let out = start_as("cache-0", &[(s0, &stale), (&peer, "master\n100")], None);
+        assert!(
+            out.contains(&format!("replicaof cache-1.{D} 6379\n")),
+            "{out}"
+        );
+        // No serving peer: the record of the last primary (as CONFIG REWRITE writes it).
+        let record = format!("include /etc/redis/redis.conf\n# Generated by CONFIG REWRITE\nreplicaof cache-2.{D} 6379\n");
+        let out = start_as(
+            "cache-0",
+            &[(s0, &stale), (&peer, "slave\nx")],
+            Some(&record),
+        );
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+        // A record without replicaof: this pod was the primary.
+        let out = start_as(
+            "cache-1",
+            &[(s0, &stale)],
+            Some("include /etc/redis/redis.conf\n"),
+        );
+        assert!(!out.contains("replicaof"), "{out}");
+        // No record: the Sentinels' primary at epoch 0.
+        let out = start_as("cache-2", &[(s0, &stale)], None);
+        assert!(
+            out.contains(&format!("replicaof cache-0.{D} 6379\n")),
+            "{out}"
+        );
+    }
+
+    fn tunables() -> Tunables {
+        Tunables {
+            quorum: 2,
+            down_after_milliseconds: 5000,
+            failover_timeout: 60000,
+            parallel_syncs: 1,
+        }
+    }
+
+    #[test]
+    fn sentinel_conf_resolves_hostnames_and_the_primary_lines_follow_monitor() {
+        let head = sentinel_conf("apps/cache", true);
+        assert!(head.contains("sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"));
+        assert!(!head.contains("monitor"));
+        assert!(sentinel_conf("apps/cache", false).contains("announce-hostnames no"));
         assert_eq!(
-            script
-                .matches("--aclfile \"/etc/redis-internal/$acl\"")
-                .count(),
-            2
+            sentinel_primary_conf("mymaster", &tunables()),
+            "sentinel down-after-milliseconds mymaster 5000\n\
+             sentinel failover-timeout mymaster 60000\n\
+             sentinel parallel-syncs mymaster 1\n"
+        );
+    }
+
+    #[test]
+    fn sentinel_users_hold_hashes_and_only_the_peer_password_the_sentinels_send() {
+        let p = SentinelPasswords::with_existing(&BTreeMap::new());
+        let users = sentinel_users(&p);
+        assert!(!users.contains(&p.admin));
+        assert!(users.contains(&password_hash(&p.admin)));
+        assert!(users.contains(&format!("sentinel sentinel-pass {}\n", p.peer)));
+        let default = users.lines().next().unwrap();
+        assert!(default.starts_with("user default on nopass &* -@all +ping "));
+        assert!(!default.contains("sentinel|set") && !default.contains("publish"));
+        assert_eq!(format!("{p:?}"), "SentinelPasswords(<redacted>)");
+    }
+
+    /// Runs the Sentinel start script with fake `redis-cli`/`redis-server`/`timeout`:
+    /// `answers` maps a host to what `redis-cli -h host` prints; returns the config the
+    /// fake server was started with.
+    fn started_config(answers: &[(&str, &str)], discovery: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("sentinel-start-{}", generate_password()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let mut cli = String::from(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = -h ] && h=$2; shift; done\ncase \"$h\" in\n",
+        );
+        for (host, out) in answers {
+            cli.push_str(&format!("  {host}) printf '%s\\n' '{out}' ;;\n"));
+        }
+        cli.push_str("  *) exit 1 ;;\nesac\n");
+        let root = dir.display().to_string();
+        let script = sentinel_start_script("s-headless.apps.svc.cluster.local")
+            .replace(SENTINEL_INTERNAL_DIR, &format!("{root}/internal"))
+            .replace(SENTINEL_DATA_AUTH_DIR, &format!("{root}/auth"))
+            .replace(SENTINEL_CONFIG_DIR, &format!("{root}/config"))
+            .replace(SENTINEL_WORK_DIR, &format!("{root}/work"));
+        for (name, text) in [
+            ("bin/redis-cli", cli.as_str()),
+            (
+                "bin/redis-server",
+                "#!/bin/sh\ncat \"$1\" > \"$(dirname \"$1\")/started\"\n",
+            ),
+            ("bin/timeout", "#!/bin/sh\nshift\nexec \"$@\"\n"),
+            ("config/sentinel.conf", "port 26379\n"),
+            ("config/primary.conf", "sentinel parallel-syncs m 1\n"),
+            ("config/discovery.env", discovery),
+            ("internal/users.conf", "user default on nopass\n"),
+            ("auth/sentinel-password", "datapw"),
+            ("work/.keep", ""),
+        ] {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOSTNAME", "s-1")
+            .output()
+            .unwrap();
+        let started = std::fs::read_to_string(dir.join("work/started"))
+            .unwrap_or_else(|_| panic!("not started: {}", String::from_utf8_lossy(&out.stderr)));
+        std::fs::remove_dir_all(&dir).unwrap();
+        started
+    }
+
+    #[test]
+    fn a_starting_sentinel_monitors_the_primary_others_know_else_the_data_pods_say_else_the_last_one(
+    ) {
+        let peers = ["s-0.x", "s-1.s-headless.apps.svc.cluster.local", "s-2.x"];
+        let discovery = sentinel_discovery(
+            "m",
+            2,
+            true,
+            &peers.map(String::from),
+            &["d-0.x".to_string(), "d-1.x".to_string()],
+            "d-0.x",
+        );
+        let peer_knows = started_config(&[("s-2.x", "d-1.x")], &discovery);
+        assert!(
+            peer_knows.contains("sentinel monitor m d-1.x 6379 2\n"),
+            "{peer_knows}"
+        );
+        assert!(peer_knows.contains("sentinel announce-ip s-1.s-headless.apps.svc.cluster.local\n"));
+        assert!(peer_knows.contains("sentinel auth-user m sentinel\nsentinel auth-pass m datapw\n"));
+        let lines: Vec<&str> = peer_knows.lines().collect();
+        let at = |l: &str| lines.iter().position(|x| x.starts_with(l)).unwrap();
+        assert!(at("sentinel monitor") < at("sentinel parallel-syncs"));
+        let replica_says = started_config(
+            &[(
+                "d-0.x",
+                "role:slave\nmaster_host:d-1.x\nmaster_link_status:up",
+            )],
+            &discovery,
+        );
+        assert!(
+            replica_says.contains("sentinel monitor m d-1.x 6379 2\n"),
+            "{replica_says}"
+        );
+        let nobody = started_config(&[], &discovery);
+        assert!(
+            nobody.contains("sentinel monitor m d-0.x 6379 2\n"),
+            "{nobody}"
+        );
+        let lonely_primary = started_config(
+            &[
+                ("d-0.x", "role:master\nconnected_slaves:0"),
+                ("d-1.x", "role:master\nconnected_slaves:1"),
+            ],
+            &discovery,
+        );
+        assert!(
+            lonely_primary.contains("sentinel monitor m d-1.x 6379 2\n"),
+            "{lonely_primary}"
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::digest::sha256_hex;
 use crate::k8s::apply::{ObjectSet, Owner};
 use crate::redis::config;
 use crate::redis::files::{
-    self, keys, Passwords, CONFIG_DIR, EXPORTER_DIR, INTERNAL_DIR, REDIS_PORT,
+    self, keys, Passwords, CONFIG_DIR, EXPORTER_DIR, INTERNAL_DIR, REDIS_PORT, SENTINEL_PORT,
 };
 
 /// Every object the deployment owns, ready for server-side apply.
@@ -156,7 +156,7 @@ pub fn build(
 ) -> Result<Objects, BuildError> {
     let acl_files = files::acl_files(&spec.allow_commands, &spec.disable_commands, passwords);
     let users_acl: String = acl_files.iter().map(|(_, text)| text.as_str()).collect();
-    let start_script = files::start_script(&spec.pod_domain(), &spec.pod_host(0));
+    let start_script = files::start_script(&spec.start_names());
     let restart_hash = restart_hash(spec, &users_acl, &start_script);
     let meta = |name: String| {
         super::metadata(
@@ -196,6 +196,8 @@ pub fn build(
         (keys::ADMIN_PASSWORD, passwords.admin.as_str()),
         (keys::REPLICATION_PASSWORD, passwords.replication.as_str()),
         (keys::EXPORTER_PASSWORD, passwords.exporter.as_str()),
+        (keys::SENTINEL_PASSWORD, passwords.sentinel.as_str()),
+        (keys::BACKUP_PASSWORD, passwords.backup.as_str()),
         (
             keys::EXPORTER_PASSWORD_FILE,
             exporter_password_file.as_str(),
@@ -453,12 +455,15 @@ pub fn build(
         }
         clients.push(peer);
     }
-    // The deployment's own pods replicate from each other.
+    // The deployment's own pods replicate from each other; its Sentinels (the
+    // `redis_sentinel` of this deployment) monitor and reconfigure them.
     clients.push(json!({"podSelector": {"matchLabels": selector}}));
+    clients.push(json!({"podSelector": {"matchLabels": spec.sentinel_selector_labels()}}));
     // Its scheduled backups (`redis_backup.schedule`) take snapshots from it, whatever
     // the client labels say.
-    let backups = super::backup::admitted_pod_labels(&spec.name);
-    clients.push(json!({"podSelector": {"matchLabels": backups}}));
+    clients.push(
+        json!({"podSelector": {"matchLabels": super::backup::admitted_pod_labels(&spec.name)}}),
+    );
     let mut ingress = vec![json!({
         "from": clients,
         "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
@@ -474,11 +479,14 @@ pub fn build(
         let from = json!([{"namespaceSelector": {"matchLabels": labels}}]);
         ingress.push(json!({"from": from, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}));
     }
-    // Out: DNS anywhere, and Redis on the deployment's own pods (replicas to the primary).
+    // Out: DNS anywhere, Redis on the deployment's own pods (replicas to the primary,
+    // a starting pod asking its peers' ROLE), and its Sentinels (who is the primary).
     let egress = json!([
         {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
         {"to": [{"podSelector": {"matchLabels": selector}}],
          "ports": [{"protocol": "TCP", "port": REDIS_PORT}]},
+        {"to": [{"podSelector": {"matchLabels": spec.sentinel_selector_labels()}}],
+         "ports": [{"protocol": "TCP", "port": SENTINEL_PORT}]},
     ]);
     let network_policy = typed(
         "NetworkPolicy",
@@ -513,7 +521,7 @@ mod tests {
 
     use super::*;
     use crate::k8s::objects::spec::tests::spec;
-    use crate::k8s::objects::spec::{Metrics, LABEL_INSTANCE};
+    use crate::k8s::objects::spec::{Metrics, LABEL_COMPONENT, LABEL_INSTANCE};
 
     fn passwords() -> Passwords {
         Passwords::with_internal("client-pw".into(), &BTreeMap::new())
@@ -560,7 +568,14 @@ mod tests {
         let o = build(&spec(), &p, true).unwrap();
         let cm = serde_json::to_string(&o.config_map).unwrap();
         let sts = serde_json::to_string(&o.stateful_set).unwrap();
-        for secret in [&p.client, &p.admin, &p.replication, &p.exporter] {
+        for secret in [
+            &p.client,
+            &p.admin,
+            &p.replication,
+            &p.exporter,
+            &p.sentinel,
+            &p.backup,
+        ] {
             assert!(!cm.contains(secret.as_str()));
             assert!(!sts.contains(secret.as_str()));
         }
@@ -660,7 +675,15 @@ mod tests {
             json!({"kubernetes.io/metadata.name": "monitoring"})
         );
         let egress = np["egress"].as_array().unwrap();
-        assert_eq!(egress.len(), 2);
+        assert_eq!(egress.len(), 3);
+        assert_eq!(
+            egress[2]["to"][0]["podSelector"]["matchLabels"][LABEL_COMPONENT],
+            json!("sentinel")
+        );
+        assert_eq!(egress[2]["ports"][0]["port"], json!(SENTINEL_PORT));
+        let from = np["ingress"][0]["from"].as_array().unwrap();
+        assert!(from.iter().any(|peer| peer["podSelector"]["matchLabels"]
+            == json!({LABEL_INSTANCE: "cache", LABEL_COMPONENT: "sentinel"})));
         assert!(egress[0].get("to").is_none());
         assert_eq!(egress[0]["ports"][0]["port"], json!(53));
         assert_eq!(
@@ -700,6 +723,7 @@ mod tests {
                 (keys::ADMIN_PASSWORD.to_string(), "a".to_string()),
                 (keys::REPLICATION_PASSWORD.to_string(), "r".to_string()),
                 (keys::EXPORTER_PASSWORD.to_string(), "e".to_string()),
+                (keys::SENTINEL_PASSWORD.to_string(), "s".to_string()),
             ]),
         );
         let sts = build(spec, &p, true).unwrap().stateful_set;

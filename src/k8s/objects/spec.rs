@@ -227,6 +227,19 @@ impl DeploymentSpec {
         )
     }
 
+    /// The names the data pods find their peers and the deployment's Sentinels by (the
+    /// `redis_sentinel` objects are named from the deployment: StatefulSet and client
+    /// Service `<name>-sentinel`, headless Service `<name>-sentinel-headless`).
+    pub fn start_names(&self) -> crate::redis::files::StartNames {
+        let sentinel = format!("{}-sentinel", self.name);
+        crate::redis::files::StartNames {
+            domain: self.pod_domain(),
+            sentinel_domain: format!("{sentinel}-headless.{}.svc.cluster.local", self.namespace),
+            sentinel_service: format!("{sentinel}.{}.svc.cluster.local", self.namespace),
+            sentinel_pods: sentinel,
+        }
+    }
+
     /// `namespace/name`.
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -247,6 +260,15 @@ impl DeploymentSpec {
             (LABEL_NAME.to_string(), "redis".to_string()),
             (LABEL_INSTANCE.to_string(), self.name.clone()),
             (LABEL_COMPONENT.to_string(), "server".to_string()),
+        ])
+    }
+
+    /// The labels selecting this deployment's Sentinel pods (`redis_sentinel`'s): the
+    /// deployment's instance, component `sentinel`.
+    pub fn sentinel_selector_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_INSTANCE.to_string(), self.name.clone()),
+            (LABEL_COMPONENT.to_string(), "sentinel".to_string()),
         ])
     }
 

@@ -5,8 +5,10 @@
 //! model in [`model`], plan-time checks in [`checks`], the effect of an update in
 //! [`changes`], and the Kubernetes and Redis work in [`ops`].
 
+pub mod backups;
 pub mod changes;
 pub mod checks;
+pub mod failover;
 pub mod model;
 pub mod ops;
 pub mod ownership;
@@ -89,6 +91,8 @@ impl Deployment {
         // Whether objects were (or may have been) written: a create that fails after
         // that stays in state, tainted, so the next apply replaces it and destroy removes it.
         let wrote = AtomicBool::new(false);
+        // What a restore_from load did, for the state.
+        let restored = std::sync::Mutex::new(None);
         let work = async {
             if want.create_namespace {
                 apply::ensure_namespace(&c.kube, &c.field_manager, &spec.namespace)
@@ -113,6 +117,14 @@ impl Deployment {
             // Claims grow in place; claim templates the API server will not update make
             // a new StatefulSet around the running pods.
             ops::prepare_volumes(&c, spec, prior.is_some()).await?;
+            // With Sentinels, a restart or a scale-down keeps a primary serving.
+            let driven = match prior {
+                Some(prior) if want.wait_for_ready => {
+                    let restarts = !changes::between(prior, spec).restart_reasons.is_empty();
+                    failover::before_apply(&c, prior, spec, &passwords, restarts, limit).await?
+                }
+                _ => false,
+            };
             let left = set
                 .apply(&c.kube, &c.field_manager)
                 .await
@@ -131,13 +143,23 @@ impl Deployment {
                 diags.push(ownership::left_alone(spec, &left));
             }
             if !want.wait_for_ready {
-                return Ok((None, None));
+                return Ok((None, None, None));
             }
-            let version = ops::converge_redis(&c, spec, prior, &passwords, limit).await?;
+            if driven {
+                failover::rolling_restart(&c, spec, &passwords, limit).await?;
+            }
+            let (version, primary) =
+                ops::converge_redis(&c, spec, prior, &passwords, limit).await?;
             if let Some(prior) = prior {
                 ops::volumes_grown(&c, prior, spec, limit).await?;
             }
-            Ok::<_, Diagnostic>((version, Some(spec.replicas as i64)))
+            if let Some(r) = backups::wanted(&req.plan, &req.prior_state) {
+                let done = backups::restore(&c, spec, &passwords.admin, &r).await?;
+                if let Ok(mut slot) = restored.lock() {
+                    *slot = Some(done);
+                }
+            }
+            Ok::<_, Diagnostic>((version, Some(spec.replicas as i64), Some(primary)))
         };
         let outcome = req.ctx.bounded(limit, work).await;
         resp.diagnostics.extend(diags);
@@ -146,10 +168,11 @@ impl Deployment {
                 .diagnostics
                 .push(stopped_or_timed_out(e, "Applying the deployment")),
             Ok(Err(d)) => resp.diagnostics.push(d),
-            Ok(Ok((version, ready))) => {
+            Ok(Ok((version, ready, primary))) => {
                 // The adopted objects now carry our labels: ours like any other.
                 resp.private.remove(ownership::ADOPTED);
                 model::set_derived(&mut resp.state, spec);
+                model::set_primary(&mut resp.state, spec, primary);
                 resp.state.set(
                     "redis_version",
                     version.map(Value::string).unwrap_or_else(|| {
@@ -158,6 +181,8 @@ impl Deployment {
                 );
                 resp.state
                     .set("ready_replicas", Value::int(ready.unwrap_or(0)));
+                let done = restored.into_inner().ok().flatten();
+                backups::set_restored(&mut resp.state, done, &req.prior_state);
                 return;
             }
         }
@@ -165,8 +190,10 @@ impl Deployment {
             // A failed create that wrote objects: a complete state (Terraform marks it
             // tainted), so the next apply replaces it and destroy removes it.
             model::set_derived(&mut resp.state, spec);
+            model::set_primary(&mut resp.state, spec, None);
             resp.state.set("redis_version", Value::string(""));
             resp.state.set("ready_replicas", Value::int(0));
+            backups::set_restored(&mut resp.state, None, &req.prior_state);
             return;
         }
         // A failed create that wrote nothing leaves no state; a failed update keeps the
@@ -290,9 +317,13 @@ impl Resource for Deployment {
                 .bounded(REDIS_TIMEOUT * 2, ops::live_facts(&c, &prior))
                 .await
             {
-                Ok(Ok((version, drifted))) => {
+                Ok(Ok((version, drifted, primary))) => {
                     if let Some(v) = version {
                         resp.state.set("redis_version", v);
+                    }
+                    // A failover between applies is not drift: the state follows it.
+                    if let Some(p) = primary {
+                        resp.state.set("primary_pod", prior.pod_name(p));
                     }
                     if !drifted.is_empty() {
                         tracing::info!(?drifted, "settings changed out of band");
@@ -333,6 +364,24 @@ impl Resource for Deployment {
         let want = model::parse(&req.prior_state, &req.prior_state);
         let adopted = ownership::adopted_uids(&req.private);
         let mut warnings = Diagnostics::new();
+        // final_backup: a verified snapshot first; without it nothing is deleted.
+        if let Some(destination) = &want.final_backup {
+            let taken = backups::final_backup(&c, &want.spec, destination, limit);
+            match req.ctx.bounded(limit, taken).await {
+                Ok(Ok(told)) => warnings.push(told),
+                Ok(Err(d)) => {
+                    resp.diagnostics.push(d);
+                    resp.state = req.prior_state.clone();
+                    return;
+                }
+                Err(e) => {
+                    resp.diagnostics
+                        .push(stopped_or_timed_out(e, "The final backup"));
+                    resp.state = req.prior_state.clone();
+                    return;
+                }
+            }
+        }
         let outcome = req
             .ctx
             .bounded(limit, ops::delete(&c, &want, adopted, limit, &mut warnings))
@@ -413,6 +462,30 @@ impl ModifyPlan for Deployment {
             }
         }
         model::set_derived(&mut resp.plan, &next.spec);
+        backups::plan(
+            &mut resp.plan,
+            &req.prior_state,
+            &next.spec.id(),
+            &mut resp.diagnostics,
+        );
+        if let (Some(r), Ok(c)) = (
+            backups::wanted(&resp.plan, &req.prior_state),
+            self.shared.get(),
+        ) {
+            let check = backups::plan_version_check(&c, &r, &next.spec);
+            if let Ok(Some(d)) = req.ctx.bounded(PLAN_CHECK_TIMEOUT, check).await {
+                resp.diagnostics.push(d);
+                return;
+            }
+        }
+        // For resources planned after it in this run (redis_sentinel checks its replicas).
+        self.shared.note_planned_deployment(
+            next.spec.id(),
+            super::PlannedDeployment {
+                replicas: next.spec.replicas as i64,
+                image: next.spec.image.clone(),
+            },
+        );
         let adopted = ownership::adopted(&req.private);
         if !adopted.is_empty() {
             resp.diagnostics.push(ownership::will_take_over(&adopted));
@@ -435,6 +508,15 @@ impl ModifyPlan for Deployment {
             .extend(checks::image_change(&prior, &next.spec));
         changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
         let mut change = changes::between(&prior, &next.spec);
+        // The primary stays where it is (the provider never moves it back), unless this
+        // update may move it (a restart or a scale-down with Sentinels): then it is known
+        // after apply.
+        let moves = !change.restart_reasons.is_empty()
+            || change.scaling.is_some_and(|(before, after)| after < before);
+        let kept = req.prior_state.attribute("primary_pod").clone();
+        if !moves && kept.as_str().is_some_and(|p| !p.is_empty()) {
+            resp.plan.set("primary_pod", kept);
+        }
         if change.volumes_grow.is_some() || !change.claims_replaced.is_empty() {
             // What the claims' classes allow needs the API; unreachable, apply says it.
             if let Ok(c) = self.shared.get() {
@@ -530,6 +612,7 @@ impl ImportState for Deployment {
             Ok(mut state) => {
                 let spec = model::parse(&state, &state).spec;
                 model::set_derived(&mut state, &spec);
+                model::set_primary(&mut state, &spec, None);
                 state.set("redis_version", Value::string(""));
                 state.set("ready_replicas", Value::int(0));
                 resp.state = state;

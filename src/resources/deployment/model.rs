@@ -44,6 +44,28 @@ pub struct Desired {
     pub service_monitor: bool,
     /// Create a PrometheusRule.
     pub prometheus_rule: bool,
+    /// The RDB file to load (`restore_from`), when known.
+    pub restore_from: Option<RestoreFrom>,
+    /// Where destroy takes a last snapshot (`final_backup.destination`).
+    pub final_backup: Option<String>,
+}
+
+/// `restore_from`: an RDB file and its digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreFrom {
+    /// Where it is.
+    pub url: String,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+}
+
+/// `restore_from` of a configuration, plan or state, when set and known.
+pub fn restore_from(v: &Value) -> Option<RestoreFrom> {
+    let r = v.attribute("restore_from");
+    Some(RestoreFrom {
+        url: str_of(r.attribute("url"))?,
+        sha256: str_of(r.attribute("sha256"))?.to_ascii_lowercase(),
+    })
 }
 
 /// The redis.conf directives of `config`, typed attributes first, in a fixed order.
@@ -242,6 +264,8 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
         retain_on_destroy: pe.attribute("retain_on_destroy").as_bool().unwrap_or(false),
         service_monitor: me.attribute("service_monitor").as_bool().unwrap_or(false),
         prometheus_rule: me.attribute("prometheus_rule").as_bool().unwrap_or(false),
+        restore_from: restore_from(v),
+        final_backup: str_of(v.attribute("final_backup").attribute("destination")),
     }
 }
 
@@ -267,11 +291,19 @@ pub fn set_derived(state: &mut Value, spec: &DeploymentSpec) {
             ("key", Value::string(spec.password.key.clone())),
         ]),
     );
-    state.set("primary_pod", spec.pod_name(0));
     state.set(
         "config_hash",
         conf_hash(&files::redis_conf(&spec.id(), &spec.directives)),
     );
+}
+
+/// `primary_pod` after an apply or import: what the plan said when it knew, else the
+/// pod found serving as primary (`live`), else pod 0 (where a new deployment starts).
+pub fn set_primary(state: &mut Value, spec: &DeploymentSpec, live: Option<i32>) {
+    if state.attribute("primary_pod").as_str().is_some() {
+        return;
+    }
+    state.set("primary_pod", spec.pod_name(live.unwrap_or(0)));
 }
 
 /// The inputs (configurable attributes) as JSON, for the import annotation.

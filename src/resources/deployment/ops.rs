@@ -13,6 +13,7 @@ use kube::Api;
 use super::super::support::{admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
 use super::super::Clients;
 use super::changes::Change;
+use super::failover;
 use super::model::{self, Desired, PasswordSource};
 use super::INPUTS_ANNOTATION;
 use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet, Owner};
@@ -20,7 +21,7 @@ use crate::k8s::objects::spec::{Metrics, SecretKeyRef};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::{names, volumes, wait};
 use crate::redis::files::{self, keys, Passwords};
-use crate::redis::{config, wait_ready, wait_until, RedisError};
+use crate::redis::{config, wait_ready, RedisError};
 use crate::tf::{Diagnostic, Diagnostics, Value};
 
 /// The clients' password, per its source, and whether the provider keeps it in its own
@@ -121,14 +122,15 @@ pub fn object_set(
 
 /// Waits for the rollout, then on every pod: applies the live settings of an update from
 /// `prior`, checks every setting is in effect, and reads the server's version (Valkey's
-/// own for Valkey).
+/// own for Valkey); then waits until every replica streams from the pod serving as
+/// primary (pod 0 at first, wherever a failover moved it since), which it returns.
 pub async fn converge_redis(
     c: &Clients,
     spec: &DeploymentSpec,
     prior: Option<&DeploymentSpec>,
     passwords: &Passwords,
     timeout: Duration,
-) -> Result<Option<String>, Diagnostic> {
+) -> Result<(Option<String>, i32), Diagnostic> {
     let deadline = tokio::time::Instant::now() + timeout;
     wait::rollout(
         &c.kube,
@@ -176,43 +178,40 @@ pub async fn converge_redis(
     }
     // Ready means replicating: every replica has finished its sync and streams from the
     // primary (after a rolling restart this takes a while longer than PING).
-    for ordinal in 1..spec.replicas {
-        let pod = spec.pod_name(ordinal);
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        wait_until(
-            || async {
-                let mut conn = admin_conn(c, &spec.namespace, &pod, &passwords.admin).await?;
-                let info = conn.info("replication").await?;
-                let linked = info.master_link_status() == Some("up")
-                    && info.get("master_sync_in_progress") == Some("0");
-                if linked {
-                    Ok(())
-                } else {
-                    Err(RedisError::NotReady {
-                        reason: format!(
-                            "master_link_status:{}",
-                            info.master_link_status().unwrap_or("absent")
-                        ),
-                    })
-                }
-            },
-            left.max(REDIS_TIMEOUT),
-        )
+    let left = || {
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(REDIS_TIMEOUT)
+    };
+    let primary = failover::wait_primary(c, spec, &passwords.admin, left())
         .await
         .map_err(|e| {
             diag_from(
-                "Replication is not up",
+                "No primary",
                 &Failed(
-                    format!(
-                        "replica {}/{pod} is not replicating from the primary",
-                        spec.namespace
-                    ),
+                    format!("no pod of {} answers ROLE as primary", spec.id()),
                     e,
                 ),
             )
         })?;
+    for ordinal in (0..spec.replicas).filter(|o| *o != primary) {
+        let pod = spec.pod_name(ordinal);
+        failover::wait_linked(c, spec, &passwords.admin, ordinal, left())
+            .await
+            .map_err(|e| {
+                diag_from(
+                    "Replication is not up",
+                    &Failed(
+                        format!(
+                            "replica {}/{pod} is not replicating from the primary",
+                            spec.namespace
+                        ),
+                        e,
+                    ),
+                )
+            })?;
     }
-    Ok(version)
+    Ok((version, primary))
 }
 
 /// Why the pods did not become ready, pointing at the attribute to change and naming
@@ -465,12 +464,14 @@ pub async fn volumes_grown(
 #[error("{0}")]
 struct Failed(String, #[source] RedisError);
 
-/// The primary's version and the settings changed on it out of band.
+/// The pod serving as primary, its version and the settings changed on it out of band.
 pub async fn live_facts(
     c: &Clients,
     spec: &DeploymentSpec,
-) -> Result<(Option<String>, Vec<(String, String, String)>), Box<dyn std::error::Error + Send + Sync>>
-{
+) -> Result<
+    (Option<String>, Vec<(String, String, String)>, Option<i32>),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
     let internal = apply::get::<Secret>(&c.kube, &spec.namespace, &spec.internal_secret_name())
         .await?
         .and_then(|s| s.data)
@@ -479,14 +480,16 @@ pub async fn live_facts(
         .get(keys::ADMIN_PASSWORD)
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .ok_or("the internal Secret has no admin password")?;
-    let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), &admin).await?;
+    let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
+    let pod = spec.pod_name(primary.unwrap_or(0));
+    let mut conn = admin_conn(c, &spec.namespace, &pod, &admin).await?;
     let version = conn
         .info("server")
         .await?
         .server_version()
         .map(str::to_owned);
     let drifted = config::drifted(&mut conn, &spec.directives).await?;
-    Ok((version, drifted))
+    Ok((version, drifted, primary))
 }
 
 /// Deletes every object of the deployment's (the monitoring objects the state asked for

@@ -1,0 +1,548 @@
+//! The deployment's primary as it is, not as it was first made: which pod serves as
+//! primary now (ROLE), and day-two changes that keep it serving when the deployment
+//! has Sentinels (`redis_sentinel`): a rolling restart moves the primary away (SENTINEL
+//! FAILOVER) before its pod restarts, and a scale-down never removes the primary's pod.
+//!
+//! The rolling restart is driven by the provider through the StatefulSet's partition:
+//! the partition is raised so that applying the new pod template restarts nothing, then
+//! lowered one ordinal at a time (highest first); before the primary's ordinal, the
+//! primary is moved to a pod that already runs the new template where there is one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::Api;
+use serde_json::json;
+
+use super::super::support::{admin_conn, api_diag, conn_as, diag_from, path, REDIS_TIMEOUT};
+use super::super::Clients;
+use crate::k8s::apply::{self, ApiError};
+use crate::k8s::objects::DeploymentSpec;
+use crate::k8s::wait;
+use crate::redis::files::{sentinel_keys, Passwords, ADMIN_USER, SENTINEL_PORT};
+use crate::redis::{wait_until, RedisError, Reply, Role};
+use crate::tf::Diagnostic;
+
+/// The ordinal of the pod `host` names, when it is one of `spec`'s pods.
+pub fn ordinal_of(spec: &DeploymentSpec, host: &str) -> Option<i32> {
+    let (pod, domain) = host.split_once('.')?;
+    if domain.trim_end_matches('.') != spec.pod_domain() {
+        return None;
+    }
+    pod.strip_prefix(&format!("{}-", spec.name))?.parse().ok()
+}
+
+/// The pod serving as primary now: of the pods that answer ROLE, the one that says
+/// `master`; when several do (a returning old primary not yet converted), the one the
+/// most replicas follow. `None` when no pod answers as primary.
+pub async fn live_primary(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    replicas: i32,
+    admin: &str,
+) -> Result<Option<i32>, RedisError> {
+    let mut primaries: Vec<i32> = Vec::new();
+    let mut votes: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut last_error = None;
+    for ordinal in 0..replicas {
+        let role = async {
+            let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(ordinal), admin).await?;
+            conn.role().await
+        };
+        match role.await {
+            Ok(Role::Primary { .. }) => primaries.push(ordinal),
+            Ok(Role::Replica { primary_host, .. }) => {
+                if let Some(p) = ordinal_of(spec, &primary_host) {
+                    *votes.entry(p).or_default() += 1;
+                }
+            }
+            Ok(Role::Sentinel { .. }) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match primaries.as_slice() {
+        [] => match last_error {
+            Some(e) if e.is_auth_failure() || !e.is_transient() => Err(e),
+            _ => Ok(None),
+        },
+        [one] => Ok(Some(*one)),
+        many => Ok(many
+            .iter()
+            .copied()
+            .max_by_key(|p| (votes.get(p).copied().unwrap_or(0), -p))),
+    }
+}
+
+/// Waits until a pod serves as primary, and returns it.
+pub async fn wait_primary(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    admin: &str,
+    timeout: Duration,
+) -> Result<i32, RedisError> {
+    wait_until(
+        || async {
+            live_primary(c, spec, spec.replicas, admin)
+                .await?
+                .ok_or_else(|| RedisError::NotReady {
+                    reason: "no pod answers ROLE as primary".into(),
+                })
+        },
+        timeout,
+    )
+    .await
+}
+
+/// Waits until replica `ordinal` has finished its sync and streams from a primary.
+pub async fn wait_linked(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    admin: &str,
+    ordinal: i32,
+    timeout: Duration,
+) -> Result<(), RedisError> {
+    let pod = spec.pod_name(ordinal);
+    wait_until(
+        || async {
+            let mut conn = admin_conn(c, &spec.namespace, &pod, admin).await?;
+            let info = conn.info("replication").await?;
+            let linked = info.master_link_status() == Some("up")
+                && info.get("master_sync_in_progress") == Some("0");
+            if linked {
+                Ok(())
+            } else {
+                Err(RedisError::NotReady {
+                    reason: format!(
+                        "master_link_status:{}",
+                        info.master_link_status().unwrap_or("absent")
+                    ),
+                })
+            }
+        },
+        timeout,
+    )
+    .await
+}
+
+/// The deployment's Sentinels, when it has some: the ready Sentinel pods (labels
+/// instance = the deployment, component = sentinel) and the provider's password on
+/// them (`redis_sentinel`'s Secret `<deployment>-sentinel-internal`).
+pub async fn sentinels(
+    c: &Clients,
+    spec: &DeploymentSpec,
+) -> Result<Option<(Vec<String>, String)>, ApiError> {
+    let ns = &spec.namespace;
+    let pods: Api<Pod> = Api::namespaced(c.kube.clone(), ns);
+    let selector = wait::selector_string(&spec.sentinel_selector_labels());
+    let listed = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| ApiError::of_kind("list", "Pod", ns, "", e))?;
+    let ready: Vec<String> = listed
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && pod_ready(p))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    if ready.is_empty() {
+        return Ok(None);
+    }
+    let secret = format!("{}-sentinel-internal", spec.name);
+    let password = apply::get::<Secret>(&c.kube, ns, &secret)
+        .await?
+        .and_then(|s| s.data)
+        .and_then(|d| d.get(sentinel_keys::ADMIN_PASSWORD).cloned())
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    Ok(password.map(|p| (ready, p)))
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// What a move of the primary failed on.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// No Sentinel answered, or none monitors a primary of this deployment.
+    #[error("no Sentinel of {0} monitors its primary")]
+    NoSentinel(String),
+    /// Redis or Sentinel refused or did not answer.
+    #[error("{what}")]
+    Redis {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: RedisError,
+    },
+}
+
+fn redis(what: impl Into<String>) -> impl FnOnce(RedisError) -> MoveError {
+    let what = what.into();
+    move |source| MoveError::Redis { what, source }
+}
+
+/// The Sentinels' name for the deployment's primary: the monitored primary whose
+/// address is one of its pods.
+async fn master_name(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    sentinel_pod: &str,
+    password: &str,
+) -> Result<Option<String>, RedisError> {
+    let mut conn = conn_as(
+        c,
+        &spec.namespace,
+        sentinel_pod,
+        SENTINEL_PORT,
+        ADMIN_USER,
+        password,
+    )
+    .await?;
+    let reply = conn.command(&["SENTINEL", "MASTERS"]).await?;
+    let Reply::Array(entries) = reply else {
+        return Ok(None);
+    };
+    Ok(entries
+        .iter()
+        .filter_map(Reply::as_pairs)
+        .find(|m| m.get("ip").is_some_and(|ip| ordinal_of(spec, ip).is_some()))
+        .and_then(|m| m.get("name").cloned()))
+}
+
+/// `replica-priority` as configured (Redis's default 100 when not set).
+fn configured_priority(spec: &DeploymentSpec) -> String {
+    spec.directives
+        .iter()
+        .find(|(k, _)| k == "replica-priority" || k == "slave-priority")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "100".into())
+}
+
+/// Moves the primary away from pod `from` with SENTINEL FAILOVER, never to a pod in
+/// `avoid` (they get `replica-priority 0` meanwhile, as long as another replica can
+/// take it), and waits until another pod serves as primary and `from` is its replica.
+pub async fn move_primary(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    passwords: &Passwords,
+    (sentinel_pods, sentinel_password): (&[String], &str),
+    from: i32,
+    avoid: &[i32],
+    timeout: Duration,
+) -> Result<i32, MoveError> {
+    let ns = &spec.namespace;
+    let admin = &passwords.admin;
+    let mut name = None;
+    let mut sentinel = None;
+    for pod in sentinel_pods {
+        if let Ok(Some(n)) = master_name(c, spec, pod, sentinel_password).await {
+            name = Some(n);
+            sentinel = Some(pod.clone());
+            break;
+        }
+    }
+    let (Some(name), Some(sentinel)) = (name, sentinel) else {
+        return Err(MoveError::NoSentinel(spec.id()));
+    };
+    let others: Vec<i32> = (0..spec.replicas).filter(|o| *o != from).collect();
+    let avoided: Vec<i32> = if others.iter().all(|o| avoid.contains(o)) {
+        Vec::new()
+    } else {
+        others
+            .iter()
+            .copied()
+            .filter(|o| avoid.contains(o))
+            .collect()
+    };
+    let set_priority = |value: String| {
+        let avoided = avoided.clone();
+        async move {
+            for o in avoided {
+                let pod = spec.pod_name(o);
+                let mut conn = admin_conn(c, ns, &pod, admin).await?;
+                conn.config_set(&[("replica-priority", value.as_str())])
+                    .await?;
+            }
+            Ok::<_, RedisError>(())
+        }
+    };
+    set_priority("0".into()).await.map_err(redis(
+        "setting replica-priority 0 on the pods not restarted yet",
+    ))?;
+    tracing::info!(id = %spec.id(), from = %spec.pod_name(from), ?avoided, "moving the primary with SENTINEL FAILOVER");
+    let moved = async {
+        wait_until(
+            || async {
+                let mut conn = conn_as(
+                    c,
+                    ns,
+                    &sentinel,
+                    SENTINEL_PORT,
+                    ADMIN_USER,
+                    sentinel_password,
+                )
+                .await?;
+                match conn.command(&["SENTINEL", "FAILOVER", &name]).await {
+                    Ok(_) => Ok(()),
+                    // A failover already running (or the last one's timeout not over).
+                    Err(e) if e.server_code() == Some("INPROG") => Err(RedisError::NotReady {
+                        reason: "a failover is in progress".into(),
+                    }),
+                    Err(e) => Err(e),
+                }
+            },
+            timeout,
+        )
+        .await
+        .map_err(redis(format!(
+            "SENTINEL FAILOVER {name} on {ns}/{sentinel}"
+        )))?;
+        wait_until(
+            || async {
+                let primary = live_primary(c, spec, spec.replicas, admin).await?;
+                let mut old = admin_conn(c, ns, &spec.pod_name(from), admin).await?;
+                match (primary, old.role().await?) {
+                    (Some(p), Role::Replica { primary_host, .. })
+                        if p != from && ordinal_of(spec, &primary_host) == Some(p) =>
+                    {
+                        Ok(p)
+                    }
+                    _ => Err(RedisError::NotReady {
+                        reason: format!("{} is still the primary", spec.pod_name(from)),
+                    }),
+                }
+            },
+            timeout,
+        )
+        .await
+        .map_err(redis(format!(
+            "waiting for {} to become a replica of the new primary",
+            spec.pod_name(from)
+        )))
+    }
+    .await;
+    let restored = set_priority(configured_priority(spec)).await;
+    let to = moved?;
+    restored.map_err(redis("restoring replica-priority"))?;
+    tracing::info!(id = %spec.id(), to = %spec.pod_name(to), "primary moved");
+    Ok(to)
+}
+
+/// How long one pod may take to restart and sync during a rolling restart.
+const POD_RESTART: Duration = Duration::from_secs(300);
+
+/// Before an update's objects are applied, on a deployment with Sentinels:
+/// - a scale-down that would remove the primary's pod first moves the primary to a
+///   pod that stays;
+/// - a change that restarts the pods raises the partition (nothing restarts when the
+///   new template is applied); [`rolling_restart`] then restarts them in a safe order.
+///
+/// Returns whether the provider drives the rolling restart. Without Sentinels, a
+/// scale-down that would remove the primary's pod is refused with the reason.
+pub async fn before_apply(
+    c: &Clients,
+    prior: &DeploymentSpec,
+    spec: &DeploymentSpec,
+    passwords: &Passwords,
+    restarts: bool,
+    timeout: Duration,
+) -> Result<bool, Diagnostic> {
+    if prior.replicas < 2 && spec.replicas < 2 {
+        return Ok(false);
+    }
+    let api = |e: ApiError| api_diag(c, "Cannot look for the deployment's Sentinels", &e);
+    let found = sentinels(c, prior).await.map_err(api)?;
+    let sentinel = found
+        .as_ref()
+        .map(|(pods, pw)| (pods.as_slice(), pw.as_str()));
+    if spec.replicas < prior.replicas {
+        let primary = live_primary(c, prior, prior.replicas, &passwords.admin)
+            .await
+            .map_err(|e| diag_from("Cannot find the primary", &e))?;
+        if let Some(p) = primary.filter(|p| *p >= spec.replicas) {
+            let Some(sentinel) = sentinel else {
+                return Err(Diagnostic::error(
+                    "The scale-down would remove the primary",
+                    format!(
+                        "{}: pod {} serves as primary and {} -> {} pods removes it; without \
+                         Sentinels the provider cannot move the primary. Keep replicas at {} \
+                         or more, or add a redis_sentinel first.",
+                        spec.id(),
+                        spec.pod_name(p),
+                        prior.replicas,
+                        spec.replicas,
+                        p + 1
+                    ),
+                )
+                .at(path(&["replicas"])));
+            };
+            let removed: Vec<i32> = (spec.replicas..prior.replicas).collect();
+            move_primary(c, prior, passwords, sentinel, p, &removed, timeout)
+                .await
+                .map_err(|e| diag_from("Cannot move the primary off the removed pods", &e))?;
+        }
+    }
+    if !restarts || sentinel.is_none() || spec.replicas < 2 {
+        return Ok(false);
+    }
+    set_partition(c, spec, spec.replicas.max(prior.replicas))
+        .await
+        .map_err(|e| api_diag(c, "Cannot hold the rolling restart", &e))?;
+    Ok(true)
+}
+
+async fn set_partition(c: &Clients, spec: &DeploymentSpec, partition: i32) -> Result<(), ApiError> {
+    let api: Api<StatefulSet> = Api::namespaced(c.kube.clone(), &spec.namespace);
+    let patch = json!({"spec": {"updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"partition": partition}}}});
+    let params = PatchParams {
+        field_manager: Some(c.field_manager.clone()),
+        ..PatchParams::default()
+    };
+    api.patch(&spec.name, &params, &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::of_kind("patch", "StatefulSet", &spec.namespace, &spec.name, e))
+}
+
+/// Whether pod `ordinal` runs the StatefulSet's newest template and is ready.
+async fn pod_updated(c: &Clients, spec: &DeploymentSpec, ordinal: i32) -> Result<bool, ApiError> {
+    let ns = &spec.namespace;
+    let Some(sts) = apply::get::<StatefulSet>(&c.kube, ns, &spec.name).await? else {
+        return Ok(false);
+    };
+    let revision = sts.status.and_then(|s| s.update_revision);
+    let Some(pod) = apply::get::<Pod>(&c.kube, ns, &spec.pod_name(ordinal)).await? else {
+        return Ok(false);
+    };
+    let current = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("controller-revision-hash"))
+        .cloned();
+    Ok(revision.is_some()
+        && current == revision
+        && pod.metadata.deletion_timestamp.is_none()
+        && pod_ready(&pod))
+}
+
+/// The rolling restart [`before_apply`] held: one pod at a time, highest ordinal
+/// first; the primary's pod only once the primary has moved to a pod already
+/// restarted (or, for the first pod restarted, to any replica); each restarted replica
+/// synced before the next. Ends with the partition back at 0.
+pub async fn rolling_restart(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    passwords: &Passwords,
+    timeout: Duration,
+) -> Result<(), Diagnostic> {
+    let admin = &passwords.admin;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let left = || {
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(REDIS_TIMEOUT)
+    };
+    for ordinal in (0..spec.replicas).rev() {
+        let pod = spec.pod_name(ordinal);
+        let primary = wait_primary(c, spec, admin, left())
+            .await
+            .map_err(|e| diag_from("No pod serves as primary", &e))?;
+        if primary == ordinal {
+            let found = sentinels(c, spec)
+                .await
+                .map_err(|e| api_diag(c, "Cannot find the Sentinels", &e))?;
+            let Some((pods, pw)) = found else {
+                return Err(Diagnostic::error(
+                    "The Sentinels are gone",
+                    format!("{pod} is the primary and no Sentinel is ready to move it."),
+                ));
+            };
+            let not_restarted: Vec<i32> = (0..ordinal).collect();
+            move_primary(
+                c,
+                spec,
+                passwords,
+                (&pods, &pw),
+                ordinal,
+                &not_restarted,
+                left(),
+            )
+            .await
+            .map_err(|e| diag_from(&format!("Cannot move the primary off {pod}"), &e))?;
+        }
+        set_partition(c, spec, ordinal)
+            .await
+            .map_err(|e| api_diag(c, "Cannot continue the rolling restart", &e))?;
+        tracing::info!(%pod, "restarting");
+        wait_until(
+            || async {
+                match pod_updated(c, spec, ordinal).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(RedisError::NotReady {
+                        reason: format!("{pod} not restarted and ready yet"),
+                    }),
+                    Err(e) => Err(RedisError::NotReady {
+                        reason: e.to_string(),
+                    }),
+                }
+            },
+            left().min(POD_RESTART),
+        )
+        .await
+        .map_err(|e| diag_from(&format!("{pod} did not come back"), &e))?;
+        let primary = wait_primary(c, spec, admin, left())
+            .await
+            .map_err(|e| diag_from("No pod serves as primary", &e))?;
+        if primary != ordinal {
+            wait_linked(c, spec, admin, ordinal, left().min(POD_RESTART))
+                .await
+                .map_err(|e| diag_from(&format!("{pod} does not replicate"), &e))?;
+        }
+    }
+    set_partition(c, spec, 0)
+        .await
+        .map_err(|e| api_diag(c, "Cannot end the rolling restart", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_deployments_own_pod_names_have_an_ordinal() {
+        let mut spec = crate::k8s::objects::spec::tests::spec();
+        spec.replicas = 3;
+        assert_eq!(ordinal_of(&spec, &spec.pod_host(2)), Some(2));
+        assert_eq!(
+            ordinal_of(&spec, "cache-1.cache-headless.apps.svc.cluster.local."),
+            Some(1)
+        );
+        assert_eq!(
+            ordinal_of(&spec, "cache-1.cache-headless.other.svc.cluster.local"),
+            None
+        );
+        assert_eq!(
+            ordinal_of(&spec, "cachex-1.cache-headless.apps.svc.cluster.local"),
+            None
+        );
+        assert_eq!(ordinal_of(&spec, "10.0.0.7"), None);
+    }
+
+    #[test]
+    fn the_configured_replica_priority_is_restored_and_100_by_default() {
+        let mut spec = crate::k8s::objects::spec::tests::spec();
+        assert_eq!(configured_priority(&spec), "100");
+        spec.directives
+            .push(("replica-priority".into(), "7".into()));
+        assert_eq!(configured_priority(&spec), "7");
+    }
+}
