@@ -407,6 +407,58 @@ async fn clients_do_their_data_work_but_cannot_lock_the_provider_out() {
 }
 
 #[tokio::test]
+async fn the_provider_restores_keys_and_functions_but_reads_no_key() {
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut root = running.root().await;
+        root.command(&["SELECT", "3"]).await.unwrap();
+        root.command(&["SET", "k", "v"]).await.unwrap();
+        let lib = "#!lua name=restored\nredis.register_function('one', function() return 1 end)";
+        root.command(&["FUNCTION", "LOAD", lib]).await.unwrap();
+        let (Reply::Bulk(key), Reply::Bulk(functions)) = (
+            root.command(&["DUMP", "k"]).await.unwrap(),
+            root.command(&["FUNCTION", "DUMP"]).await.unwrap(),
+        ) else {
+            panic!("{server:?}: DUMP and FUNCTION DUMP answer bulk strings")
+        };
+        root.command(&["FLUSHALL"]).await.unwrap();
+        root.command(&["FUNCTION", "FLUSH"]).await.unwrap();
+
+        let mut admin = running.connect("terraform", "admin-pw").await;
+        admin.command(&["SELECT", "3"]).await.unwrap();
+        let at = b"4102444800000".as_slice(); // 2100-01-01, as an absolute time
+        admin
+            .command(&[b"RESTORE".as_slice(), b"k", at, &key, b"REPLACE", b"ABSTTL"])
+            .await
+            .unwrap_or_else(|e| panic!("{server:?}: RESTORE: {e}"));
+        admin
+            .command(&[b"FUNCTION".as_slice(), b"RESTORE", &functions, b"REPLACE"])
+            .await
+            .unwrap_or_else(|e| panic!("{server:?}: FUNCTION RESTORE: {e}"));
+        assert_eq!(text(root.command(&["GET", "k"]).await), "v", "{server:?}");
+        assert!(
+            matches!(
+                root.command(&["FCALL", "one", "0"]).await,
+                Ok(Reply::Integer(1))
+            ),
+            "{server:?}: the library is back"
+        );
+        for read in [
+            vec!["GET", "k"],
+            vec!["DUMP", "k"],
+            vec!["SCAN", "0"],
+            vec!["KEYS", "*"],
+            vec!["FUNCTION", "DUMP"],
+            vec!["FLUSHALL"],
+            vec!["DEL", "k"],
+        ] {
+            let got = text(admin.command(&read).await);
+            assert!(got.contains("NOPERM"), "{server:?} {read:?}: {got}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn disable_commands_take_commands_out_and_allow_commands_add_them() {
     let disable = vec![
         "FLUSHALL".to_string(),

@@ -92,6 +92,23 @@ pub fn of_image(image: &str) -> Option<Server> {
     })
 }
 
+/// The release line of a running server, from the version INFO reports
+/// (`valkey_version` on Valkey, else `redis_version`): `7.2.4` is Redis 7.2.
+pub fn of_version(valkey: bool, version: &str) -> Option<Server> {
+    let mut numbers = version.split('.');
+    let major = numbers.next()?.parse().ok()?;
+    let minor = numbers.next()?.parse().ok()?;
+    Some(Server {
+        family: if valkey {
+            Family::Valkey
+        } else {
+            Family::Redis
+        },
+        major,
+        minor,
+    })
+}
+
 /// An image change whose server cannot load what the running one wrote.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unreadable {
@@ -163,6 +180,20 @@ mod tests {
             assert_eq!(of_image(image), want, "{image}");
         }
         assert_eq!(server(Redis, 7, 4).to_string(), "Redis 7.4");
+    }
+
+    #[test]
+    fn a_running_servers_version_names_its_release_line() {
+        assert_eq!(
+            of_version(false, "7.4.1"),
+            Some(server(Family::Redis, 7, 4))
+        );
+        assert_eq!(
+            of_version(true, "8.0.1"),
+            Some(server(Family::Valkey, 8, 0))
+        );
+        assert_eq!(of_version(false, "7"), None);
+        assert_eq!(of_version(false, ""), None);
     }
 
     #[test]

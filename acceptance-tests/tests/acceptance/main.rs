@@ -8,6 +8,7 @@ mod ownership;
 mod plans;
 mod provider_errors;
 mod rbac;
+mod restore;
 mod runtime;
 mod testbed_faults;
 mod testbed_policies;

@@ -99,7 +99,48 @@ pub fn check(v: &Value, config: &Value) -> Diagnostics {
     }
     labels(d, &["labels"], v.attribute("labels"), true);
     labels(d, &["annotations"], v.attribute("annotations"), false);
+    backups(d, v);
     diags
+}
+
+/// `restore_from` and `final_backup`: URLs of a store, a sha256 of 64 hex digits, and a
+/// restore only where the apply waits for Redis.
+fn backups(d: &mut Diagnostics, v: &Value) {
+    let r = v.attribute("restore_from");
+    if let Some(url) = str_of(r.attribute("url")) {
+        if let Err(e) = store_url(&url) {
+            bad(d, path(&["restore_from", "url"]), "Invalid URL", e);
+        }
+    }
+    if let Some(sha) = str_of(r.attribute("sha256")) {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bad(
+                d,
+                path(&["restore_from", "sha256"]),
+                "Invalid sha256",
+                format!("{sha:?} is not 64 hexadecimal digits (as sha256sum prints them)."),
+            );
+        }
+    }
+    if !r.is_null() && v.attribute("wait_for_ready").as_bool() == Some(false) {
+        bad(
+            d,
+            path(&["restore_from"]),
+            "Restore needs a running server",
+            "restore_from loads the file into the running primary, which wait_for_ready = false \
+             does not wait for: remove wait_for_ready = false (or restore_from).",
+        );
+    }
+    if let Some(url) = str_of(v.attribute("final_backup").attribute("destination")) {
+        if let Err(e) = store_url(&url) {
+            bad(d, path(&["final_backup", "destination"]), "Invalid URL", e);
+        }
+    }
+}
+
+/// Whether `url` names a store the provider writes and reads.
+fn store_url(url: &str) -> Result<(), String> {
+    crate::store::check_url(url).map_err(|e| e.to_string())
 }
 
 /// Checks `resources`; the memory limit in bytes, when set and valid.

@@ -178,6 +178,25 @@ pub fn schema() -> Schema {
     .optional()
     .description("Pod hardening. Always: non-root, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault.");
 
+    let restore_from = Attribute::single_nested(
+        "restore_from",
+        vec![
+            Attribute::string("url").required().description("Where the RDB file is: `file:///path/dump.rdb` on the machine running Terraform, `s3://bucket/key`, `gs://bucket/key` or `az://container/key` (the stores configured in the provider block), e.g. `redis_backup.x.url`."),
+            Attribute::string("sha256").required().description("The file's sha256 (64 hex digits), e.g. `redis_backup.x.sha256` or `sha256sum dump.rdb`: a file with any other digest is refused before anything is loaded."),
+        ],
+    )
+    .optional()
+    .description("Load an RDB file (a `redis_backup`, or any `dump.rdb`, e.g. one copied out of a Helm chart's volume) into the primary, online: the file is downloaded to a temporary file while its sha256 and its RDB structure and CRC64 are verified, and only then each key is written with `RESTORE ... REPLACE ABSTTL` (keys already expired are skipped) and each function library with `FUNCTION RESTORE ... REPLACE`; it works with `appendonly = true`. On a new deployment the data is there when the apply ends. Changing it on a live deployment restores into it: keys of the file overwrite keys of the same name, other keys stay (the plan warns). A file written by a newer server than the image runs (e.g. Redis 7.4's RDB 12 into Redis 7.2 or Valkey 8) is refused at plan when the file's header can be read then, and at apply before anything is loaded. Needs `wait_for_ready = true`.");
+
+    let final_backup = Attribute::single_nested(
+        "final_backup",
+        vec![Attribute::string("destination").required().description(
+            "Where the snapshot goes, as `redis_backup.destination`: `file:///dir`, `s3://bucket/prefix`, `gs://...`, `az://...`; the object gets a unique name under it.",
+        )],
+    )
+    .optional()
+    .description("Destroy first takes a verified snapshot of the primary to `destination` (as `redis_backup` does); if it fails, the destroy fails and nothing is deleted. The object's URL and sha256 are reported in a warning of the destroy and in the provider's log (the state is gone after it).");
+
     Schema::new(
         Block::new("A Redis (or Valkey) server on Kubernetes: standalone (`replicas = 1`) or one primary with read replicas. Default timeouts: create 10m, update 10m, delete 5m.")
             .attribute(
@@ -238,6 +257,8 @@ pub fn schema() -> Schema {
             .attribute(m("annotations", "Extra annotations on every object."))
             .attribute(security)
             .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
+            .attribute(restore_from)
+            .attribute(final_backup)
             .attribute(computed(Attribute::string("id").description("`<namespace>/<name>`.")))
             .attribute(computed(Attribute::string("service_name").description("The client Service (the primary).")))
             .attribute(computed(Attribute::string("host").description("Cluster DNS name of the client Service.")))
@@ -256,6 +277,8 @@ pub fn schema() -> Schema {
             .attribute(computed(Attribute::string("primary_pod").description("The primary's pod.")))
             .attribute(Attribute::number("ready_replicas").computed().description("Pods ready at the last read."))
             .attribute(Attribute::string("redis_version").computed().description("Version reported by Redis itself (INFO), not the image tag."))
+            .attribute(computed(Attribute::number("restored_keys").description("Keys the last `restore_from` load wrote (keys already expired in the file are not counted); null when nothing was restored.")))
+            .attribute(computed(Attribute::string("restored_sha256").description("The sha256 of the file the last `restore_from` load verified and loaded.")))
             .attribute(Attribute::string("config_hash").computed().description("Hash of the rendered redis.conf; a change out of band shows as drift."))
             .block(timeouts::block(&["create", "update", "delete"])),
     )
