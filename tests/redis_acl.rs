@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use terraform_provider_redis::redis::acl::{self, Server};
 use terraform_provider_redis::redis::files::{self, Passwords};
+use terraform_provider_redis::redis::rdb;
+use terraform_provider_redis::redis::replication::RdbStream;
 use terraform_provider_redis::redis::{Auth, RedisConn, RedisError, Reply};
 use tokio::net::TcpStream;
 
@@ -81,6 +83,8 @@ fn passwords() -> Passwords {
         admin: "admin-pw".into(),
         replication: "replication-pw".into(),
         exporter: "exporter-pw".into(),
+        sentinel: "sentinel-pw".into(),
+        backup: "backup-pw".into(),
     }
 }
 
@@ -217,6 +221,7 @@ fn users(server: Server) -> Vec<(&'static str, String, BTreeSet<String>)> {
             list(acl::PROBE_COMMANDS),
         ),
         (acl::EXPORTER_USER, p.exporter, list(acl::EXPORTER_COMMANDS)),
+        (acl::BACKUP_USER, p.backup, list(acl::BACKUP_COMMANDS)),
     ]
 }
 
@@ -403,6 +408,63 @@ async fn clients_do_their_data_work_but_cannot_lock_the_provider_out() {
         let mut admin = running.connect("terraform", "admin-pw").await;
         admin.ping().await.unwrap();
         admin.config_set(&[("maxmemory", "10mb")]).await.unwrap();
+    }
+}
+
+/// A snapshot as `redis_backup` takes one, through SYNC as the backup user, drained
+/// through the RDB verifier.
+async fn snapshot_as_backup_user(running: &Running) -> rdb::Summary {
+    let conn = running.connect(acl::BACKUP_USER, "backup-pw").await;
+    let mut stream = RdbStream::start(conn, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{:?}: SYNC as backup: {e}", running.server));
+    let mut verifier = rdb::StreamVerifier::start();
+    while let Some(chunk) = stream.next().await.unwrap() {
+        verifier.feed(chunk).await.unwrap();
+    }
+    verifier.finish().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_backup_user_takes_a_verified_snapshot_in_both_forms_and_reads_nothing_else() {
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut root = running.root().await;
+        root.command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+            .await
+            .unwrap();
+        for (db, key) in [("0", "a"), ("0", "b"), ("5", "c")] {
+            root.command(&["SELECT", db]).await.unwrap();
+            root.command(&["SET", key, "v"]).await.unwrap();
+        }
+        // Diskless (`$EOF:<mark>`), then from a file on disk (`$<len>`).
+        for diskless in ["yes", "no"] {
+            root.command(&["CONFIG", "SET", "repl-diskless-sync", diskless])
+                .await
+                .unwrap();
+            let summary = snapshot_as_backup_user(&running).await;
+            assert_eq!(summary.keys, 3, "{server:?} diskless {diskless}");
+            assert_eq!(summary.keys_per_db.get(&5), Some(&1), "{server:?}");
+            assert!(summary.checksum.is_some(), "{server:?}");
+        }
+        let mut backup = running.connect(acl::BACKUP_USER, "backup-pw").await;
+        for attempt in [
+            vec!["GET", "a"],
+            vec!["CONFIG", "GET", "masterauth"],
+            vec!["PSYNC", "?", "-1"],
+            vec!["FLUSHALL"],
+            vec!["REPLICAOF", "127.0.0.1", "1"],
+        ] {
+            let got = text(backup.command(&attempt).await);
+            assert!(got.contains("NOPERM"), "{server:?} {attempt:?}: {got}");
+        }
+        // Another user's SYNC is refused with a typed error, before any byte of data.
+        let client = running.connect("default", "client-pw").await;
+        let refused = RdbStream::start(client, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&refused, Err(e) if e.is_permission()),
+            "{server:?}: {refused:?}"
+        );
     }
 }
 

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use crate::k8s;
 use crate::k8s::client::{ClusterAccess, ExecCredentials};
 use crate::k8s::portforward::Access;
+use crate::resources::backup::Backup;
 use crate::resources::deployment::Deployment;
+use crate::resources::sentinel::Sentinel;
 use crate::resources::{Clients, Shared};
 use crate::tf::schema::{Attribute, Block, Schema};
 use crate::tf::validate;
@@ -31,6 +33,8 @@ pub struct ProviderConfig {
     pub redis_access: Access,
     /// Field manager for server-side apply.
     pub field_manager: String,
+    /// How to reach backup stores.
+    pub store: crate::store::Settings,
 }
 
 fn opt_string(v: &Value) -> Option<String> {
@@ -91,8 +95,90 @@ impl ProviderConfig {
                 .as_str()
                 .unwrap_or(DEFAULT_FIELD_MANAGER)
                 .to_owned(),
+            store: store_settings(config.attribute("backup_store")),
         }
     }
+}
+
+/// The `backup_store` settings (unset ones come from the environment).
+fn store_settings(v: &Value) -> crate::store::Settings {
+    use crate::store::location::{AzureSettings, GcsSettings, S3Settings, Secret};
+    let secret = |v: &Value| opt_string(v).map(Secret);
+    let (s3, gcs, az) = (v.attribute("s3"), v.attribute("gcs"), v.attribute("azure"));
+    crate::store::Settings {
+        s3: S3Settings {
+            endpoint: opt_string(s3.attribute("endpoint")),
+            region: opt_string(s3.attribute("region")),
+            access_key_id: opt_string(s3.attribute("access_key_id")),
+            secret_access_key: secret(s3.attribute("secret_access_key")),
+            session_token: secret(s3.attribute("session_token")),
+            allow_http: s3.attribute("allow_http").as_bool(),
+            virtual_hosted_style: s3.attribute("virtual_hosted_style").as_bool(),
+        },
+        gcs: GcsSettings {
+            service_account_key: secret(gcs.attribute("service_account_key")),
+            service_account_path: opt_string(gcs.attribute("service_account_path")),
+        },
+        azure: AzureSettings {
+            account: opt_string(az.attribute("account")),
+            access_key: secret(az.attribute("access_key")),
+            endpoint: opt_string(az.attribute("endpoint")),
+            allow_http: az.attribute("allow_http").as_bool(),
+        },
+    }
+}
+
+fn backup_store_attribute() -> Attribute {
+    let s =
+        |name: &str, description: &str| Attribute::string(name).optional().description(description);
+    let b =
+        |name: &str, description: &str| Attribute::bool(name).optional().description(description);
+    Attribute::single_nested(
+        "backup_store",
+        vec![
+            Attribute::single_nested(
+                "s3",
+                vec![
+                    s("endpoint", "Endpoint URL of an S3-compatible store (MinIO, SeaweedFS, R2, ...). Default: `AWS_ENDPOINT_URL`, else AWS."),
+                    s("region", "Region. Default: `AWS_REGION` (or `AWS_DEFAULT_REGION`)."),
+                    s("access_key_id", "Access key id. Default: `AWS_ACCESS_KEY_ID`, else the instance's or pod's identity."),
+                    s("secret_access_key", "Secret access key. Default: `AWS_SECRET_ACCESS_KEY`.").sensitive(),
+                    s("session_token", "Session token of temporary credentials. Default: `AWS_SESSION_TOKEN`.").sensitive(),
+                    b("allow_http", "Allow an `http://` endpoint. Default: `AWS_ALLOW_HTTP`, else false."),
+                    b("virtual_hosted_style", "Virtual-hosted-style requests (`bucket.host`) instead of path-style. Default false."),
+                ],
+            )
+            .optional()
+            .description("`s3://bucket/prefix` destinations."),
+            Attribute::single_nested(
+                "gcs",
+                vec![
+                    s("service_account_key", "A service account key (its JSON). Default: `GOOGLE_SERVICE_ACCOUNT_KEY`.").sensitive(),
+                    s("service_account_path", "Path of a service account key file. Default: `GOOGLE_SERVICE_ACCOUNT` or `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server."),
+                ],
+            )
+            .optional()
+            .description("`gs://bucket/prefix` destinations."),
+            Attribute::single_nested(
+                "azure",
+                vec![
+                    s("account", "Storage account name. Default: `AZURE_STORAGE_ACCOUNT_NAME`."),
+                    s("access_key", "Storage account access key. Default: `AZURE_STORAGE_ACCOUNT_KEY`, else other `AZURE_*` credentials.").sensitive(),
+                    s("endpoint", "Blob endpoint URL (Azurite, sovereign clouds). Default: the account's public endpoint."),
+                    b("allow_http", "Allow an `http://` endpoint. Default false."),
+                ],
+            )
+            .optional()
+            .description("`az://container/prefix` destinations."),
+        ],
+    )
+    .optional()
+    .description(
+        "How `redis_backup` (and `restore_from`, `final_backup`) reach object stores. All \
+         optional: unset settings come from the standard environment variables (`AWS_*`, \
+         `GOOGLE_*`, `AZURE_*`), then the machine's or pod's identity. Secrets here are \
+         sensitive and never stored in state.",
+    )
 }
 
 /// The `redis` provider.
@@ -184,7 +270,8 @@ impl crate::tf::Provider for RedisProvider {
                         .optional()
                         .description("Field manager name for server-side apply. Default: `terraform-provider-redis`.")
                         .validator(validate::string_length_between(1, 128)),
-                ),
+                )
+                .attribute(backup_store_attribute()),
         )
     }
 
@@ -238,6 +325,7 @@ impl crate::tf::Provider for RedisProvider {
                 api_server,
                 access: parsed.redis_access,
                 field_manager: parsed.field_manager.clone(),
+                store: parsed.store.clone(),
             }),
             Ok(Err(e)) => diags.push(
                 Diagnostic::error("Cannot configure the Kubernetes client", e.to_string())
@@ -261,7 +349,11 @@ impl crate::tf::Provider for RedisProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(Deployment::new(self.shared.clone()))]
+        vec![
+            Arc::new(Deployment::new(self.shared.clone())),
+            Arc::new(Backup::new(self.shared.clone())),
+            Arc::new(Sentinel::new(self.shared.clone())),
+        ]
     }
 }
 

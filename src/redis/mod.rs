@@ -65,6 +65,7 @@ pub mod files;
 pub mod info;
 pub mod rdb;
 pub mod ready;
+pub mod replication;
 pub mod resp;
 pub mod role;
 pub mod sentinel;

@@ -1,12 +1,17 @@
 //! The provider's resource types, and the clients they share once the provider is configured.
 
+pub mod backup;
+#[path = "backup/schedule.rs"]
+pub mod backup_schedule_tmp;
 pub mod deployment;
+pub mod sentinel;
 pub mod support;
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::k8s::portforward::Access;
-use crate::tf::Diagnostic;
+use crate::tf::{Diagnostic, Diagnostics};
 
 /// What every resource needs from the provider configuration.
 #[derive(Clone)]
@@ -19,12 +24,26 @@ pub struct Clients {
     pub field_manager: String,
     /// The API server's URL, for messages.
     pub api_server: String,
+    /// How to reach backup stores (the provider's `backup_store`).
+    pub store: crate::store::Settings,
+}
+
+/// A `redis_deployment` as this provider process last planned it: resources that
+/// depend on a deployment created or changed in the same run (Terraform plans it first)
+/// check against the plan, not against a cluster that does not have it yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedDeployment {
+    /// Its pods.
+    pub replicas: i64,
+    /// Its image.
+    pub image: String,
 }
 
 /// The slot ConfigureProvider fills and resources read.
 #[derive(Default)]
 pub struct Shared {
     clients: RwLock<Option<Arc<Clients>>>,
+    planned: Mutex<BTreeMap<String, PlannedDeployment>>,
 }
 
 impl Shared {
@@ -33,6 +52,29 @@ impl Shared {
         if let Ok(mut slot) = self.clients.write() {
             *slot = Some(Arc::new(clients));
         }
+    }
+
+    /// The clients, or `None` with the diagnostic pushed onto `diags`.
+    pub fn clients_or_report(&self, diags: &mut Diagnostics) -> Option<Arc<Clients>> {
+        match self.get() {
+            Ok(c) => Some(c),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Records the plan of the deployment `id` (`namespace/name`).
+    pub fn note_planned_deployment(&self, id: String, planned: PlannedDeployment) {
+        if let Ok(mut map) = self.planned.lock() {
+            map.insert(id, planned);
+        }
+    }
+
+    /// The plan of the deployment `id` made by this process, if any.
+    pub fn planned_deployment(&self, id: &str) -> Option<PlannedDeployment> {
+        self.planned.lock().ok()?.get(id).cloned()
     }
 
     /// The clients, or a diagnostic when the provider is not configured (yet).

@@ -10,7 +10,7 @@ use crate::k8s::apply::ApiError;
 use crate::k8s::portforward::{self, PodStream};
 use crate::redis::files::{ADMIN_USER, REDIS_PORT};
 use crate::redis::{Auth, RedisConn, RedisError};
-use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Interrupted, Value};
+use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Interrupted, Schema, Value};
 
 use super::Clients;
 
@@ -70,6 +70,31 @@ pub fn risky(
 ) {
     let detail = format!("{path}: {}", detail.into());
     diags.push(Diagnostic::warning(summary, detail).at(path));
+}
+
+/// A resource's inputs (its configurable attributes, not `timeouts`) as JSON: what an
+/// import annotation records.
+pub fn inputs_json(schema: &Schema, state: &Value) -> Option<String> {
+    let mut inputs = state.clone();
+    for attr in &schema.block.attributes {
+        if !attr.is_configurable() {
+            inputs.set(&attr.name, Value::Null);
+        }
+    }
+    inputs.set("timeouts", Value::Null);
+    crate::tf::json::to_json(&inputs, &schema.value_type(), &AttributePath::root())
+        .ok()
+        .map(|j| j.to_string())
+}
+
+/// Whether every configurable attribute of `plan` is known (computed ones may not be yet).
+pub fn configurable_known(schema: &Schema, plan: &Value) -> bool {
+    schema
+        .block
+        .attributes
+        .iter()
+        .filter(|a| a.is_configurable())
+        .all(|a| plan.attribute(&a.name).is_wholly_known())
 }
 
 /// An error and its chain of causes as one diagnostic.
@@ -192,17 +217,30 @@ pub async fn admin_conn(
     pod: &str,
     admin_password: &str,
 ) -> Result<RedisConn<PodStream>, RedisError> {
-    let stream = portforward::open(&c.kube, c.access, ns, pod, REDIS_PORT as u16, REDIS_TIMEOUT)
+    conn_as(c, ns, pod, REDIS_PORT, ADMIN_USER, admin_password).await
+}
+
+/// A connection to `port` of pod `ns/pod` as the ACL user `user`, through the
+/// provider's access path (Sentinels listen on their own port).
+pub async fn conn_as(
+    c: &Clients,
+    ns: &str,
+    pod: &str,
+    port: i32,
+    user: &str,
+    password: &str,
+) -> Result<RedisConn<PodStream>, RedisError> {
+    let stream = portforward::open(&c.kube, c.access, ns, pod, port as u16, REDIS_TIMEOUT)
         .await
         .map_err(|e| {
-            let target = format!("{ns}/{pod}:{REDIS_PORT}");
+            let target = format!("{ns}/{pod}:{port}");
             if e.is_denied() {
                 RedisError::denied(target, e)
             } else {
                 RedisError::connect(target, e)
             }
         })?;
-    let auth = Auth::user(ADMIN_USER, admin_password.to_string());
+    let auth = Auth::user(user, password.to_string());
     RedisConn::handshake(stream, Some(auth), REDIS_TIMEOUT).await
 }
 
@@ -218,6 +256,7 @@ mod tests {
             access: crate::k8s::portforward::Access::PortForward,
             field_manager: "test".into(),
             api_server: "http://127.0.0.1:1/".into(),
+            store: Default::default(),
         };
         let status = kube::core::Status {
             code: 404,

@@ -483,6 +483,8 @@ pub struct Manifest {
     pub taken_at: String,
     /// `namespace/pod` the snapshot came from.
     pub source_pod: String,
+    /// `namespace/name` of the deployment.
+    pub deployment: String,
     /// The ETag of the object when it was written.
     pub e_tag: String,
 }
@@ -501,6 +503,7 @@ impl Manifest {
             "keys": self.keys,
             "taken_at": self.taken_at,
             "source_pod": self.source_pod,
+            "deployment": self.deployment,
             "e_tag": self.e_tag,
         })
         .to_string()
@@ -524,6 +527,7 @@ impl Manifest {
             keys: n("keys"),
             taken_at: s("taken_at"),
             source_pod: s("source_pod"),
+            deployment: s("deployment"),
             e_tag: s("e_tag"),
         };
         if m.sha256.len() != 64 {
