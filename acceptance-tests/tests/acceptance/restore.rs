@@ -448,3 +448,80 @@ async fn a_redis_7_4_dump_is_refused_at_plan_for_redis_7_2_and_valkey_8_with_tof
     );
     w.ok(PLAN);
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn destroy_takes_a_verified_final_backup_first_and_a_failing_one_deletes_nothing() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "final-backup")
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let body = |destination: &str| {
+        format!(
+            "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{}\"\n  \
+             final_backup = {{\n    destination = \"{destination}\"\n  }}\n}}\n",
+            ns.name
+        )
+    };
+    // A directory that cannot be created: the snapshot cannot be stored.
+    let w = Workdir::new(Tool::Terraform, &body("file:///proc/no-such-dir/backups"));
+    w.apply();
+    let mut conn = client_conn(&client, &ns.name, "cache-0").await;
+    for i in 0..50 {
+        conn.call(&["SET", &format!("k{i}"), "v"]).await.unwrap();
+    }
+    drop(conn);
+    let out = flat(w.fails(&["destroy", "-auto-approve", "-input=false", "-no-color"]));
+    assert!(
+        out.contains("Final backup failed; nothing was deleted"),
+        "the destroy stops on the failed backup:\n{out}"
+    );
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        sts.get_opt("cache").await.unwrap().is_some(),
+        "nothing deleted"
+    );
+    let mut conn = client_conn(&client, &ns.name, "cache-0").await;
+    assert_eq!(conn.call(&["DBSIZE"]).await.unwrap(), Reply::Int(50));
+    drop(conn);
+
+    let destination = format!("file://{}", store.path().display());
+    w.write(&body(&destination));
+    w.apply();
+    let out = flat(w.destroy());
+    assert!(out.contains("Final backup taken"), "{out}");
+    assert!(
+        sts.get_opt("cache").await.unwrap().is_none(),
+        "then destroyed"
+    );
+    let files = files_under(store.path());
+    let rdb = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "rdb"))
+        .unwrap_or_else(|| panic!("an .rdb object under the destination: {files:?}"));
+    let sha = sha256_of(rdb);
+    assert!(
+        out.contains(&sha),
+        "the destroy names the object's sha256:\n{out}"
+    );
+    let manifest = std::fs::read_to_string(format!("{}.json", rdb.display())).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["sha256"], serde_json::json!(sha));
+    assert_eq!(manifest["keys"], serde_json::json!(50));
+}

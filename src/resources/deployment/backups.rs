@@ -2,15 +2,14 @@
 //! the plan says about it, the restore itself (through [`crate::snapshot::restore`]), and
 //! the snapshot a destroy takes first.
 
-use std::time::Duration;
-
+use super::super::backup;
 use super::super::support::{admin_conn, diag_from, error_text, path};
 use super::super::Clients;
 use super::model::{self, RestoreFrom};
 use crate::k8s::objects::DeploymentSpec;
 use crate::redis::{versions, Role};
 use crate::snapshot::restore::{self, Loaded, RestoreError, Window};
-use crate::store::{self, Location, Settings, Store};
+use crate::snapshot::take::Compression;
 use crate::tf::{Diagnostic, Diagnostics, Value};
 
 /// The computed attributes a restore sets.
@@ -81,7 +80,7 @@ pub async fn plan_version_check(
 ) -> Option<Diagnostic> {
     let server = versions::of_image(&spec.image)?;
     let loads = server.rdb_version()?;
-    let file = match file_rdb_version(&settings(c), &r.url).await {
+    let file = match file_rdb_version(c, &r.url).await {
         Ok(v) => v?,
         Err(e) => {
             tracing::debug!(url = %r.url, error = %error_text(e.as_ref()), "restore_from not read at plan");
@@ -105,11 +104,11 @@ pub async fn plan_version_check(
 /// The RDB version in the header of the object at `url` (decompressed when zstd), from
 /// its first bytes only; None when they are not an RDB header.
 async fn file_rdb_version(
-    settings: &Settings,
+    c: &Clients,
     url: &str,
 ) -> Result<Option<u32>, Box<dyn std::error::Error + Send + Sync>> {
     use futures::StreamExt;
-    let (store, at) = open(settings, url)?;
+    let (store, at) = backup::ops::open_store(c, url)?;
     let mut chunks = store.get(&at.path).await?;
     let mut head = Vec::new();
     while head.len() < 64 * 1024 {
@@ -121,17 +120,6 @@ async fn file_rdb_version(
     Ok(restore::header_rdb_version(&head))
 }
 
-/// The stores' settings of the provider block.
-fn settings(_c: &Clients) -> Settings {
-    Settings::default()
-}
-
-/// The store holding `url` and where in it.
-fn open(settings: &Settings, url: &str) -> Result<(Store, Location), store::StoreError> {
-    let at = Location::parse(url)?;
-    Ok((Store::open(&at, settings)?, at))
-}
-
 /// Downloads and verifies `r`, then loads it into the primary of `spec`; the keys loaded.
 pub async fn restore(
     c: &Clients,
@@ -141,7 +129,7 @@ pub async fn restore(
 ) -> Result<(Loaded, String), Diagnostic> {
     let at_attr = |d: Diagnostic| d.at(path(&["restore_from"]));
     let failed = |e: RestoreError| at_attr(diag_from("Restore failed", &e));
-    let (store, at) = open(&settings(c), &r.url)
+    let (store, at) = backup::ops::open_store(c, &r.url)
         .map_err(|e| at_attr(diag_from("Cannot read restore_from", &e)))?;
     let chunks = store
         .get(&at.path)
@@ -226,21 +214,49 @@ pub fn set_restored(state: &mut Value, done: Option<(Loaded, String)>, prior_sta
     }
 }
 
-/// Destroy's first step with `final_backup`: a verified snapshot of the primary at
-/// `destination`; a warning naming the object, or the error that stops the destroy.
+/// Destroy's first step with `final_backup`: a verified snapshot at `destination`,
+/// taken as `redis_backup` takes one (from a replica in sync, else the primary); a
+/// warning naming the object, or the error that stops the destroy.
 pub async fn final_backup(
     c: &Clients,
     spec: &DeploymentSpec,
     destination: &str,
-    limit: Duration,
 ) -> Result<Diagnostic, Diagnostic> {
-    let _ = (settings(c), limit);
-    Err(Diagnostic::error(
-        "Final backup failed; nothing was deleted",
+    let want = backup::model::Desired {
+        namespace: spec.namespace.clone(),
+        name: spec.name.clone(),
+        destination: destination.to_string(),
+        compression: Compression::None,
+        source: backup::model::SourceChoice::Auto,
+        retain_on_destroy: true,
+    };
+    let taken = backup::ops::take(c, &want).await.map_err(|e| {
+        diag_from("Final backup failed; nothing was deleted", &e)
+            .at(path(&["final_backup", "destination"]))
+    })?;
+    let m = &taken.manifest;
+    tracing::info!(
+        id = %spec.id(),
+        url = %taken.url,
+        sha256 = %m.sha256,
+        keys = m.keys,
+        "final backup taken"
+    );
+    Ok(Diagnostic::warning(
+        "Final backup taken",
         format!(
-            "{}: final_backup to {destination} is not available in this build.",
-            spec.id()
+            "{}: before destroying it, a verified snapshot was stored at {} (sha256 {}, {} bytes, \
+             RDB version {}, {} keys, from {}). To restore it: restore_from = {{ url = \"{}\", \
+             sha256 = \"{}\" }}.",
+            spec.id(),
+            taken.url,
+            m.sha256,
+            m.rdb_bytes,
+            m.rdb_version,
+            m.keys,
+            m.source_pod,
+            taken.url,
+            m.sha256
         ),
-    )
-    .at(path(&["final_backup", "destination"])))
+    ))
 }

@@ -366,7 +366,7 @@ impl Resource for Deployment {
         let mut warnings = Diagnostics::new();
         // final_backup: a verified snapshot first; without it nothing is deleted.
         if let Some(destination) = &want.final_backup {
-            let taken = backups::final_backup(&c, &want.spec, destination, limit);
+            let taken = backups::final_backup(&c, &want.spec, destination);
             match req.ctx.bounded(limit, taken).await {
                 Ok(Ok(told)) => warnings.push(told),
                 Ok(Err(d)) => {
