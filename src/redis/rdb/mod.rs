@@ -155,6 +155,32 @@ impl Visitor for NoVisitor {}
 
 impl Visitor for () {}
 
+/// A visitor that keeps every entry, with its payload, and every library: for tests and
+/// small files (it holds the whole dataset in memory).
+#[derive(Clone, Debug, Default)]
+pub struct Collect {
+    /// The keys, in file order.
+    pub entries: Vec<Entry>,
+    /// The function libraries, in file order.
+    pub libraries: Vec<FunctionLibrary>,
+}
+
+impl Visitor for Collect {
+    fn wants_payloads(&self) -> bool {
+        true
+    }
+
+    fn entry(&mut self, entry: Entry) -> Result<(), RdbError> {
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    fn function(&mut self, library: FunctionLibrary) -> Result<(), RdbError> {
+        self.libraries.push(library);
+        Ok(())
+    }
+}
+
 /// Why a file was refused. Offsets are byte offsets from the start of the file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RdbError {
