@@ -56,6 +56,12 @@ fn mirror() -> &'static Mirror {
     MIRROR.get_or_init(|| Mirror::new(&provider_binary(), "redis-k8s/redis", PROVIDER_VERSION))
 }
 
+/// The CLI configuration (for `TF_CLI_CONFIG_FILE`) installing the built provider from the
+/// test binary's mirror: for runs the harness does not wrap, e.g. Terragrunt's.
+pub fn mirror_cli_config() -> &'static Path {
+    mirror().cli_config()
+}
+
 /// A working directory for one scenario, driven by one tool.
 pub struct Workdir {
     /// The tool.
@@ -120,6 +126,17 @@ impl Workdir {
     /// Replaces `main.tf` with a provider block of these Kubernetes settings and `hcl`.
     pub fn write_with_kubernetes(&self, kubernetes: &str, hcl: &str) {
         self.write_main(&provider_block_with(kubernetes), hcl);
+    }
+
+    /// Replaces `main.tf` with the test bed's provider block plus the provider settings
+    /// `settings` (e.g. `backup_store = { ... }`) and `hcl`.
+    pub fn write_with_settings(&self, settings: &str, hcl: &str) {
+        let provider = provider_block();
+        let provider = provider
+            .strip_suffix("}\n")
+            .map(|p| format!("{p}{settings}\n}}\n"))
+            .unwrap_or(provider);
+        self.write_main(&provider, hcl);
     }
 
     fn write_main(&self, provider: &str, hcl: &str) {

@@ -1,6 +1,7 @@
 //! The acceptance test binary: every scenario runs against the test bed brought up by
 //! `acceptance-tests/testbed/testbed up`.
 
+mod backup;
 mod day_two;
 mod deployment;
 mod least_privilege;
@@ -10,6 +11,9 @@ mod provider_errors;
 mod rbac;
 mod restore;
 mod runtime;
+mod sentinel;
+mod sentinel_faults;
+mod stacks;
 mod testbed_faults;
 mod testbed_policies;
 mod testbed_services;

@@ -25,7 +25,7 @@ fn role_from_guide(name: &str) -> String {
 
 /// Creates the Role from the guide in `ns` with kubectl, a ServiceAccount bound to it,
 /// and returns a token of that account.
-async fn identity(client: &Client, ns: &str, role: &str) -> String {
+pub(crate) async fn identity(client: &Client, ns: &str, role: &str) -> String {
     let bed = TestBed::get();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), role_from_guide(role)).unwrap();
@@ -46,7 +46,7 @@ async fn identity(client: &Client, ns: &str, role: &str) -> String {
         .unwrap()
 }
 
-fn as_identity(token: &str) -> String {
+pub(crate) fn as_identity(token: &str) -> String {
     format!(
         "    host = \"{}\"\n    insecure = true\n    token = \"{token}\"",
         TestBed::get().api_server()
