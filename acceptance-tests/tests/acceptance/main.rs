@@ -1,7 +1,6 @@
 //! The acceptance test binary: every scenario runs against the test bed brought up by
 //! `acceptance-tests/testbed/testbed up`.
 
-mod backup;
 mod day_two;
 mod deployment;
 mod least_privilege;
@@ -11,8 +10,6 @@ mod provider_errors;
 mod rbac;
 mod restore;
 mod runtime;
-mod sentinel;
-mod sentinel_faults;
 mod stacks;
 mod testbed_faults;
 mod testbed_policies;
