@@ -432,6 +432,15 @@ impl ObjectSet {
             .collect()
     }
 
+    /// The object of `kind` named `name` the set applies, as JSON (`None` when absent).
+    pub fn object(&self, kind: &str, name: &str) -> Option<serde_json::Value> {
+        self.entries
+            .iter()
+            .find(|e| e.resource.kind == kind && e.name == name)
+            .and_then(|e| e.object.as_ref())
+            .and_then(|o| serde_json::to_value(o).ok())
+    }
+
     /// Every existing object with a name of the set, present or absent, that is not
     /// the owner's.
     pub async fn foreign(&self, client: &Client) -> Result<Vec<Foreign>, ApiError> {

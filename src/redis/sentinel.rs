@@ -73,6 +73,57 @@ impl SentinelPrimary {
     }
 }
 
+/// The per-primary settings Sentinel changes live with `SENTINEL SET` (and keeps in
+/// its rewritten config): one home for their names, their order and their values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunables {
+    /// Sentinels that must agree the primary is down (`quorum`).
+    pub quorum: i64,
+    /// How long the primary may not answer before a Sentinel deems it down.
+    pub down_after_milliseconds: i64,
+    /// The failover timeout (and the pace of retries and replica re-pointing).
+    pub failover_timeout: i64,
+    /// Replicas re-pointed at once after a failover.
+    pub parallel_syncs: i64,
+}
+
+impl Tunables {
+    /// `(option, value)` pairs as `SENTINEL SET` and the config file name them.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("quorum", self.quorum.to_string()),
+            (
+                "down-after-milliseconds",
+                self.down_after_milliseconds.to_string(),
+            ),
+            ("failover-timeout", self.failover_timeout.to_string()),
+            ("parallel-syncs", self.parallel_syncs.to_string()),
+        ]
+    }
+
+    /// The settings of `next` that differ from `self`.
+    pub fn changed(&self, next: &Tunables) -> Vec<(&'static str, String)> {
+        let before = self.settings();
+        next.settings()
+            .into_iter()
+            .zip(before)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a)
+            .collect()
+    }
+
+    /// What a Sentinel reports (`SENTINEL MASTER`); `None` when a field is missing.
+    pub fn of(primary: &SentinelPrimary) -> Option<Tunables> {
+        let n = |f: &str| primary.get(f)?.parse::<i64>().ok();
+        Some(Tunables {
+            quorum: n("quorum")?,
+            down_after_milliseconds: n("down-after-milliseconds")?,
+            failover_timeout: n("failover-timeout")?,
+            parallel_syncs: n("parallel-syncs")?,
+        })
+    }
+}
+
 impl<S: Transport> RedisConn<S> {
     /// `SENTINEL GET-MASTER-ADDR-BY-NAME <name>`: the current primary's host and port, or
     /// `None` when this Sentinel does not monitor `name`.
@@ -212,5 +263,24 @@ mod tests {
         assert!(primary(&[("flags", "o_down,s_down,master")]).is_down());
         assert!(!primary(&[]).is_down());
         assert!(primary(&[]).flags().is_empty());
+    }
+
+    #[test]
+    fn tunables_read_back_from_sentinel_master_and_changes_are_named() {
+        let p = primary(&[
+            ("quorum", "2"),
+            ("down-after-milliseconds", "5000"),
+            ("failover-timeout", "60000"),
+            ("parallel-syncs", "1"),
+        ]);
+        let t = Tunables::of(&p).unwrap();
+        assert_eq!(t.down_after_milliseconds, 5000);
+        let mut next = t;
+        next.down_after_milliseconds = 7000;
+        assert_eq!(
+            t.changed(&next),
+            vec![("down-after-milliseconds", "7000".to_string())]
+        );
+        assert!(Tunables::of(&primary(&[("quorum", "2")])).is_none());
     }
 }

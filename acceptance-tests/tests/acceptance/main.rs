@@ -10,6 +10,7 @@ mod provider_errors;
 mod rbac;
 mod restore;
 mod runtime;
+mod sentinel;
 mod stacks;
 mod testbed_faults;
 mod testbed_policies;

@@ -8,9 +8,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{json, Value as Json};
 
 use super::monitoring::{self, Kind as MonitoringKind};
-use super::spec::{
-    AntiAffinity, DeploymentSpec, METRICS_NAMESPACE_LABEL, METRICS_PORT, RESTART_HASH_ANNOTATION,
-};
+use super::spec::{DeploymentSpec, METRICS_NAMESPACE_LABEL, METRICS_PORT, RESTART_HASH_ANNOTATION};
 use super::{secret_data, typed, BuildError};
 use crate::digest::sha256_hex;
 use crate::k8s::apply::{ObjectSet, Owner};
@@ -224,52 +222,23 @@ pub fn build(
     let mut pod_labels = spec.labels.clone();
     pod_labels.extend(spec.object_labels());
 
-    let affinity = match spec.anti_affinity {
-        AntiAffinity::None => Json::Null,
-        AntiAffinity::Preferred => json!({"podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [{
-                "weight": 100,
-                "podAffinityTerm": {"labelSelector": {"matchLabels": selector},
-                                    "topologyKey": "kubernetes.io/hostname"}
-            }]
-        }}),
-        AntiAffinity::Required => json!({"podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchLabels": selector},
-                "topologyKey": "kubernetes.io/hostname"
-            }]
-        }}),
-    };
+    let affinity = super::anti_affinity(spec.anti_affinity, &selector);
 
     let sec = &spec.security;
-    let container_security = json!({
-        "runAsNonRoot": true,
-        "runAsUser": sec.run_as_user,
-        "runAsGroup": sec.run_as_group,
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": sec.read_only_root_filesystem,
-        "capabilities": {"drop": ["ALL"]},
-    });
+    let container_security = super::container_security(sec);
     let resources = json!({
         "requests": spec.resources.requests,
         "limits": spec.resources.limits,
     });
+    let (readiness, liveness) = super::probes(files::probe_command(), "redis");
     let mut redis = json!({
         "name": "redis",
         "image": spec.image,
         "command": ["sh", "-c", start_script],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": resources,
-        "readinessProbe": {
-            "exec": {"command": files::probe_command()},
-            "initialDelaySeconds": 1, "periodSeconds": 2, "timeoutSeconds": 2,
-            "successThreshold": 1, "failureThreshold": 3,
-        },
-        "livenessProbe": {
-            "tcpSocket": {"port": "redis"},
-            "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 2,
-            "successThreshold": 1, "failureThreshold": 6,
-        },
+        "readinessProbe": readiness,
+        "livenessProbe": liveness,
         "securityContext": container_security,
         "volumeMounts": [
             {"name": "data", "mountPath": "/data"},
@@ -356,13 +325,7 @@ pub fn build(
     let mut pod_spec = json!({
         "terminationGracePeriodSeconds": 30,
         "automountServiceAccountToken": false,
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": sec.run_as_user,
-            "runAsGroup": sec.run_as_group,
-            "fsGroup": sec.fs_group,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": super::pod_security(sec),
         "containers": containers,
         "volumes": volumes,
     });
@@ -521,7 +484,7 @@ mod tests {
 
     use super::*;
     use crate::k8s::objects::spec::tests::spec;
-    use crate::k8s::objects::spec::{Metrics, LABEL_COMPONENT, LABEL_INSTANCE};
+    use crate::k8s::objects::spec::{AntiAffinity, Metrics, LABEL_COMPONENT, LABEL_INSTANCE};
 
     fn passwords() -> Passwords {
         Passwords::with_internal("client-pw".into(), &BTreeMap::new())

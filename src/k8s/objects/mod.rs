@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod deployment;
 pub mod monitoring;
+pub mod sentinel;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -76,4 +77,59 @@ pub(crate) fn service(
         "Service",
         json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}),
     )
+}
+
+/// The hardening every container gets: non-root as `sec`'s user and group, no privilege
+/// escalation, every capability dropped, the root filesystem read-only unless told.
+pub(crate) fn container_security(sec: &spec::Security) -> Json {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": sec.run_as_user,
+        "runAsGroup": sec.run_as_group,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": sec.read_only_root_filesystem,
+        "capabilities": {"drop": ["ALL"]},
+    })
+}
+
+/// The pod-level hardening: non-root, `sec`'s ids and volume group, seccomp RuntimeDefault.
+pub(crate) fn pod_security(sec: &spec::Security) -> Json {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": sec.run_as_user,
+        "runAsGroup": sec.run_as_group,
+        "fsGroup": sec.fs_group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// A container's probes: ready when `command` succeeds (every 2 s), alive while its port
+/// `port_name` accepts connections (6 misses 10 s apart restart it).
+pub(crate) fn probes(command: Vec<String>, port_name: &str) -> (Json, Json) {
+    (
+        json!({
+            "exec": {"command": command},
+            "initialDelaySeconds": 1, "periodSeconds": 2, "timeoutSeconds": 2,
+            "successThreshold": 1, "failureThreshold": 3,
+        }),
+        json!({
+            "tcpSocket": {"port": port_name},
+            "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 2,
+            "successThreshold": 1, "failureThreshold": 6,
+        }),
+    )
+}
+
+/// Pod anti-affinity over nodes for pods with `selector`; `Null` for none.
+pub(crate) fn anti_affinity(rule: spec::AntiAffinity, selector: &BTreeMap<String, String>) -> Json {
+    let term = json!({"labelSelector": {"matchLabels": selector},
+                      "topologyKey": "kubernetes.io/hostname"});
+    match rule {
+        spec::AntiAffinity::None => Json::Null,
+        spec::AntiAffinity::Preferred => json!({"podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{
+                "weight": 100, "podAffinityTerm": term}]}}),
+        spec::AntiAffinity::Required => json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term]}}),
+    }
 }

@@ -64,13 +64,7 @@ impl Deployment {
     }
 
     fn clients(&self, diags: &mut Diagnostics) -> Option<Arc<Clients>> {
-        match self.shared.get() {
-            Ok(c) => Some(c),
-            Err(d) => {
-                diags.push(d);
-                None
-            }
-        }
+        self.shared.clients_or_report(diags)
     }
 
     /// Create and update: apply every object, wait, talk to Redis, fill the state.

@@ -9,8 +9,7 @@ use crate::k8s::objects::spec::{
     Security, Toleration,
 };
 use crate::redis::files::{self, REDIS_PORT};
-use crate::tf::json as tfjson;
-use crate::tf::{AttributePath, Value};
+use crate::tf::Value;
 
 use super::super::support::{int_of, map_of, str_of};
 use super::schema::schema;
@@ -308,27 +307,12 @@ pub fn set_primary(state: &mut Value, spec: &DeploymentSpec, live: Option<i32>) 
 
 /// The inputs (configurable attributes) as JSON, for the import annotation.
 pub fn inputs_json(state: &Value) -> Option<String> {
-    let schema = schema();
-    let mut inputs = state.clone();
-    for attr in &schema.block.attributes {
-        if !attr.is_configurable() {
-            inputs.set(&attr.name, Value::Null);
-        }
-    }
-    inputs.set("timeouts", Value::Null);
-    tfjson::to_json(&inputs, &schema.value_type(), &AttributePath::root())
-        .ok()
-        .map(|j| j.to_string())
+    super::super::support::inputs_json(&schema(), state)
 }
 
 /// Whether every configurable attribute of `plan` is known (computed ones may not be yet).
 pub fn configurable_known(plan: &Value) -> bool {
-    schema()
-        .block
-        .attributes
-        .iter()
-        .filter(|a| a.is_configurable())
-        .all(|a| plan.attribute(&a.name).is_wholly_known())
+    super::super::support::configurable_known(&schema(), plan)
 }
 
 #[cfg(test)]
