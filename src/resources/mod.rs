@@ -1,8 +1,6 @@
 //! The provider's resource types, and the clients they share once the provider is configured.
 
 pub mod backup;
-#[path = "backup/schedule.rs"]
-pub mod backup_schedule_tmp;
 pub mod deployment;
 pub mod sentinel;
 pub mod support;

@@ -26,6 +26,10 @@ use crate::redis::files::REDIS_PORT;
 pub const BACKUP_COMPONENT: &str = "backup";
 /// The label naming the schedule an object belongs to (several may back up one deployment).
 pub const LABEL_SCHEDULE: &str = "redis.k8s/backup-schedule";
+/// The label naming the `redis_backup` instance that last applied the object (a hash of
+/// its id): a destroy deletes only objects still carrying its own, so that a
+/// replacement created before the old instance is destroyed keeps them.
+pub const LABEL_BACKUP_INSTANCE: &str = "redis.k8s/backup-instance";
 /// Where a run's container sees the backup claim.
 pub const BACKUP_DIR: &str = "/backups";
 /// Where a run's container sees the backup user's password (one file).
@@ -109,6 +113,8 @@ pub struct ScheduleSpec {
     pub resources: Resources,
     /// Pod hardening (uid, gid, fsGroup; read-only root).
     pub security: Security,
+    /// The applying `redis_backup` instance's token ([`LABEL_BACKUP_INSTANCE`]).
+    pub instance: String,
 }
 
 impl ScheduleSpec {
@@ -122,6 +128,7 @@ impl ScheduleSpec {
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.owner_labels();
         labels.insert(LABEL_NAME.to_string(), "redis".to_string());
+        labels.insert(LABEL_BACKUP_INSTANCE.to_string(), self.instance.clone());
         labels
     }
 
@@ -455,6 +462,7 @@ mod tests {
             },
             resources: Resources::default(),
             security: Security::default(),
+            instance: "0123456789abcdef".into(),
         }
     }
 

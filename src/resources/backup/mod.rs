@@ -6,6 +6,7 @@
 pub mod changes;
 pub mod model;
 pub mod ops;
+pub mod schedule;
 pub mod schema;
 
 use std::sync::Arc;
@@ -43,6 +44,36 @@ impl Backup {
     /// The resource, reading clients from `shared` once the provider is configured.
     pub fn new(shared: Arc<Shared>) -> Self {
         Backup { shared }
+    }
+
+    /// Applies the schedule of `req.plan` into `resp.state` within `limit`; false (with
+    /// the diagnostic) when it failed.
+    async fn converge_schedule(
+        &self,
+        c: &Clients,
+        req: &ApplyRequest,
+        resp: &mut ApplyResponse,
+        limit: Duration,
+    ) -> bool {
+        let mut diags = Diagnostics::new();
+        let mut state = resp.state.clone();
+        let work = schedule::converge(c, &req.plan, &req.prior_state, &mut state, &mut diags);
+        let outcome = req.ctx.bounded(limit, work).await;
+        resp.state = state;
+        resp.diagnostics.extend(diags);
+        let failed = match outcome {
+            Err(e) => Some(stopped_or_timed_out(e, "Applying the backup schedule")),
+            Ok(Err(d)) => Some(d),
+            Ok(Ok(())) => None,
+        };
+        schedule::settle(&mut resp.state);
+        match failed {
+            Some(d) => {
+                resp.diagnostics.push(d);
+                false
+            }
+            None => true,
+        }
     }
 
     fn clients(&self, diags: &mut Diagnostics) -> Option<Arc<Clients>> {
@@ -114,6 +145,8 @@ impl Resource for Backup {
             Ok(Ok(taken)) => {
                 tracing::info!(url = %taken.url, keys = taken.manifest.keys, "backup taken");
                 model::set_facts(&mut resp.state, &taken.url, &taken.manifest);
+                // The schedule: failing, the backup stays in state (tainted).
+                self.converge_schedule(&c, &req, resp, limit).await;
                 if taken.summary.checksum_disabled {
                     resp.diagnostics.warning(
                         "Snapshot written without a checksum",
@@ -158,19 +191,57 @@ impl Resource for Backup {
                 changes::store(&mut resp.private, reason);
             }
         }
+        if !resp.state.is_null() {
+            let refresh = schedule::refresh_state(&c, &mut resp.state, &mut resp.diagnostics);
+            if let Err(e) = req.ctx.bounded(READ_TIMEOUT, refresh).await {
+                resp.diagnostics
+                    .push(stopped_or_timed_out(e, "Reading the backup schedule"));
+            }
+        }
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
         // Only attributes that need no new snapshot change in place (retain_on_destroy,
         // timeouts): the facts stay the prior state's.
-        let _ = timeouts::get(&req.plan, "update", DEFAULT_UPDATE);
+        let limit = timeouts::get(&req.plan, "update", DEFAULT_UPDATE);
         for attr in model::FACTS {
             resp.state
                 .set(attr, req.prior_state.attribute(attr).clone());
         }
+        // ... and the schedule, which changes in place.
+        let Some(c) = self.clients(&mut resp.diagnostics) else {
+            resp.state = req.prior_state.clone();
+            return;
+        };
+        if !self.converge_schedule(&c, &req, resp, limit).await {
+            resp.state = req.prior_state.clone();
+        }
     }
 
     async fn delete(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
+        // The schedule's CronJob (with its runs) and claim go first (the claim stays
+        // with retain_on_destroy).
+        if !req.prior_state.attribute(schedule::ATTR).is_null() {
+            let Some(c) = self.clients(&mut resp.diagnostics) else {
+                resp.state = req.prior_state.clone();
+                return;
+            };
+            let limit = timeouts::get(&req.prior_state, "delete", DEFAULT_DELETE);
+            let mut diags = Diagnostics::new();
+            let removed = schedule::destroy(&c, &req.prior_state, &mut diags);
+            let outcome = req.ctx.bounded(limit, removed).await;
+            resp.diagnostics.extend(diags);
+            let failed = match outcome {
+                Err(e) => Some(stopped_or_timed_out(e, "Removing the backup schedule")),
+                Ok(Err(d)) => Some(d),
+                Ok(Ok(())) => None,
+            };
+            if let Some(d) = failed {
+                resp.diagnostics.push(d);
+                resp.state = req.prior_state.clone();
+                return;
+            }
+        }
         let want = model::parse(&req.prior_state);
         let Some(url) = req.prior_state.attribute("url").as_str().map(str::to_owned) else {
             return;
@@ -228,6 +299,14 @@ impl ModifyPlan for Backup {
             return; // destroy
         }
         check(&resp.plan, &mut resp.diagnostics);
+        schedule::plan(
+            &self.shared,
+            &req.ctx,
+            &req.prior_state,
+            &mut resp.plan,
+            &mut resp.diagnostics,
+        )
+        .await;
         if resp.diagnostics.has_errors() {
             return;
         }

@@ -66,7 +66,7 @@ pub fn schema() -> Schema {
         .attribute(
             Attribute::bool("retain_on_destroy")
                 .optional()
-                .description("Keep the object (and its manifest) when the resource is destroyed. Default false: destroy deletes them."),
+                .description("Keep the object (and its manifest) when the resource is destroyed, and the `schedule`'s claim with its snapshots (also across a replacement: the new backup's schedule takes the claim over). Default false: destroy deletes them."),
         )
         .attribute(computed(Attribute::string("id").description("The object's URL.")))
         .attribute(computed(Attribute::string("url").description("The object's URL, for `redis_deployment.restore_from.url`.")))
@@ -77,6 +77,9 @@ pub fn schema() -> Schema {
         .attribute(computed(Attribute::number("keys").description("Keys in the snapshot, all databases together, as the verifier counted them.")))
         .attribute(computed(Attribute::string("taken_at").description("When the snapshot was taken (RFC 3339, UTC).")))
         .attribute(computed(Attribute::string("source_pod").description("The pod the snapshot was taken from (`<namespace>/<pod>`).")))
+        .attribute(super::schedule::attribute())
+        .attribute(super::schedule::image_attribute())
+        .attribute(super::schedule::last_run_attribute())
         .block(timeouts::block(&["create", "update", "delete"])),
     )
     .version(SCHEMA_VERSION)
