@@ -25,7 +25,10 @@ const WRITE_ONLY_LINK: &str =
 
 /// The hand-written guides under `guides/`, as `(file stem, title)`: the provider page
 /// links each, and [`differences`] insists that exactly these exist.
-pub const GUIDES: &[(&str, &str)] = &[("rbac", "Least-privilege RBAC and object ownership")];
+pub const GUIDES: &[(&str, &str)] = &[
+    ("rbac", "Least-privilege RBAC and object ownership"),
+    ("ci", "terraform plan in CI"),
+];
 
 /// A failure to render or write the docs.
 #[derive(Debug, thiserror::Error)]

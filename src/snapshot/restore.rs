@@ -212,6 +212,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     use futures::StreamExt;
+    tracing::info!(%url, "restore: reading the file");
     let (spool, file) = Spool::create()?;
     let sink = Sink {
         hash: Sha256::new(),

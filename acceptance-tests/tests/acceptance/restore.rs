@@ -245,10 +245,15 @@ fn assert_same(source: &[(String, i64)], restored: &[(String, i64)], tolerance: 
     }
 }
 
-/// A client connection to the deployment's pod with the generated password.
+/// A client connection to a pod of deployment `cache` with the generated password.
 async fn client_conn(client: &Client, ns: &str, pod: &str) -> PodRedis {
+    conn_of(client, ns, "cache", pod).await
+}
+
+/// A client connection to `pod` of deployment `name` with the generated password.
+async fn conn_of(client: &Client, ns: &str, name: &str, pod: &str) -> PodRedis {
     let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get("cache-auth")
+        .get(&format!("{name}-auth"))
         .await
         .unwrap();
     let password = String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap();
@@ -524,4 +529,57 @@ async fn destroy_takes_a_verified_final_backup_first_and_a_failing_one_deletes_n
     let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(manifest["sha256"], serde_json::json!(sha));
     assert_eq!(manifest["keys"], serde_json::json!(50));
+}
+
+#[tokio::test]
+async fn a_zstd_redis_backup_restores_into_a_new_deployment_in_the_same_apply_with_tofu() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "restore-chain")
+        .await
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let src = format!(
+        "resource \"redis_deployment\" \"src\" {{\n  name      = \"src\"\n  namespace = \"{}\"\n}}\n",
+        ns.name
+    );
+    let w = Workdir::new(Tool::Tofu, &src);
+    w.apply();
+    let mut conn = conn_of(&client, &ns.name, "src", "src-0").await;
+    fill(&mut conn.resp, &dataset("chain")).await;
+    let mut source = Vec::new();
+    for db in ["0", "1", "5"] {
+        source.push(digests(&mut conn.resp, db).await);
+    }
+    let read_at = Instant::now();
+    drop(conn);
+    let total: usize = source.iter().map(Vec::len).sum();
+
+    w.write(&format!(
+        "{src}resource \"redis_backup\" \"b\" {{\n  deployment_id = redis_deployment.src.id\n  \
+         destination   = \"file://{}\"\n  compression   = \"zstd\"\n}}\n\
+         resource \"redis_deployment\" \"dst\" {{\n  name      = \"dst\"\n  namespace = \"{}\"\n  \
+         config    = {{ appendonly = true }}\n  restore_from = {{\n    url    = redis_backup.b.url\n    \
+         sha256 = redis_backup.b.sha256\n  }}\n}}\n",
+        store.path().display(),
+        ns.name
+    ));
+    w.apply();
+    let b = w.attributes("redis_backup.b");
+    let dst = w.attributes("redis_deployment.dst");
+    assert!(b["url"].as_str().unwrap().ends_with(".rdb.zst"), "{b}");
+    assert_eq!(dst["restored_keys"], serde_json::json!(total), "{dst}");
+    assert_eq!(dst["restored_keys"], b["keys"]);
+    assert_eq!(dst["restored_sha256"], b["sha256"], "the RDB file's sha256");
+    let mut conn = conn_of(&client, &ns.name, "dst", "dst-0").await;
+    let tolerance = read_at.elapsed().as_millis() as i64 + 2_000;
+    for (db, want) in ["0", "1", "5"].iter().zip(&source) {
+        let got = digests(&mut conn.resp, db).await;
+        assert_same(want, &got, tolerance, &format!("database {db} of dst"));
+    }
+    assert_eq!(
+        conn.call(&["FCALL", "answer", "0"]).await.unwrap(),
+        Reply::Int(42)
+    );
+    w.assert_plan_empty();
+    w.destroy();
 }
