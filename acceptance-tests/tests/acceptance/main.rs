@@ -1,6 +1,7 @@
 //! The acceptance test binary: every scenario runs against the test bed brought up by
 //! `acceptance-tests/testbed/testbed up`.
 
+mod backup;
 mod day_two;
 mod deployment;
 mod least_privilege;

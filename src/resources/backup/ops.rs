@@ -19,9 +19,10 @@ use crate::redis::{RedisConn, RedisError};
 use crate::snapshot::take::{self, TakeError, Taken};
 use crate::store::{self, Location, Manifest, Store, StoreError};
 
-/// How long the replication stream may stay silent (the server sends a newline every
-/// second while it prepares the snapshot).
-const STREAM_IDLE: Duration = Duration::from_secs(60);
+/// How long the replication stream may stay silent: the server sends a newline every
+/// second while it prepares the snapshot, so this long without a byte means the source
+/// or the path to it is gone (a port-forward to a deleted pod may stay open, silent).
+const STREAM_IDLE: Duration = Duration::from_secs(20);
 
 /// Why a backup could not be taken, each with the attribute it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub enum BackupError {
         source: RedisError,
     },
     /// The snapshot stream could not be opened.
-    #[error("snapshot from pod {pod}")]
+    #[error("snapshot from pod {pod} not started; nothing was stored")]
     Stream {
         /// `namespace/pod`.
         pod: String,
