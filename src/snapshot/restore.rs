@@ -723,6 +723,8 @@ mod tests {
                         .collect();
                     let answer: &[u8] = match (args[0].as_str(), args.get(1).map(String::as_str)) {
                         ("PING", _) => b"+PONG\r\n",
+                        ("INFO", _) => b"$21\r\nredis_version:7.2.4\r\n\r\n",
+                        ("CONFIG", _) => b"*2\r\n$9\r\ndatabases\r\n$1\r\n4\r\n",
                         ("RESTORE", Some("bad")) => b"-ERR Bad data format\r\n",
                         _ => b"+OK\r\n",
                     };
@@ -844,6 +846,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_file_newer_than_the_server_or_with_a_database_it_lacks_is_refused_before_any_write()
+    {
+        let check = |rdb_version: u32, db: u32| async move {
+            let (client, server) = duplex(64 * 1024);
+            let server = fake_server(server);
+            let mut conn = RedisConn::handshake(client, None::<Auth>, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let summary = rdb::Summary {
+                rdb_version,
+                keys_per_db: [(db, 1)].into_iter().collect(),
+                ..rdb::Summary::default()
+            };
+            let checked = check_target(&mut conn, &summary).await;
+            drop(conn);
+            let seen = server.await.unwrap();
+            assert!(
+                seen.iter().all(|c| c[0] != "RESTORE" && c[0] != "SELECT"),
+                "{seen:?}"
+            );
+            checked
+        };
+        match check(12, 0).await {
+            Err(RestoreError::TooNew {
+                file: 12,
+                loads: 11,
+                server,
+            }) => assert_eq!(server, "Redis 7.2.4"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check(11, 4).await,
+            Err(RestoreError::NoSuchDatabase { db: 4, last: 3 })
+        ));
+        assert!(check(11, 3).await.is_ok());
+        assert!(check(9, 0).await.is_ok(), "older files load");
     }
 
     #[test]
