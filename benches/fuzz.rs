@@ -1,11 +1,11 @@
 //! The long fuzz run (run by hand, not in CI): the engine of `tests/fuzz` on the msgpack
-//! and JSON value codecs and the RESP reader for a fixed time per target, printing inputs
+//! and JSON value codecs, the RESP reader and the RDB parser for a fixed time per target, printing inputs
 //! per second and the peak allocation seen. A failure prints the input and how to
 //! reproduce it, and exits non-zero.
 //!
 //! Run with `benches/fuzz.sh` or `cargo bench -p terraform-provider-redis --bench fuzz`.
 //! Knobs (environment): `FUZZ_SECONDS` per target (default 60), `FUZZ_SEED` (default: from
-//! the clock, printed), `FUZZ_TARGETS` (comma-separated: msgpack,json,resp), `FUZZ_CASE`
+//! the clock, printed), `FUZZ_TARGETS` (comma-separated: msgpack,json,resp,rdb), `FUZZ_CASE`
 //! to rerun one case of a failure.
 
 #[path = "../tests/fuzz/alloc.rs"]
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         None => Target::ALL.to_vec(),
     };
     if targets.is_empty() {
-        eprintln!("FUZZ_TARGETS names no target (msgpack, json, resp)");
+        eprintln!("FUZZ_TARGETS names no target (msgpack, json, resp, rdb)");
         return ExitCode::from(2);
     }
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
@@ -95,10 +95,13 @@ fn main() -> ExitCode {
         resp_reading_figures();
     }
     println!(
-        "allocation bound per input: {} KiB + {} B (msgpack, json) or {} B (resp) per input byte",
+        "allocation bound per input: {} KiB + {} B (msgpack, json) or {} B (resp) per input byte; \
+         rdb: {} KiB + {} B per input byte",
         engine::ALLOC_BASE / 1024,
         engine::alloc_per_byte(Target::Msgpack),
-        engine::alloc_per_byte(Target::Resp)
+        engine::alloc_per_byte(Target::Resp),
+        engine::alloc_base(Target::Rdb) / 1024,
+        engine::alloc_per_byte(Target::Rdb)
     );
     if failed {
         ExitCode::from(1)

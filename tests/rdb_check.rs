@@ -36,7 +36,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// One server build to test.
 #[derive(Clone, Debug)]
 struct Build {
-    name: &'static str,
     /// Directory with `redis-server` and `redis-check-rdb`.
     dir: PathBuf,
     rdb_version: u32,
@@ -92,7 +91,6 @@ fn build(name: &'static str) -> Option<Build> {
         }
     }
     Some(Build {
-        name,
         dir,
         rdb_version,
         set_listpack,

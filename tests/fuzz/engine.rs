@@ -18,6 +18,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use terraform_provider_redis::redis::rdb::{self, write, Collect, RdbError, Summary};
 use terraform_provider_redis::redis::resp::{self, Reply};
 use terraform_provider_redis::tf::json::{self, JsonOptions};
 use terraform_provider_redis::tf::msgpack::{self, CodecError};
@@ -35,12 +36,14 @@ pub enum Target {
     Json,
     /// `redis::resp::parse_reply` (bytes from a Redis server).
     Resp,
+    /// `redis::rdb::parse` (RDB files from a server, a store or a user).
+    Rdb,
 }
 
 impl Target {
     /// All targets, in report order.
     #[allow(dead_code)] // the long run's; the smoke test names each
-    pub const ALL: [Target; 3] = [Target::Msgpack, Target::Json, Target::Resp];
+    pub const ALL: [Target; 4] = [Target::Msgpack, Target::Json, Target::Resp, Target::Rdb];
 
     /// Its name in reports and in `FUZZ_TARGETS`.
     pub fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Target {
             Target::Msgpack => "msgpack",
             Target::Json => "json",
             Target::Resp => "resp",
+            Target::Rdb => "rdb",
         }
     }
 }
@@ -63,6 +67,18 @@ pub fn alloc_per_byte(target: Target) -> usize {
     match target {
         Target::Msgpack | Target::Json => 4 * std::mem::size_of::<Value>(),
         Target::Resp => 4 * std::mem::size_of::<Reply>(),
+        // LZF expands at most 132-fold and a compressed member or packed blob is held
+        // decompressed; payload capture copies the input once more.
+        Target::Rdb => 160,
+    }
+}
+
+/// Bytes a decoder may allocate for any input of `target`: [`ALLOC_BASE`], and for the RDB
+/// parser its 64 KiB read buffer on top.
+pub fn alloc_base(target: Target) -> usize {
+    match target {
+        Target::Rdb => ALLOC_BASE + 64 * 1024,
+        _ => ALLOC_BASE,
     }
 }
 
@@ -172,6 +188,7 @@ pub fn run(
             Target::Msgpack => value_case(&MSGPACK, &mut rng, &types, &mut report),
             Target::Json => value_case(&JSON, &mut rng, &types, &mut report),
             Target::Resp => resp_case(&mut rng, &mut report),
+            Target::Rdb => rdb_case(&mut rng, &mut report),
         };
         if let Err(CaseError { ty, input, what }) = outcome {
             return Err(fail(ty.as_ref(), &input, what));
@@ -223,7 +240,7 @@ fn guarded<T>(
     if input.len() >= 64 {
         report.worst_ratio = report.worst_ratio.max(peak as f64 / input.len() as f64);
     }
-    let bound = ALLOC_BASE + alloc_per_byte(target) * input.len();
+    let bound = alloc_base(target) + alloc_per_byte(target) * input.len();
     if peak > bound {
         return Err(fail(format!(
             "decoding {} bytes allocated {peak} bytes at its peak (bound {bound})",
@@ -870,6 +887,341 @@ fn mutate(rng: &mut Rng, mut input: Vec<u8>, other: &[u8], tokens: &[&[u8]]) -> 
     }
     input
 }
+
+// ---------------------------------------------------------------------------------------
+// RDB
+
+/// Real dumps (tests/fixtures/rdb, made by `make.sh` there) to start from.
+const RDB_SEEDS: [&[u8]; 4] = [
+    include_bytes!("../fixtures/rdb/redis-7.0.rdb"),
+    include_bytes!("../fixtures/rdb/redis-7.2.rdb"),
+    include_bytes!("../fixtures/rdb/redis-7.4.rdb"),
+    include_bytes!("../fixtures/rdb/valkey-8.rdb"),
+];
+
+/// An RDB case: a real dump or a generated file of random keys, then either parsed as is
+/// (it must be accepted, with the generated keys' payloads) or mutated, sometimes
+/// re-signed with a correct CRC so that the structure is what is judged, and parsed. Every
+/// input is also parsed in random pieces (the verdict must not depend on how the bytes
+/// arrive); whatever is accepted must give each key a payload that, put alone in a new
+/// file, is accepted again with the same payload.
+fn rdb_case(rng: &mut Rng, report: &mut Report) -> CaseResult {
+    let fail = |input: &[u8], what: String| CaseError {
+        ty: None,
+        input: input.to_vec(),
+        what,
+    };
+    let (base, expected) = if rng.below(3) == 0 {
+        let seed = RDB_SEEDS[rng.below(RDB_SEEDS.len() as u64) as usize];
+        (seed.to_vec(), None)
+    } else {
+        let (file, payloads) = random_rdb(rng);
+        (file, Some(payloads))
+    };
+    if rng.below(4) == 0 {
+        let parsed = guarded(Target::Rdb, None, &base, report, || parse_collect(&base))?;
+        report.round_trips += 1;
+        let (_, seen) = parsed.map_err(|e| fail(&base, format!("a valid file is refused: {e}")))?;
+        if let Some(expected) = expected {
+            let got: Vec<Vec<u8>> = seen
+                .entries
+                .iter()
+                .map(|e| e.restore_payload.clone().unwrap_or_default())
+                .collect();
+            if got != expected {
+                return Err(fail(&base, "the payloads are not the keys' bytes".into()));
+            }
+        }
+        let cut = rng.below(base.len() as u64) as usize;
+        if rdb::verify(&base[..cut]).is_ok() {
+            return Err(fail(&base[..cut], "a strict prefix is accepted".into()));
+        }
+        return Ok(());
+    }
+    let other = random_rdb(rng).0;
+    let mut input = mutate(rng, base, &other, RDB_TOKENS);
+    if input.len() > 17 && rng.below(2) == 0 {
+        let n = input.len() - 8;
+        let crc = rdb::crc64(0, &input[..n]);
+        input[n..].copy_from_slice(&crc.to_le_bytes());
+    }
+    let parsed = guarded(Target::Rdb, None, &input, report, || parse_collect(&input))?;
+    let pieces = Pieces {
+        data: &input,
+        at: 0,
+        rng: Rng(rng.next()),
+    };
+    let pieced = guarded(Target::Rdb, None, &input, report, || {
+        rdb::parse(pieces, &mut Collect::default())
+    })?;
+    let summary = parsed.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone);
+    if pieced != summary {
+        return Err(fail(
+            &input,
+            format!("parsed whole: {summary:?}; in pieces: {pieced:?}"),
+        ));
+    }
+    let Ok((summary, seen)) = parsed else {
+        return Ok(());
+    };
+    report.accepted += 1;
+    for e in &seen.entries {
+        let payload = e.restore_payload.clone().unwrap_or_default();
+        if payload.len() < 11 {
+            return Err(fail(
+                &input,
+                format!("a payload of {} bytes", payload.len()),
+            ));
+        }
+        let value = &payload[1..payload.len() - 10];
+        let header = match summary.magic {
+            rdb::Magic::Redis => write::Writer::redis(summary.rdb_version),
+            rdb::Magic::Valkey => write::Writer::valkey(summary.rdb_version),
+        };
+        let alone = header.key(payload[0], "k", value).finish();
+        report.round_trips += 1;
+        match parse_collect(&alone) {
+            Ok((s, again))
+                if s.keys == 1 && again.entries[0].restore_payload == Some(payload.clone()) => {}
+            other => {
+                return Err(fail(
+                    &input,
+                    format!(
+                        "key {} accepted, but its payload alone in a file is not: {:?}",
+                        e.key.escape_ascii(),
+                        other.map(|(s, _)| s)
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_collect(input: &[u8]) -> Result<(Summary, Collect), RdbError> {
+    let mut seen = Collect::default();
+    rdb::parse(input, &mut seen).map(|s| (s, seen))
+}
+
+/// A reader giving its data in random pieces of 1 to 40 bytes.
+struct Pieces<'a> {
+    data: &'a [u8],
+    at: usize,
+    rng: Rng,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (1 + self.rng.below(40) as usize)
+            .min(buf.len())
+            .min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A valid file of random keys, and each key's expected payload.
+fn random_rdb(rng: &mut Rng) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (mut w, version, valkey) = match rng.below(4) {
+        0 => (write::Writer::redis(10), 10, false),
+        1 => (write::Writer::redis(11), 11, false),
+        2 => (write::Writer::redis(12), 12, false),
+        _ => (write::Writer::valkey(80), 80, true),
+    };
+    w = w
+        .aux("redis-ver", "7.2.6")
+        .aux("ctime", &rng.next().to_string());
+    if rng.below(4) == 0 {
+        w = w.raw(&[245]).raw(&write::string(
+            b"#!lua name=x\nredis.register_function('f', function() return 1 end)",
+        ));
+    }
+    let mut payloads = Vec::new();
+    for db in 0..1 + rng.below(3) {
+        w = w.raw(&[254]).raw(&write::length(db * 7)).raw(&[251, 1, 0]);
+        for k in 0..rng.below(6) {
+            match rng.below(4) {
+                0 => w = w.raw(&[252]).raw(&(rng.next() as i64 >> 20).to_le_bytes()),
+                1 => w = w.raw(&[248]).raw(&write::length(rng.below(100_000))),
+                2 => w = w.raw(&[249, rng.next() as u8]),
+                _ => {}
+            }
+            let (t, value) = random_value_bytes(rng, version, valkey);
+            w = w.key(t, &format!("key{k}"), &value);
+            let mut body = vec![t];
+            body.extend_from_slice(&value);
+            payloads.push(rdb::dump_payload(body, version as u16));
+        }
+    }
+    (w.finish(), payloads)
+}
+
+/// A random value of a type the version has: its type byte and encoding.
+fn random_value_bytes(rng: &mut Rng, version: u32, valkey: bool) -> (u8, Vec<u8>) {
+    use write::{intset, length, listpack, string, Elem};
+    let word = |rng: &mut Rng| -> Vec<u8> {
+        let n = rng.below(12) as usize;
+        (0..n).map(|_| b'a' + rng.below(26) as u8).collect()
+    };
+    let words = |rng: &mut Rng, n: u64| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = (0..n)
+            .map(|i| [word(rng), i.to_string().into_bytes()].concat())
+            .collect();
+        v.dedup();
+        v
+    };
+    let n = 1 + rng.below(6);
+    let mut v = Vec::new();
+    let pick = rng.below(12);
+    let t = match pick {
+        0 => {
+            v = match rng.below(3) {
+                0 => string(&word(rng)),
+                1 => vec![0xc1, rng.next() as u8, rng.next() as u8],
+                _ => {
+                    // LZF made of one literal run.
+                    let text = word(rng);
+                    let mut lzf = vec![text.len().saturating_sub(1) as u8];
+                    lzf.extend_from_slice(&text);
+                    if text.is_empty() {
+                        string(b"")
+                    } else {
+                        [
+                            vec![0xc3],
+                            length(lzf.len() as u64),
+                            length(text.len() as u64),
+                            lzf,
+                        ]
+                        .concat()
+                    }
+                }
+            };
+            0
+        }
+        1 | 2 | 4 => {
+            let members = words(rng, n);
+            v.extend(length(members.len() as u64));
+            for m in &members {
+                v.extend(string(m));
+                if pick == 4 {
+                    v.extend(string(&word(rng)));
+                }
+            }
+            pick as u8
+        }
+        3 => {
+            let members = words(rng, n);
+            v.extend(length(members.len() as u64));
+            for m in &members {
+                v.extend(string(m));
+                v.extend((rng.next() as f64 / 7.0).to_le_bytes());
+            }
+            5
+        }
+        5 => {
+            let mut ints: Vec<i16> = (0..n).map(|_| rng.next() as i16).collect();
+            ints.sort_unstable();
+            ints.dedup();
+            v.extend(string(&intset(&ints)));
+            11
+        }
+        6 if version >= 11 => {
+            let members = words(rng, n);
+            let elems: Vec<Elem> = members.iter().map(|m| Elem::Str(m)).collect();
+            v.extend(string(&listpack(&elems)));
+            20
+        }
+        7 => {
+            let members = words(rng, n);
+            let mut elems = Vec::new();
+            for m in &members {
+                elems.push(Elem::Str(m));
+                elems.push(Elem::Int(rng.next() as i64 >> rng.below(64)));
+            }
+            v.extend(string(&listpack(&elems)));
+            if rng.below(2) == 0 {
+                16
+            } else {
+                17
+            }
+        }
+        8 => {
+            v.extend(length(n));
+            for _ in 0..n {
+                let w = word(rng);
+                if w.len() > 8 {
+                    v.extend(length(1));
+                    v.extend(string(&w));
+                } else {
+                    let w2 = [w.clone(), b"x".to_vec()].concat();
+                    v.extend(length(2));
+                    v.extend(string(&listpack(&[
+                        Elem::Str(&w2),
+                        Elem::Int(rng.below(1000) as i64),
+                    ])));
+                }
+            }
+            18
+        }
+        9 if version == 12 && !valkey => {
+            let members = words(rng, n);
+            let far = 4_102_444_800_000i64;
+            let mut elems = Vec::new();
+            for (i, m) in members.iter().enumerate() {
+                elems.push(Elem::Str(m));
+                elems.push(Elem::Int(i as i64));
+                elems.push(Elem::Int(if i < 2 { far + i as i64 } else { 0 }));
+            }
+            v.extend(far.to_le_bytes());
+            v.extend(string(&listpack(&elems)));
+            25
+        }
+        10 if valkey => {
+            let members = words(rng, n);
+            v.extend(length(members.len() as u64));
+            for m in &members {
+                v.extend(string(m));
+                v.extend(string(&word(rng)));
+                v.extend((-1i64).to_le_bytes());
+            }
+            22
+        }
+        11 => {
+            v.extend(length(rng.next() >> 10));
+            v.extend([2, 7, 5]);
+            v.extend(string(&word(rng)));
+            v.extend([4]);
+            v.extend(1.5f64.to_le_bytes());
+            v.push(0);
+            7
+        }
+        _ => {
+            v = string(&word(rng));
+            0
+        }
+    };
+    (t, v)
+}
+
+const RDB_TOKENS: &[&[u8]] = &[
+    b"\xff",
+    b"\xfe\x00",
+    b"\xfc\x00\x00\x00\x00\x00\x00\x00\x00",
+    b"\xfa\x03abc\x01x",
+    b"\xf5\x00",
+    b"\x80\xff\xff\xff\xff",
+    b"\x81\xff\xff\xff\xff\xff\xff\xff\xff",
+    b"\x40\xff",
+    b"\xc3\x05\x40\x00",
+    b"\xc3\x80\x00\x10\x00\x00\xe0",
+    b"\xc0\x01",
+    b"\xf4\xff\xff\xff\xff\xff\xff\xff\x7f",
+    b"\xf0\xff\xff\xff\x7f",
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    b"\x12\x01\x02",
+    b"\x15\x01",
+];
 
 // ---------------------------------------------------------------------------------------
 // Randomness

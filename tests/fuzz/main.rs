@@ -1,5 +1,6 @@
 //! Fuzzing of what parses untrusted bytes: the msgpack and JSON value codecs (bytes from
-//! Terraform and stored state) and the RESP reply reader (bytes from a Redis server). A
+//! Terraform and stored state), the RESP reply reader (bytes from a Redis server) and the
+//! RDB parser (snapshots from a server, an object store or a user). A
 //! short run with a fixed seed; `benches/fuzz.sh` runs the same engine for millions of
 //! inputs. See `engine.rs` for what each case checks.
 
@@ -47,6 +48,45 @@ fn the_json_decoder_survives_a_fixed_seed_smoke_run() {
 #[test]
 fn the_resp_reader_survives_a_fixed_seed_smoke_run() {
     smoke(Target::Resp, 40_000);
+}
+
+#[test]
+fn the_rdb_parser_survives_a_fixed_seed_smoke_run() {
+    smoke(Target::Rdb, 3_000);
+}
+
+#[test]
+fn rdb_lengths_announcing_a_gigabyte_are_refused_without_allocating_it() {
+    use terraform_provider_redis::redis::rdb::{self, Collect, RdbError};
+    // A string value, an LZF string, a listpack blob and a key, each announcing about
+    // 1 GiB and followed by 64 KiB of data: refused as truncated, allocating little more than the
+    // parser's read buffer, payload capture on or off.
+    let gib = [0x80u8, 0x3f, 0xff, 0xff, 0xf0];
+    let bodies: [Vec<u8>; 4] = [
+        [&[0u8, 1, b'k'][..], &gib].concat(),
+        [&[0u8, 1, b'k', 0xc3][..], &gib, &gib].concat(),
+        [&[20u8, 1, b'k'][..], &gib].concat(),
+        [&[0u8][..], &gib].concat(),
+    ];
+    for body in bodies {
+        let mut file = b"REDIS0011".to_vec();
+        file.extend_from_slice(&body);
+        // LZF literal runs of 32 bytes, so that the LZF case reads on too.
+        let run: Vec<u8> = std::iter::once(31).chain([b'x'; 32]).collect();
+        file.extend(run.iter().cycle().take(64 * 1024));
+        let (parsed, peak) = alloc::peak_during(|| rdb::verify(&file[..]));
+        assert!(
+            matches!(parsed, Err(RdbError::Truncated { .. })),
+            "{parsed:?}"
+        );
+        assert!(peak < 200 * 1024, "allocated {peak} bytes");
+        let (parsed, peak) = alloc::peak_during(|| rdb::parse(&file[..], &mut Collect::default()));
+        assert!(
+            matches!(parsed, Err(RdbError::Truncated { .. })),
+            "{parsed:?}"
+        );
+        assert!(peak < 400 * 1024, "allocated {peak} bytes with payloads");
+    }
 }
 
 #[test]

@@ -49,6 +49,7 @@ mod parser;
 mod stream;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::io::Read;

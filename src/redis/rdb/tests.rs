@@ -3,204 +3,10 @@
 //! equality and `redis-check-rdb` verdicts: `tests/rdb_check.rs`.)
 
 use super::encodings::EB_EXPIRE_TIME_MAX;
+use super::write::{
+    intset, length as len_bytes, listpack, string as str_bytes, ziplist, Elem as E, Writer as Rdb,
+};
 use super::*;
-
-// ---------------------------------------------------------------- builders
-
-/// An RDB file being written.
-struct Rdb {
-    buf: Vec<u8>,
-    version: u32,
-}
-
-fn len_bytes(n: u64) -> Vec<u8> {
-    if n < 64 {
-        vec![n as u8]
-    } else if n < 16384 {
-        vec![0x40 | (n >> 8) as u8, n as u8]
-    } else if n <= u64::from(u32::MAX) {
-        let mut v = vec![0x80];
-        v.extend_from_slice(&(n as u32).to_be_bytes());
-        v
-    } else {
-        let mut v = vec![0x81];
-        v.extend_from_slice(&n.to_be_bytes());
-        v
-    }
-}
-
-fn str_bytes(s: &[u8]) -> Vec<u8> {
-    let mut v = len_bytes(s.len() as u64);
-    v.extend_from_slice(s);
-    v
-}
-
-impl Rdb {
-    fn redis(version: u32) -> Rdb {
-        Rdb {
-            buf: format!("REDIS{version:04}").into_bytes(),
-            version,
-        }
-    }
-
-    fn valkey(version: u32) -> Rdb {
-        Rdb {
-            buf: format!("VALKEY{version:03}").into_bytes(),
-            version,
-        }
-    }
-
-    fn raw(mut self, bytes: &[u8]) -> Rdb {
-        self.buf.extend_from_slice(bytes);
-        self
-    }
-
-    fn len(self, n: u64) -> Rdb {
-        self.raw(&len_bytes(n))
-    }
-
-    fn str(self, s: &[u8]) -> Rdb {
-        self.raw(&str_bytes(s))
-    }
-
-    fn aux(self, k: &str, v: &str) -> Rdb {
-        self.raw(&[250]).str(k.as_bytes()).str(v.as_bytes())
-    }
-
-    /// A key: type byte, key, then the value's bytes.
-    fn key(self, t: u8, key: &str, value: &[u8]) -> Rdb {
-        self.raw(&[t]).str(key.as_bytes()).raw(value)
-    }
-
-    /// EOF and a correct checksum (none before RDB 5).
-    fn finish(self) -> Vec<u8> {
-        let mut b = self.buf;
-        b.push(255);
-        if self.version >= 5 {
-            let crc = crc64(0, &b);
-            b.extend_from_slice(&crc.to_le_bytes());
-        }
-        b
-    }
-
-    /// EOF and a zero checksum: checksums off.
-    fn finish_unchecked(self) -> Vec<u8> {
-        let mut b = self.buf;
-        b.push(255);
-        b.extend_from_slice(&[0; 8]);
-        b
-    }
-}
-
-/// A listpack element.
-#[derive(Clone)]
-enum E<'a> {
-    S(&'a [u8]),
-    I(i64),
-}
-
-fn lp_backlen(l: usize) -> Vec<u8> {
-    let l = l as u64;
-    if l <= 127 {
-        vec![l as u8]
-    } else if l < 16383 {
-        vec![(l >> 7) as u8, (l & 127) as u8 | 128]
-    } else {
-        vec![
-            (l >> 14) as u8,
-            ((l >> 7) & 127) as u8 | 128,
-            (l & 127) as u8 | 128,
-        ]
-    }
-}
-
-fn listpack(elems: &[E]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for e in elems {
-        let mut enc = Vec::new();
-        match e {
-            E::I(v) if (0..=127).contains(v) => enc.push(*v as u8),
-            E::I(v) if (-4096..=4095).contains(v) => {
-                let u = (*v as u16) & 0x1fff;
-                enc.extend_from_slice(&[0xc0 | (u >> 8) as u8, u as u8]);
-            }
-            E::I(v) if i16::try_from(*v).is_ok() => {
-                enc.push(0xf1);
-                enc.extend_from_slice(&(*v as i16).to_le_bytes());
-            }
-            E::I(v) if i32::try_from(*v).is_ok() => {
-                enc.push(0xf3);
-                enc.extend_from_slice(&(*v as i32).to_le_bytes());
-            }
-            E::I(v) => {
-                enc.push(0xf4);
-                enc.extend_from_slice(&v.to_le_bytes());
-            }
-            E::S(s) if s.len() < 64 => {
-                enc.push(0x80 | s.len() as u8);
-                enc.extend_from_slice(s);
-            }
-            E::S(s) if s.len() < 4096 => {
-                enc.extend_from_slice(&[0xe0 | (s.len() >> 8) as u8, s.len() as u8]);
-                enc.extend_from_slice(s);
-            }
-            E::S(s) => {
-                enc.push(0xf0);
-                enc.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                enc.extend_from_slice(s);
-            }
-        }
-        let back = lp_backlen(enc.len());
-        body.extend_from_slice(&enc);
-        body.extend_from_slice(&back);
-    }
-    let total = 6 + body.len() + 1;
-    let mut lp = (total as u32).to_le_bytes().to_vec();
-    lp.extend_from_slice(&(elems.len() as u16).to_le_bytes());
-    lp.extend_from_slice(&body);
-    lp.push(0xff);
-    lp
-}
-
-/// A ziplist of short strings and small integers.
-fn ziplist(elems: &[E]) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut prev = 0usize;
-    let mut tail = 10;
-    for e in elems {
-        let mut entry = vec![prev as u8];
-        match e {
-            E::S(s) => {
-                entry.push(s.len() as u8);
-                entry.extend_from_slice(s);
-            }
-            E::I(v) if (0..=12).contains(v) => entry.push(0xf1 + *v as u8),
-            E::I(v) => {
-                entry.push(0xfe);
-                entry.push(*v as i8 as u8);
-            }
-        }
-        tail = 10 + body.len();
-        prev = entry.len();
-        body.extend_from_slice(&entry);
-    }
-    let total = 10 + body.len() + 1;
-    let mut zl = (total as u32).to_le_bytes().to_vec();
-    zl.extend_from_slice(&(tail as u32).to_le_bytes());
-    zl.extend_from_slice(&(elems.len() as u16).to_le_bytes());
-    zl.extend_from_slice(&body);
-    zl.push(0xff);
-    zl
-}
-
-fn intset(values: &[i16]) -> Vec<u8> {
-    let mut v = 2u32.to_le_bytes().to_vec();
-    v.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    for x in values {
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v
-}
 
 fn parse_all(file: &[u8]) -> Result<(Summary, Collect), RdbError> {
     let mut seen = Collect::default();
@@ -331,7 +137,7 @@ fn every_truncation_of_a_file_is_refused_as_truncated() {
         .raw(&[252])
         .raw(&4_102_444_800_000i64.to_le_bytes())
         .key(0, "a", &str_bytes(b"hello"))
-        .key(20, "s", &str_bytes(&listpack(&[E::S(b"x"), E::I(5)])))
+        .key(20, "s", &str_bytes(&listpack(&[E::Str(b"x"), E::Int(5)])))
         .finish();
     verify(&file[..]).unwrap();
     for cut in 0..file.len() {
@@ -369,7 +175,7 @@ fn an_undefined_length_encoding_is_refused_with_its_offset() {
 fn types_and_opcodes_are_those_of_the_files_own_version() {
     // A set listpack (RDB 11) in an RDB 10 file; hash field TTLs (RDB 12) in RDB 11;
     // SLOT_INFO (RDB 12) in RDB 11; Valkey's SLOT_IMPORT in a Redis file; type 8 never.
-    let lp = str_bytes(&listpack(&[E::S(b"x")]));
+    let lp = str_bytes(&listpack(&[E::Str(b"x")]));
     for (version, t, body) in [
         (10, 20u8, lp.clone()),
         (11, 25, lp.clone()),
@@ -618,24 +424,30 @@ fn duplicate_members_empty_values_and_nan_scores_are_refused() {
 
 #[test]
 fn listpack_encoded_sets_sorted_sets_and_hashes_parse_and_are_checked() {
-    let set = listpack(&[E::S(b"a"), E::I(1), E::I(-300), E::I(70000), E::I(i64::MIN)]);
+    let set = listpack(&[
+        E::Str(b"a"),
+        E::Int(1),
+        E::Int(-300),
+        E::Int(70000),
+        E::Int(i64::MIN),
+    ]);
     one_key(11, 20, &str_bytes(&set)).unwrap();
-    let zset = listpack(&[E::S(b"a"), E::S(b"1.5"), E::S(b"b"), E::I(2)]);
+    let zset = listpack(&[E::Str(b"a"), E::Str(b"1.5"), E::Str(b"b"), E::Int(2)]);
     one_key(11, 17, &str_bytes(&zset)).unwrap();
     let long = vec![b'x'; 5000];
-    let hash = listpack(&[E::S(b"f"), E::S(&long), E::S(&long[..100]), E::I(1)]);
+    let hash = listpack(&[E::Str(b"f"), E::Str(&long), E::Str(&long[..100]), E::Int(1)]);
     one_key(11, 16, &str_bytes(&hash)).unwrap();
 
-    let dup = listpack(&[E::S(b"7"), E::I(7)]);
+    let dup = listpack(&[E::Str(b"7"), E::Int(7)]);
     assert!(corrupt_what(one_key(11, 20, &str_bytes(&dup))).contains("duplicate"));
-    let odd = listpack(&[E::S(b"a"), E::S(b"1"), E::S(b"b")]);
+    let odd = listpack(&[E::Str(b"a"), E::Str(b"1"), E::Str(b"b")]);
     assert!(corrupt_what(one_key(11, 17, &str_bytes(&odd))).contains("multiple"));
     assert!(matches!(
         one_key(11, 16, &str_bytes(&listpack(&[]))),
         Err(RdbError::EmptyValue { .. })
     ));
     // Header and entry damage: total bytes, count, terminator, back length, encoding.
-    let good = listpack(&[E::S(b"abc"), E::I(1)]);
+    let good = listpack(&[E::Str(b"abc"), E::Int(1)]);
     let mut damaged = Vec::new();
     let mut m = good.clone();
     m[0] += 1;
@@ -682,7 +494,7 @@ fn intsets_are_checked_for_width_size_and_order() {
 
 #[test]
 fn quicklists_of_listpacks_plain_nodes_and_compressed_nodes_parse() {
-    let node = listpack(&[E::S(b"a"), E::I(2)]);
+    let node = listpack(&[E::Str(b"a"), E::Int(2)]);
     let mut v = len_bytes(3);
     v.extend_from_slice(&len_bytes(2));
     v.extend_from_slice(&str_bytes(&node));
@@ -714,16 +526,16 @@ fn quicklists_of_listpacks_plain_nodes_and_compressed_nodes_parse() {
 
 #[test]
 fn old_ziplist_zipmap_and_quicklist_encodings_parse_and_are_checked() {
-    let zl = ziplist(&[E::S(b"a"), E::I(3), E::I(-20), E::S(b"bb")]);
+    let zl = ziplist(&[E::Str(b"a"), E::Int(3), E::Int(-20), E::Str(b"bb")]);
     one_key(9, 10, &str_bytes(&zl)).unwrap();
     one_key(9, 12, &str_bytes(&zl)).unwrap();
     one_key(9, 13, &str_bytes(&zl)).unwrap();
     let mut ql = len_bytes(1);
     ql.extend_from_slice(&str_bytes(&zl));
     one_key(9, 14, &ql).unwrap();
-    let dup = ziplist(&[E::S(b"3"), E::I(1), E::I(3), E::I(2)]);
+    let dup = ziplist(&[E::Str(b"3"), E::Int(1), E::Int(3), E::Int(2)]);
     assert!(corrupt_what(one_key(9, 13, &str_bytes(&dup))).contains("duplicate"));
-    let odd = ziplist(&[E::S(b"a"), E::I(1), E::I(3)]);
+    let odd = ziplist(&[E::Str(b"a"), E::Int(1), E::Int(3)]);
     assert!(corrupt_what(one_key(9, 12, &str_bytes(&odd))).contains("odd"));
     let mut prev = zl.clone();
     prev[13] = 1; // the second element's previous length
@@ -744,25 +556,25 @@ fn old_ziplist_zipmap_and_quicklist_encodings_parse_and_are_checked() {
 /// A stream listpack: master fields ["a"], one entry with them, one with its own.
 fn stream_lp() -> Vec<u8> {
     listpack(&[
-        E::I(2),
-        E::I(0),
-        E::I(1),
-        E::S(b"a"),
-        E::I(0),
+        E::Int(2),
+        E::Int(0),
+        E::Int(1),
+        E::Str(b"a"),
+        E::Int(0),
         // flags SAMEFIELDS, id delta 0-0, value, lp-count 1 + 3
-        E::I(2),
-        E::I(0),
-        E::I(0),
-        E::S(b"1"),
-        E::I(4),
+        E::Int(2),
+        E::Int(0),
+        E::Int(0),
+        E::Str(b"1"),
+        E::Int(4),
         // flags none, id delta 1-0, 1 field, f=v, lp-count 1 + 3 + 1 + 1
-        E::I(0),
-        E::I(1),
-        E::I(0),
-        E::I(1),
-        E::S(b"f"),
-        E::S(b"v"),
-        E::I(6),
+        E::Int(0),
+        E::Int(1),
+        E::Int(0),
+        E::Int(1),
+        E::Str(b"f"),
+        E::Str(b"v"),
+        E::Int(6),
     ])
 }
 
@@ -814,7 +626,7 @@ fn streams_with_groups_consumers_and_pending_entries_parse_and_are_checked() {
     lp[n - 3] = 7; // the last lp-count (7-bit int 6 -> 7)
     let what = corrupt_what(one_key(11, 21, &stream_value(&lp, &[id])));
     assert!(what.contains("count field"), "{what}");
-    let bad = listpack(&[E::I(0), E::I(0), E::I(1), E::S(b"a"), E::I(5)]);
+    let bad = listpack(&[E::Int(0), E::Int(0), E::Int(1), E::Str(b"a"), E::Int(5)]);
     let what = corrupt_what(one_key(11, 21, &stream_value(&bad, &[id])));
     assert!(what.contains("zero terminator"), "{what}");
 }
@@ -825,31 +637,31 @@ fn hashes_with_field_ttls_in_redis_7_4_and_valkey_9_forms_parse_and_are_checked(
     // first, ascending; then zeros).
     let far = 4_102_444_800_000i64;
     let lp = listpack(&[
-        E::S(b"a"),
-        E::S(b"1"),
-        E::I(far),
-        E::S(b"b"),
-        E::S(b"2"),
-        E::I(far + 5),
-        E::S(b"c"),
-        E::S(b"3"),
-        E::I(0),
+        E::Str(b"a"),
+        E::Str(b"1"),
+        E::Int(far),
+        E::Str(b"b"),
+        E::Str(b"2"),
+        E::Int(far + 5),
+        E::Str(b"c"),
+        E::Str(b"3"),
+        E::Int(0),
     ]);
     let mut v = far.to_le_bytes().to_vec();
     v.extend_from_slice(&str_bytes(&lp));
     one_key(12, 25, &v).unwrap();
     one_key(12, 23, &str_bytes(&lp)).unwrap();
     let unordered = listpack(&[
-        E::S(b"a"),
-        E::S(b"1"),
-        E::I(0),
-        E::S(b"b"),
-        E::S(b"2"),
-        E::I(far),
+        E::Str(b"a"),
+        E::Str(b"1"),
+        E::Int(0),
+        E::Str(b"b"),
+        E::Str(b"2"),
+        E::Int(far),
     ]);
     let what = corrupt_what(one_key(12, 23, &str_bytes(&unordered)));
     assert!(what.contains("out of order"), "{what}");
-    let big = listpack(&[E::S(b"a"), E::S(b"1"), E::I(EB_EXPIRE_TIME_MAX + 1)]);
+    let big = listpack(&[E::Str(b"a"), E::Str(b"1"), E::Int(EB_EXPIRE_TIME_MAX + 1)]);
     assert!(corrupt_what(one_key(12, 23, &str_bytes(&big))).contains("out of range"));
 
     // 24: minimum expiration, count, then (ttl relative to the minimum + 1, field, value).
@@ -935,7 +747,7 @@ fn sample_file() -> Vec<u8> {
         .key(0, "s", &str_bytes(&vec![b'x'; 100_000]))
         .key(21, "x", &stream_value(&stream_lp(), &[id]))
         .raw(&[254, 3])
-        .key(20, "set", &str_bytes(&listpack(&[E::S(b"a"), E::I(1)])))
+        .key(20, "set", &str_bytes(&listpack(&[E::Str(b"a"), E::Int(1)])))
         .finish()
 }
 
