@@ -12,15 +12,18 @@ use acceptance_tests::cli::{mirror_cli_config, Tool, Workdir};
 use acceptance_tests::resp::{info_field, Reply};
 use acceptance_tests::runner::Workspace;
 use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
+use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use object_store::ObjectStore;
 
 use crate::deployment::{deployment, redis_as, secret_value};
-use crate::rbac::{as_identity, identity};
+use crate::rbac::identity;
+use crate::testbed_services::{new_bucket, s3};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -63,6 +66,8 @@ fn printed(out: &Output) -> String {
 struct Stack {
     dir: tempfile::TempDir,
     tf: PathBuf,
+    /// Extra environment of every run.
+    env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -72,10 +77,29 @@ impl Stack {
         let stack = Stack {
             dir,
             tf: tool.path(),
+            env: Vec::new(),
         };
         stack.edit("dev", "\"grill-stats-dev\"", &format!("\"{dev_ns}\""));
         stack.edit("prod", "\"grill-stats-prod\"", &format!("\"{prod_ns}\""));
         stack
+    }
+
+    /// From now on the units keep their state in `bucket` of the test bed's object store
+    /// (root.hcl's S3 backend).
+    fn state_in_s3(&mut self, bucket: &str) {
+        let bed = TestBed::get();
+        self.env.push(("REDIS_STACK_BACKEND".into(), "s3".into()));
+        self.env
+            .push(("REDIS_STACK_S3_BUCKET".into(), bucket.to_string()));
+        for key in [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            self.env
+                .push((key.into(), bed.var(key).unwrap().to_string()));
+        }
     }
 
     /// Replaces `from` (which must be there) with `to` in `live/<env>/terragrunt.stack.hcl`.
@@ -108,6 +132,7 @@ impl Stack {
             .env_remove("REDIS_STACK_STATE_DIR")
             .env_remove("REDIS_STACK_KUBE_CONTEXT")
             .env_remove("TF_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("run");
         if all {
             cmd.arg("--all");
@@ -303,6 +328,35 @@ async fn the_dev_and_prod_stacks_apply_replan_clean_change_one_env_and_destroy_w
 #[tokio::test]
 async fn the_dev_and_prod_stacks_apply_replan_clean_change_one_env_and_destroy_with_terraform() {
     stacks_apply_replan_change_one_environment_and_destroy(Tool::Terraform).await;
+}
+
+#[tokio::test]
+async fn the_dev_stack_keeps_its_state_in_the_test_beds_s3_store() {
+    let client = admin().await;
+    let dev = TestNamespace::create(&client, "stack-s3").await.unwrap();
+    let mut stack = Stack::new(Tool::Tofu, &dev.name, "unused-prod");
+    let bucket = new_bucket("stack-state");
+    stack.state_in_s3(&bucket);
+    let env = stack.live().join("dev");
+
+    let (code, out) = stack.run(&env, true, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!stack.dir.path().join(".state").exists(), "no local state");
+    let keys: Vec<String> = s3(&bucket, None)
+        .list(None)
+        .map_ok(|o| o.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    for unit in ["cache", "app"] {
+        let key = format!("live/dev/.terragrunt-stack/{unit}/terraform.tfstate");
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    let (code, out) = stack.run(&env, true, &["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "the state read back from S3 matches:\n{out}");
+    let (code, out) = stack.run(&env, true, &["destroy", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    namespace_empties(&client, &dev.name).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -597,17 +651,30 @@ async fn a_plan_only_identity_plans_changes_without_secrets_and_cannot_apply() {
     };
     let w = Workdir::new(Tool::Terraform, &body("allkeys-lru"));
     w.apply();
-    let ci = as_identity(&identity(&client, &ns.name, "redis-deployment-plan").await);
+    // CI's provider block, as docs/guides/ci.md writes it: the API server and the
+    // plan-only identity's token from variables, the token ephemeral (never in the plan).
+    let token = identity(&client, &ns.name, "redis-deployment-plan").await;
+    let ci = "    host = var.kube_host\n    insecure = true\n    token = var.kube_token";
+    let ci_vars = "variable \"kube_host\" {\n  type = string\n}\n\
+                   variable \"kube_token\" {\n  type = string\n  ephemeral = true\n}\n";
+    let host_var = format!("-var=kube_host={}", TestBed::get().api_server());
+    let token_var = format!("-var=kube_token={token}");
+    let ci_run = |args: &[&str]| -> (i32, String) {
+        let mut all = args.to_vec();
+        all.extend(["-input=false", "-no-color", &host_var, &token_var]);
+        let out = w.run(&all);
+        (out.status.code().unwrap_or(-1), printed(&out))
+    };
 
     // Nothing changed: exit code 0, and the plan says what it could not read.
-    w.write_with_kubernetes(&ci, &body("allkeys-lru"));
-    let (code, out) = w.plan_exit_code();
+    w.write_with_kubernetes(ci, &format!("{ci_vars}{}", body("allkeys-lru")));
+    let (code, out) = ci_run(&["plan", "-detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Live Redis facts not read"), "{out}");
 
     // A change: exit code 2, and the change shown.
-    w.write_with_kubernetes(&ci, &body("allkeys-lfu"));
-    let (code, out) = w.plan_exit_code();
+    w.write_with_kubernetes(ci, &format!("{ci_vars}{}", body("allkeys-lfu")));
+    let (code, out) = ci_run(&["plan", "-detailed-exitcode"]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("\"allkeys-lru\" -> \"allkeys-lfu\"")
@@ -616,7 +683,8 @@ async fn a_plan_only_identity_plans_changes_without_secrets_and_cannot_apply() {
     );
 
     // The saved plan, as CI keeps it for review, and its JSON: the change, no secret.
-    let saved = w.ok(&["plan", "-out=ci.tfplan", "-input=false", "-no-color"]);
+    let (code, saved) = ci_run(&["plan", "-out=ci.tfplan"]);
+    assert_eq!(code, 0, "{saved}");
     let json = w.ok(&["show", "-json", "ci.tfplan"]);
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
     let change = plan["resource_changes"]
@@ -630,6 +698,7 @@ async fn a_plan_only_identity_plans_changes_without_secrets_and_cannot_apply() {
         change["change"]["after"]["config"]["maxmemory_policy"],
         "allkeys-lfu"
     );
+    assert!(!json.contains(&token), "the CI token is in the JSON plan");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
     let mut values = 0;
     for secret in secrets.list(&ListParams::default()).await.unwrap() {
@@ -652,7 +721,8 @@ async fn a_plan_only_identity_plans_changes_without_secrets_and_cannot_apply() {
 
     // Applying with the same identity fails before it changes anything, naming the verb
     // and the resource it was denied.
-    let refused = w.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let (code, refused) = ci_run(&["apply", "-auto-approve"]);
+    assert_ne!(code, 0, "{refused}");
     let words = refused.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         words.contains("Error: Cannot read the password Secret")

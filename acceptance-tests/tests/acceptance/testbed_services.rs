@@ -23,7 +23,7 @@ use serde_json::json;
 // the object store
 
 /// An S3 client for `bucket` with the keys `testbed env` prints, or another secret.
-fn s3(bucket: &str, secret: Option<&str>) -> AmazonS3 {
+pub(crate) fn s3(bucket: &str, secret: Option<&str>) -> AmazonS3 {
     acceptance_tests::install_crypto_provider();
     let bed = TestBed::get();
     let var = |k| bed.var(k).unwrap().to_string();
@@ -43,7 +43,7 @@ fn s3(bucket: &str, secret: Option<&str>) -> AmazonS3 {
 }
 
 /// A bucket of the test's own, made by `testbed bucket`.
-fn new_bucket(prefix: &str) -> String {
+pub(crate) fn new_bucket(prefix: &str) -> String {
     let name = format!("{prefix}-{}", random_suffix());
     let out = Command::new(testbed_script())
         .args(["bucket", &name])
