@@ -87,7 +87,7 @@ fn sha256_of(path: &Path) -> String {
 }
 
 /// The image's own checker on `file`: its output, panicking when it refuses the file.
-fn check_rdb(image: &str, file: &Path) -> String {
+pub(crate) fn check_rdb(image: &str, file: &Path) -> String {
     let out = Command::new(tools_of(image).join("redis-check-rdb"))
         .arg(file)
         .output()

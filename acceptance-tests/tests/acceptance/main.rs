@@ -2,6 +2,7 @@
 //! `acceptance-tests/testbed/testbed up`.
 
 mod backup;
+mod backup_schedule;
 mod day_two;
 mod deployment;
 mod least_privilege;

@@ -218,14 +218,7 @@ pub fn build(spec: &ScheduleSpec) -> Result<ScheduleObjects, BuildError> {
         "env": env,
         "workingDir": "/tmp",
         "resources": {"requests": spec.resources.requests, "limits": spec.resources.limits},
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": sec.run_as_user,
-            "runAsGroup": sec.run_as_group,
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": sec.read_only_root_filesystem,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": super::container_security(sec),
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [
@@ -241,13 +234,7 @@ pub fn build(spec: &ScheduleSpec) -> Result<ScheduleObjects, BuildError> {
         "restartPolicy": "Never",
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": sec.run_as_user,
-            "runAsGroup": sec.run_as_group,
-            "fsGroup": sec.fs_group,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": super::pod_security(sec),
         "containers": [container],
         "volumes": [
             {"name": "backups", "persistentVolumeClaim": {"claimName": spec.name}},
