@@ -246,6 +246,53 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
     .unwrap();
     w.assert_plan_empty();
 
+    // A failover between applies is not drift: the next plan is empty, the refresh
+    // shows the new primary, and an apply does not move it back.
+    let mut conn = sentinel(&client, &ns.name, SENTINELS[0]).await;
+    conn.call(&["AUTH", "terraform", &admin_pw]).await.unwrap();
+    conn.call(&["SENTINEL", "FAILOVER", "mymaster"])
+        .await
+        .unwrap();
+    let moved = eventually(
+        "the Sentinels name a new primary",
+        Duration::from_secs(90),
+        || async {
+            let mut conn = sentinel(&client, &ns.name, SENTINELS[2]).await;
+            let reply = conn
+                .call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"])
+                .await?;
+            let Reply::Array(items) = reply else {
+                return Ok(None);
+            };
+            let host = items[0].text()?.to_string();
+            Ok((host != primary_host).then_some(host))
+        },
+    )
+    .await
+    .unwrap();
+    let new_primary = moved.split('.').next().unwrap().to_string();
+    w.assert_plan_empty();
+    w.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    let attrs = w.attributes("redis_sentinel.ha");
+    assert_eq!(attrs["current_primary_pod"], json!(new_primary), "{attrs}");
+    assert_eq!(attrs["master_address"], json!(format!("{moved}:6379")));
+    w.write(&stack(&ns.name, image, "  down_after_milliseconds = 6000"));
+    w.apply();
+    let attrs = w.attributes("redis_sentinel.ha");
+    assert_eq!(
+        attrs["current_primary_pod"],
+        json!(new_primary),
+        "not moved back: {attrs}"
+    );
+    w.write(&stack(&ns.name, image, "  down_after_milliseconds = 7000"));
+    w.apply();
+
     // Import: forgotten, imported by id, and the plan is empty.
     w.ok(&["state", "rm", "-no-color", "redis_sentinel.ha"]);
     w.ok(&[
@@ -276,12 +323,18 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
     assert!(services.get_opt("cache-sentinel").await.unwrap().is_none());
     assert!(sentinel_pods(&client, &ns.name).await.is_empty());
     assert!(sets.get_opt("cache").await.unwrap().is_some());
-    let mut primary = redis_as(&client, &ns.name, "cache-0", None, &password).await;
+    // The pods keep replicating the primary the Sentinels left.
+    let mut primary = redis_as(&client, &ns.name, &new_primary, None, &password).await;
     primary
         .call(&["SET", "after-sentinels", "still"])
         .await
         .unwrap();
-    let value = replicated(&client, &ns.name, "cache-1", &password, "after-sentinels").await;
+    let replica = if new_primary == "cache-1" {
+        "cache-2"
+    } else {
+        "cache-1"
+    };
+    let value = replicated(&client, &ns.name, replica, &password, "after-sentinels").await;
     assert_eq!(value, "still");
     w.assert_plan_empty();
     w.destroy();
