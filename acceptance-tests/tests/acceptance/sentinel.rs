@@ -416,3 +416,52 @@ async fn invalid_sentinel_configurations_fail_at_plan_naming_the_attribute() {
         "nothing created"
     );
 }
+
+#[tokio::test]
+async fn the_guides_deployment_and_sentinel_roles_are_enough_to_apply_change_and_destroy() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "sen-rbac").await.unwrap();
+    // One identity holding the guide's deployment Role and its Sentinel Role.
+    let token = crate::rbac::identity(&client, &ns.name, "redis-sentinel-apply").await;
+    crate::rbac::identity(&client, &ns.name, "redis-deployment-apply").await;
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), &ns.name);
+    bindings
+        .create(
+            &kube::api::PostParams::default(),
+            &acceptance_tests::from_json(json!({
+                "metadata": {"name": "sentinel-account-deploys"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                            "name": "redis-deployment-apply"},
+                "subjects": [{"kind": "ServiceAccount", "name": "redis-sentinel-apply",
+                              "namespace": ns.name}],
+            })),
+        )
+        .await
+        .unwrap();
+    let kubernetes = format!(
+        "    host = \"{}\"\n    insecure = true\n    token = \"{token}\"",
+        acceptance_tests::TestBed::get().api_server()
+    );
+    let hcl = stack(&ns.name, "redis:7.2-alpine", "");
+    let w = Workdir::new(Tool::Terraform, &hcl);
+    w.write_with_kubernetes(&kubernetes, &hcl);
+    w.apply();
+    let attrs = w.attributes("redis_sentinel.ha");
+    assert_eq!(attrs["quorum_ok"], json!(true), "{attrs}");
+    w.assert_plan_empty();
+    let changed = stack(
+        &ns.name,
+        "redis:7.2-alpine",
+        "  down_after_milliseconds = 8000",
+    );
+    w.write_with_kubernetes(&kubernetes, &changed);
+    w.apply();
+    assert_eq!(
+        master_field(&client, &ns.name, SENTINELS[0], "down-after-milliseconds").await,
+        "8000"
+    );
+    let out = w.destroy();
+    assert!(!out.contains("Warning"), "{out}");
+    assert!(sentinel_pods(&client, &ns.name).await.is_empty());
+}
