@@ -6,7 +6,29 @@
 #   ./quickstart.sh            apply (again: converges; safe to re-run)
 #   ./quickstart.sh destroy    remove what it applied
 #   TOOL=tofu ./quickstart.sh  the same with OpenTofu
+#
+#   ./quickstart.sh stack dev|prod [destroy]
+#                              examples/stacks' environment applied (or destroyed) with
+#                              Terragrunt (`run --all`), the CLI being TOOL's
 set -euo pipefail
+
+usage() {
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+mode="${1:-apply}"
+case "$mode" in
+apply | destroy) ;;
+stack)
+  env="${2:-}"
+  action="${3:-apply}"
+  case "$env/$action" in
+  dev/apply | dev/destroy | prod/apply | prod/destroy) ;;
+  *) usage ;;
+  esac
+  ;;
+*) usage ;;
+esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/terraform-provider-redis}"
@@ -26,7 +48,7 @@ else
   "$root/acceptance-tests/testbed/testbed" up
   kubeconfig="$("$root/acceptance-tests/testbed/testbed" env | sed -n 's/^KUBECONFIG=//p')"
 fi
-eval "$("$root/acceptance-tests/testbed/testbed" env | grep -E '^(TERRAFORM|TOFU)=')"
+eval "$("$root/acceptance-tests/testbed/testbed" env | grep -E '^(TERRAFORM|TOFU|TERRAGRUNT)=')"
 case "${TOOL:-terraform}" in
 terraform) tool="${TERRAFORM:-/usr/local/bin/terraform}" ;;
 tofu) tool="${TOFU:?tofu is not built: run acceptance-tests/testbed/testbed build}" ;;
@@ -55,6 +77,38 @@ provider_installation {
 }
 CONF
 export TF_CLI_CONFIG_FILE="$work/cli.tfrc"
+
+if [ "$mode" = stack ]; then
+  terragrunt="${TERRAGRUNT:-$(command -v terragrunt || true)}"
+  [ -x "$terragrunt" ] || {
+    echo "no terragrunt: run acceptance-tests/testbed/testbed build, or put terragrunt on PATH" >&2
+    exit 1
+  }
+  # A copy of examples/stacks per CLI (each keeps its own Terragrunt cache and state).
+  stacks="$work/stacks-$(basename "$tool")"
+  mkdir -p "$stacks"
+  (cd "$root/examples/stacks" &&
+    tar --exclude=.terragrunt-stack --exclude=.terragrunt-cache --exclude=.state -cf - .) |
+    (cd "$stacks" && tar -xf -)
+  export KUBECONFIG="$kubeconfig"
+  # The snapshots taken at apply: a directory on this machine unless you name a store.
+  export REDIS_STACK_BACKUP_DESTINATION="${REDIS_STACK_BACKUP_DESTINATION:-file://$work/backups/$env}"
+  mkdir -p "$work/backups/$env"
+  cd "$stacks/live/$env"
+  step "terragrunt run --all $action ($env, $(basename "$tool"))"
+  "$terragrunt" run --all --non-interactive --tf-path "$tool" -- "$action" -auto-approve -input=false
+  [ "$action" = destroy ] && exit 0
+  step "done"
+  cat <<MSG
+The $env environment of examples/stacks runs in $kubeconfig; its state is under
+$stacks/.state. Plan it with:
+  cd $stacks/live/$env && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE \\
+    $terragrunt run --all --tf-path $tool -- plan
+Remove it with: ./quickstart.sh stack $env destroy
+MSG
+  exit 0
+fi
+
 mkdir -p "$work/config"
 cp "$root/examples/quickstart/main.tf" "$work/config/main.tf"
 cd "$work/config"
@@ -63,7 +117,7 @@ export TF_VAR_kubeconfig="$kubeconfig"
 step "$(basename "$tool") init"
 # A rebuilt provider has a new checksum: -upgrade refreshes the lock file.
 "$tool" init -input=false -upgrade >/dev/null
-if [ "${1:-apply}" = destroy ]; then
+if [ "$mode" = destroy ]; then
   step "$(basename "$tool") destroy"
   "$tool" destroy -auto-approve -input=false
   exit 0

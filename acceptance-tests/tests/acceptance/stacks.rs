@@ -14,6 +14,7 @@ use acceptance_tests::runner::Workspace;
 use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
 use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -64,6 +65,7 @@ fn printed(out: &Output) -> String {
 /// A copy of `examples/stacks` whose environments deploy to the test's namespaces, run
 /// by Terragrunt with `--tf-path` at one CLI and the built provider from the mirror.
 struct Stack {
+    /// The copy, and `backups/` beside it: the destination of the apply-time snapshots.
     dir: tempfile::TempDir,
     tf: PathBuf,
     /// Extra environment of every run.
@@ -74,11 +76,17 @@ impl Stack {
     fn new(tool: Tool, dev_ns: &str, prod_ns: &str) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(&examples().join("stacks"), dir.path());
-        let stack = Stack {
+        let mut stack = Stack {
             dir,
             tf: tool.path(),
             env: Vec::new(),
         };
+        let backups = stack.dir.path().join("backups");
+        std::fs::create_dir_all(&backups).unwrap();
+        let destination = format!("file://{}", backups.display());
+        stack
+            .env
+            .push(("REDIS_STACK_BACKUP_DESTINATION".into(), destination));
         stack.edit("dev", "\"grill-stats-dev\"", &format!("\"{dev_ns}\""));
         stack.edit("prod", "\"grill-stats-prod\"", &format!("\"{prod_ns}\""));
         stack
@@ -131,6 +139,7 @@ impl Stack {
             .env_remove("REDIS_STACK_BACKEND")
             .env_remove("REDIS_STACK_STATE_DIR")
             .env_remove("REDIS_STACK_KUBE_CONTEXT")
+            .env_remove("REDIS_STACK_BACKUP_DESTINATION")
             .env_remove("TF_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("run");
@@ -223,6 +232,8 @@ async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
     all.extend(names::<PersistentVolumeClaim>(client, ns).await);
     all.extend(names::<PodDisruptionBudget>(client, ns).await);
     all.extend(names::<NetworkPolicy>(client, ns).await);
+    all.extend(names::<CronJob>(client, ns).await);
+    all.extend(names::<Job>(client, ns).await);
     all.retain(|o| o != "ConfigMap kube-root-ca.crt");
     all
 }
@@ -268,6 +279,53 @@ async fn stacks_apply_replan_change_one_environment_and_destroy(tool: Tool) {
         ping_and_aof(&client, &prod.name, "redis").await,
         "1",
         "prod: AOF on"
+    );
+
+    // prod's Sentinels and both environments' backups, from the cache units' outputs.
+    for (env, sentinel) in [("dev", false), ("prod", true)] {
+        let (code, out) = stack.run(
+            &stack.live().join(env).join(".terragrunt-stack/cache"),
+            false,
+            &["output", "-json"],
+        );
+        assert_eq!(code, 0, "{out}");
+        let json = &out[out.find('{').unwrap()..=out.rfind('}').unwrap()];
+        let outputs: serde_json::Value = serde_json::from_str(json).unwrap();
+        let url = &outputs["sentinel_url"]["value"];
+        assert_eq!(
+            url.as_str()
+                .is_some_and(|u| u.starts_with("redis+sentinel://")),
+            sentinel,
+            "{env}: sentinel_url {url}"
+        );
+        let backup = outputs["backup"]["value"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let file = backup.strip_prefix("file://").unwrap();
+        assert!(
+            Path::new(file).is_file(),
+            "{env}: the snapshot {backup} exists"
+        );
+        assert!(
+            backup.contains(if env == "dev" { &dev.name } else { &prod.name }),
+            "{backup}"
+        );
+    }
+    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &prod.name);
+    let schedule = cronjobs.get("redis-backup").await.unwrap().spec.unwrap();
+    assert_eq!(schedule.schedule, "0 2 * * *", "prod: daily backups");
+    let sentinels: Api<StatefulSet> = Api::namespaced(client.clone(), &prod.name);
+    assert_eq!(
+        sentinels
+            .get("redis-sentinel")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3),
+        "prod: three Sentinels"
     );
 
     // The app unit read the cache's real outputs through its dependency, not the mocks.

@@ -1,4 +1,5 @@
-# Grill-Stats' development environment: one Redis server, RDB snapshots only, 512Mi.
+# Grill-Stats' development environment: one Redis server, RDB snapshots only, 512Mi,
+# weekly verified backups.
 # `terragrunt run --all apply` here (or in live/) generates the units into
 # .terragrunt-stack/ and applies them in dependency order.
 
@@ -14,8 +15,14 @@ unit "cache" {
     appendonly       = false
     persistence_size = "5Gi"
     labels           = { environment = "dev", "app.kubernetes.io/part-of" = "grill-stats" }
-    # Weekly backups, once redis_backup is in the module:
-    # backups = { enabled = true, destination = "s3://grill-stats-backups/dev", cron = "0 3 * * 0", keep = 4 }
+    backups = {
+      enabled = true
+      # A snapshot at each apply that changes the deployment goes here (credentials:
+      # the AWS_* environment); REDIS_STACK_BACKUP_DESTINATION overrides it.
+      destination = get_env("REDIS_STACK_BACKUP_DESTINATION", "s3://grill-stats-backups/dev")
+      cron        = "0 3 * * 0" # Sundays 03:00
+      keep        = 4
+    }
   }
 }
 

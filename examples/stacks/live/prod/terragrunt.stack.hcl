@@ -1,5 +1,6 @@
-# Grill-Stats' production environment: a primary with two replicas, RDB + AOF, 2Gi,
-# dangerous commands taken away from clients, only the application's pods admitted.
+# Grill-Stats' production environment: a primary with two replicas and three Sentinels,
+# RDB + AOF, 2Gi, daily verified backups kept 7 days, dangerous commands taken away from
+# clients, only the application's pods admitted.
 
 unit "cache" {
   source = "../../units/redis-cache"
@@ -16,9 +17,14 @@ unit "cache" {
     disable_commands  = ["FLUSHALL", "FLUSHDB", "KEYS"]
     client_pod_labels = { "app.kubernetes.io/part-of" = "grill-stats" }
     labels            = { environment = "prod", "app.kubernetes.io/part-of" = "grill-stats" }
-    # Sentinel and daily verified backups kept 7 days, once the module has them:
-    # sentinel = { enabled = true, replicas = 3, quorum = 2 }
-    # backups  = { enabled = true, destination = "s3://grill-stats-backups/prod", cron = "0 2 * * *", keep = 7 }
+    sentinel = { enabled = true, replicas = 3, quorum = 2 }
+    backups = {
+      enabled      = true
+      destination  = get_env("REDIS_STACK_BACKUP_DESTINATION", "s3://grill-stats-backups/prod")
+      cron         = "0 2 * * *" # daily 02:00
+      keep         = 7
+      storage_size = "50Gi"
+    }
   }
 }
 

@@ -38,3 +38,26 @@ resource "redis_deployment" "this" {
   anti_affinity    = var.anti_affinity
   labels           = var.labels
 }
+
+resource "redis_sentinel" "this" {
+  count = var.sentinel.enabled ? 1 : 0
+
+  deployment_id = redis_deployment.this.id
+  replicas      = var.sentinel.replicas
+  quorum        = var.sentinel.quorum
+  anti_affinity = var.anti_affinity
+}
+
+resource "redis_backup" "this" {
+  count = var.backups.enabled ? 1 : 0
+
+  deployment_id = redis_deployment.this.id
+  destination   = var.backups.destination
+  compression   = "zstd"
+
+  schedule = {
+    cron         = var.backups.cron
+    keep         = var.backups.keep
+    storage_size = var.backups.storage_size
+  }
+}

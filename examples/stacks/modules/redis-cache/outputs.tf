@@ -37,3 +37,17 @@ output "primary_pod" {
   value       = redis_deployment.this.primary_pod
   description = "The primary's pod."
 }
+
+output "sentinel_url" {
+  value       = one(redis_sentinel.this[*].connection_url)
+  description = "redis+sentinel://... for Sentinel-aware clients; null without Sentinel."
+}
+
+output "backup" {
+  value = one([for b in redis_backup.this : {
+    url    = b.url
+    sha256 = b.sha256
+    keys   = b.keys
+  }])
+  description = "The snapshot taken at apply time (for restore_from); null without backups."
+}

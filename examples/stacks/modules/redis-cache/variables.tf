@@ -105,36 +105,32 @@ variable "labels" {
   description = "Extra labels on every object."
 }
 
-# High availability and backups. Both default off. The module takes the settings
-# already so that environments can be written against one interface; see the README
-# for which provider version brings the resources behind them.
+# High availability and backups, both off by default.
 variable "sentinel" {
   type = object({
     enabled  = optional(bool, false)
     replicas = optional(number, 3)
-    quorum   = optional(number, 2)
+    quorum   = optional(number)
   })
   default     = {}
-  description = "Sentinel for automatic failover (needs replicas >= 2)."
-
-  validation {
-    condition     = !var.sentinel.enabled
-    error_message = "sentinel.enabled: redis_sentinel is not in this version of the module yet."
-  }
+  description = "Sentinels that fail over to a replica when the primary is lost (needs replicas >= 2)."
 }
 
 variable "backups" {
   type = object({
-    enabled     = optional(bool, false)
+    enabled = optional(bool, false)
+    # Where the snapshot taken at each apply goes (file://, s3://, gs://, az://).
     destination = optional(string)
-    cron        = optional(string, "0 2 * * *")
-    keep        = optional(number, 7)
+    # Recurring backups inside the cluster, verified, the newest `keep` kept on a claim.
+    cron         = optional(string, "0 2 * * *")
+    keep         = optional(number, 7)
+    storage_size = optional(string, "5Gi")
   })
   default     = {}
-  description = "Scheduled, verified backups."
+  description = "Verified backups: one at apply time into destination, and scheduled ones in the cluster."
 
   validation {
-    condition     = !var.backups.enabled
-    error_message = "backups.enabled: redis_backup is not in this version of the module yet."
+    condition     = !var.backups.enabled || var.backups.destination != null
+    error_message = "backups.destination is needed when backups are enabled."
   }
 }
