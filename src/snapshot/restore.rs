@@ -174,11 +174,13 @@ impl Drop for Spool {
     }
 }
 
-/// Where the object's (decompressed) bytes go as they arrive: the hash and the spool file.
+/// Where the object's (decompressed) bytes go as they arrive: the hash, the spool file,
+/// and a buffer of what the verifier has not been fed yet.
 struct Sink {
     hash: Sha256,
     size: u64,
     file: std::io::BufWriter<File>,
+    unverified: Vec<u8>,
 }
 
 impl Write for Sink {
@@ -186,6 +188,7 @@ impl Write for Sink {
         self.file.write_all(bytes)?;
         self.size += bytes.len() as u64;
         self.hash.update(bytes);
+        self.unverified.extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -197,11 +200,78 @@ impl Write for Sink {
 /// The first bytes of a zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// The spool's writer: the RDB file as it comes, or decompressed from zstd.
+enum Out {
+    Plain(Sink),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Sink>>),
+}
+
+impl Out {
+    /// For `sink`, by the stream's first bytes.
+    fn by_head(head: &[u8], sink: Sink) -> std::io::Result<Out> {
+        Ok(if head.starts_with(&ZSTD_MAGIC) {
+            Out::Zstd(Box::new(zstd::stream::write::Decoder::new(sink)?))
+        } else {
+            Out::Plain(sink)
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Plain(s) => s.write_all(bytes),
+            Out::Zstd(d) => d.write_all(bytes),
+        }
+    }
+
+    fn sink(&mut self) -> &mut Sink {
+        match self {
+            Out::Plain(s) => s,
+            Out::Zstd(d) => d.get_mut(),
+        }
+    }
+
+    /// The sink, once a zstd stream has been decoded to its end.
+    fn finish(self) -> std::io::Result<Sink> {
+        match self {
+            Out::Plain(s) => Ok(s),
+            Out::Zstd(mut d) => {
+                d.flush()?;
+                Ok(d.into_inner())
+            }
+        }
+    }
+}
+
+/// The RDB verifier, fed on its own thread while the file arrives; its first error.
+struct Verifying {
+    verifier: rdb::StreamVerifier,
+    failed: Option<RdbError>,
+}
+
+impl Verifying {
+    async fn feed(&mut self, sink: &mut Sink) {
+        let bytes = std::mem::take(&mut sink.unverified);
+        // A corrupt file is still read to its end: a wrong sha256 says more.
+        if self.failed.is_none() && !bytes.is_empty() {
+            if let Err(e) = self.verifier.feed(bytes::Bytes::from(bytes)).await {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    async fn finish(self) -> Result<rdb::Summary, RdbError> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => self.verifier.finish().await,
+        }
+    }
+}
+
 /// Reads the object `url` from `chunks` to its end into a temporary file, hashing and
-/// verifying the RDB file on the way (a zstd-compressed object, as `redis_backup` with
-/// `compression = "zstd"` writes, is decompressed first: its sha256 is the RDB file's);
-/// the file is kept only when its sha256 is `expected` and it is a valid RDB file.
-/// Memory stays flat whatever its size.
+/// verifying the RDB file (structure and CRC64, on another thread) on the way; a
+/// zstd-compressed object, as `redis_backup` with `compression = "zstd"` writes, is
+/// decompressed first: its sha256 is the RDB file's. The file is kept only when its
+/// sha256 is `expected` and it is a valid RDB file. Memory stays flat whatever its size.
 pub async fn spool_verified<S, E>(
     url: &str,
     mut chunks: S,
@@ -214,70 +284,58 @@ where
     use futures::StreamExt;
     tracing::info!(%url, "restore: reading the file");
     let (spool, file) = Spool::create()?;
-    let sink = Sink {
+    let mut sink = Some(Sink {
         hash: Sha256::new(),
         size: 0,
         file: std::io::BufWriter::with_capacity(256 * 1024, file),
+        unverified: Vec::new(),
+    });
+    let mut verifying = Verifying {
+        verifier: rdb::StreamVerifier::start(),
+        failed: None,
     };
-    enum Out {
-        Plain(Sink),
-        Zstd(zstd::stream::write::Decoder<'static, Sink>),
-    }
-    let mut out: Option<Out> = None;
-    let mut head: Vec<u8> = Vec::new();
     let read = |e: Box<dyn std::error::Error + Send + Sync>| RestoreError::Read {
         url: url.to_string(),
         source: e,
     };
-    let write = |o: &mut Out, bytes: &[u8]| match o {
-        Out::Plain(s) => s.write_all(bytes),
-        Out::Zstd(d) => d.write_all(bytes),
-    };
-    let mut sink = Some(sink);
-    let mut choose = |head: &[u8]| -> Result<Out, std::io::Error> {
-        let sink = sink
-            .take()
-            .ok_or_else(|| std::io::Error::other("sink taken"))?;
-        Ok(if head.starts_with(&ZSTD_MAGIC) {
-            Out::Zstd(zstd::stream::write::Decoder::new(sink)?)
-        } else {
-            Out::Plain(sink)
-        })
-    };
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| read(Box::new(e)))?;
-        match &mut out {
-            Some(o) => write(o, &chunk).map_err(|e| spool.error(e))?,
-            None => {
-                head.extend_from_slice(&chunk);
-                if head.len() >= ZSTD_MAGIC.len() {
-                    let mut o = choose(&head).map_err(|e| spool.error(e))?;
-                    write(&mut o, &std::mem::take(&mut head)).map_err(|e| spool.error(e))?;
-                    out = Some(o);
-                }
+    let mut out: Option<Out> = None;
+    let mut head: Vec<u8> = Vec::new();
+    loop {
+        let chunk = chunks
+            .next()
+            .await
+            .transpose()
+            .map_err(|e| read(Box::new(e)))?;
+        if out.is_none() {
+            // The first bytes say whether the stream is zstd.
+            let end = chunk.is_none();
+            head.extend_from_slice(chunk.as_deref().unwrap_or_default());
+            if head.len() < ZSTD_MAGIC.len() && !end {
+                continue;
             }
+            let s = sink
+                .take()
+                .ok_or_else(|| spool.error(std::io::Error::other("no sink")))?;
+            let mut o = Out::by_head(&head, s).map_err(|e| spool.error(e))?;
+            o.write_all(&std::mem::take(&mut head))
+                .map_err(|e| spool.error(e))?;
+            verifying.feed(o.sink()).await;
+            out = Some(o);
+            if end {
+                break;
+            }
+            continue;
         }
+        let (Some(o), Some(chunk)) = (out.as_mut(), chunk) else {
+            break;
+        };
+        o.write_all(&chunk).map_err(|e| spool.error(e))?;
+        verifying.feed(o.sink()).await;
     }
-    let mut o = match out {
-        Some(o) => o,
-        None => {
-            let mut o = choose(&head).map_err(|e| spool.error(e))?;
-            write(&mut o, &head).map_err(|e| spool.error(e))?;
-            o
-        }
-    };
-    let sink = match &mut o {
-        Out::Plain(_) => None,
-        Out::Zstd(d) => Some(d.flush()),
-    };
-    if let Some(Err(e)) = sink {
-        // A truncated or damaged zstd stream.
-        return Err(read(Box::new(e)));
-    }
-    let mut sink = match o {
-        Out::Plain(s) => s,
-        Out::Zstd(d) => d.into_inner(),
-    };
+    let o = out.ok_or_else(|| spool.error(std::io::Error::other("no output")))?;
+    // A truncated or damaged zstd stream fails here.
+    let mut sink = o.finish().map_err(|e| read(Box::new(e)))?;
+    verifying.feed(&mut sink).await;
     sink.flush().map_err(|e| spool.error(e))?;
     let found = crate::digest::hex(&sink.hash.finalize_reset());
     if found != expected.to_ascii_lowercase() {
@@ -287,24 +345,18 @@ where
             found,
         });
     }
+    let summary = verifying
+        .finish()
+        .await
+        .map_err(|source| RestoreError::Corrupt {
+            url: url.to_string(),
+            source,
+        })?;
     let Sink { size, file, .. } = sink;
     file.into_inner()
         .map_err(|e| spool.error(e.into_error()))?
         .sync_all()
         .map_err(|e| spool.error(e))?;
-    // The structure and CRC64 of exactly the bytes that will be loaded.
-    let path = spool.path.clone();
-    let verified = tokio::task::spawn_blocking(move || {
-        let file = File::open(&path)?;
-        Ok::<_, std::io::Error>(rdb::verify(BufReader::with_capacity(256 * 1024, file)))
-    })
-    .await
-    .map_err(|e| spool.error(std::io::Error::other(e)))?
-    .map_err(|e| spool.error(e))?;
-    let summary = verified.map_err(|source| RestoreError::Corrupt {
-        url: url.to_string(),
-        source,
-    })?;
     tracing::info!(%url, size, rdb_version = summary.rdb_version, "restore: file verified");
     Ok(Verified {
         spool,
