@@ -259,24 +259,38 @@ set_name="${{HOSTNAME%-*}}"
 conf="{node_conf}"
 {choice}repl_pw="$(sed -n 's/^masterauth //p' {INTERNAL_DIR}/{repl_conf} 2>/dev/null || true)"
 peer() {{ REDISCLI_AUTH="$repl_pw" redis-cli --no-auth-warning -t 1 --user {REPLICATION_USER} -p {REDIS_PORT} "$@" 2>/dev/null; }}
-# 1 and 4: the Sentinels' primary in our domain, with its config-epoch.
-seen=""
-i=0; miss=0
-while [ "$miss" -lt 3 ] && [ "$i" -lt 32 ]; do
-  for s in "{sentinel_pods}-$i.{sentinel_domain}" $([ "$i" = 0 ] && echo "{sentinel_service}"); do
-    if out="$(redis-cli -t 1 -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
-      miss=0
-      seen="$seen$(printf '%s
-' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="ip"{{ip=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip}}')
+# 1 and 4: the Sentinels' primary in our domain: "epoch host down-after-ms".
+ask_sentinels() {{
+  seen=""
+  i=0; miss=0
+  while [ "$miss" -lt 3 ] && [ "$i" -lt 32 ]; do
+    for s in "{sentinel_pods}-$i.{sentinel_domain}" $([ "$i" = 0 ] && echo "{sentinel_service}"); do
+      if out="$(redis-cli -t 1 -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
+        miss=0
+        seen="$seen$(printf '%s\n' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="ip"{{ip=$0}} k=="down-after-milliseconds"{{da=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip, da}}')
 "
-    elif [ "$s" != "{sentinel_service}" ]; then
-      miss=$((miss+1))
-    fi
+      elif [ "$s" != "{sentinel_service}" ]; then
+        miss=$((miss+1))
+      fi
+    done
+    i=$((i+1))
   done
-  i=$((i+1))
+  best="$(printf '%s' "$seen" | grep . | sort -n | tail -n 1 || true)"
+  s_epoch="${{best%% *}}"; rest="${{best#* }}"; s_host="${{rest%% *}}"; s_down_after="${{rest#* }}"
+}}
+# Sentinels whose names resolve but that do not answer yet (restarting, or a network
+# policy not yet admitting this pod's new address) are waited for, 30 s at most: a pod
+# that takes the primary role the Sentinels cannot see would take writes they then drop.
+sentinels_exist() {{
+  getent hosts "{sentinel_service}" >/dev/null 2>&1 || getent hosts "{sentinel_pods}-0.{sentinel_domain}" >/dev/null 2>&1
+}}
+ask_sentinels
+tries=0
+while [ -z "$best" ] && [ "$tries" -lt 30 ] && sentinels_exist; do
+  [ "$tries" = 0 ] && echo "the Sentinels do not answer yet: waiting for them" >&2
+  sleep 1; tries=$((tries+1))
+  ask_sentinels
 done
-best="$(printf '%s' "$seen" | grep . | sort -n | tail -n 1 || true)"
-s_epoch="${{best%% *}}"; s_host="${{best#* }}"
 primary=""; why=""
 if [ -n "$best" ] && [ "$s_epoch" -gt 0 ] 2>/dev/null; then
   primary="$s_host"; why="the Sentinels (epoch $s_epoch)"
@@ -307,6 +321,20 @@ fi
 # 4 and 5.
 if [ -z "$primary" ] && [ -n "$best" ]; then primary="$s_host"; why="the Sentinels (epoch 0)"; fi
 if [ -z "$primary" ]; then primary="$set_name-0.$domain"; why="pod 0 (first start)"; fi
+# A primary restarting while Sentinels still name it: they may be failing over (they
+# could not reach it meanwhile); writes it took now would be lost when they demote it.
+# Wait for their decision (3 x down-after-milliseconds + 10 s at most).
+if [ "$primary" = "$host" ] && [ -n "$best" ] && [ "$s_host" = "$host" ] && [ -f "$conf" ]; then
+  limit=$(( ${{s_down_after:-5000}} * 3 / 1000 + 10 ))
+  echo "the Sentinels name this pod: waiting up to $limit s for their decision" >&2
+  while [ "$limit" -gt 0 ]; do
+    sleep 1; limit=$((limit-1))
+    ask_sentinels
+    if [ -n "$best" ] && [ "$s_host" != "$host" ]; then
+      primary="$s_host"; why="the Sentinels' failover (epoch $s_epoch)"; break
+    fi
+  done
+fi
 echo "primary: $primary, from $why" >&2
 {{
   echo "include {CONFIG_DIR}/redis.conf"

@@ -13,6 +13,7 @@ mod rbac;
 mod restore;
 mod runtime;
 mod sentinel;
+mod sentinel_faults;
 mod stacks;
 mod testbed_faults;
 mod testbed_policies;
