@@ -1,5 +1,5 @@
 # Grill-Stats' development Redis: a single instance, 512Mi, RDB snapshots only, a 5Gi
-# volume, reachable from the grill-stats pods. (Production, with Sentinel and daily
+# volume, weekly verified backups, reachable from the grill-stats pods. (Production, with Sentinel and daily
 # verified backups, is the prod environment of examples/stacks.)
 
 terraform {
@@ -21,6 +21,12 @@ variable "storage_class" {
   type        = string
   default     = null
   description = "StorageClass of the data volume (the cluster's default when null)."
+}
+
+variable "backup_destination" {
+  type        = string
+  default     = "s3://grill-stats-backups/dev"
+  description = "Where the snapshot taken at apply goes (file://, s3://, gs://, az://)."
 }
 
 # KUBECONFIG (else ~/.kube/config) and its current context.
@@ -62,6 +68,19 @@ resource "redis_deployment" "redis" {
   }
 
   labels = { environment = "dev" }
+}
+
+# Weekly backups inside the cluster (Sundays 03:00), verified, the newest 4 kept on a
+# claim of their own; and one snapshot into backup_destination when this is created.
+resource "redis_backup" "weekly" {
+  deployment_id = redis_deployment.redis.id
+  destination   = var.backup_destination
+  compression   = "zstd"
+
+  schedule = {
+    cron = "0 3 * * 0"
+    keep = 4
+  }
 }
 
 output "connection_url" {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use acceptance_tests::cli::{mirror_cli_config, Tool, Workdir};
 use acceptance_tests::resp::{info_field, Reply};
 use acceptance_tests::runner::Workspace;
-use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
+use acceptance_tests::{admin, eventually, testbed_script, PodRedis, TestBed, TestNamespace};
 use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -459,6 +459,7 @@ fn every_example_validates(tool: Tool) {
     for expected in [
         "llm-judge",
         "grill-stats-dev",
+        "aikernel",
         "stacks/modules/redis-cache",
         "stacks/modules/app-env",
         "quickstart",
@@ -649,8 +650,30 @@ async fn grill_stats_dev_applies_as_a_single_instance_with_rdb_only() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "grill-dev").await.unwrap();
     let ws = example_workspace(Tool::Tofu, "grill-stats-dev");
-    let var = format!("-var=namespace={}", ns.name);
-    ws.ok(&["apply", "-auto-approve", "-input=false", "-no-color", &var]);
+    let backups = tempfile::tempdir().unwrap();
+    let vars = [
+        format!("-var=namespace={}", ns.name),
+        format!(
+            "-var=backup_destination=file://{}",
+            backups.path().display()
+        ),
+    ];
+    let run = |args: &[&str], code: i32| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-input=false", "-no-color"]);
+        all.extend(vars.iter().map(String::as_str));
+        ws.expect(&all, code)
+    };
+    run(&["apply", "-auto-approve"], 0);
+    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &ns.name);
+    let schedule = cronjobs.get("redis-backup").await.unwrap().spec.unwrap();
+    assert_eq!(schedule.schedule, "0 3 * * 0", "weekly backups");
+    let snapshots = std::fs::read_dir(backups.path().join(&ns.name).join("redis"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".rdb.zst"))
+        .count();
+    assert_eq!(snapshots, 1, "the apply-time snapshot");
 
     let set: StatefulSet = Api::namespaced(client.clone(), &ns.name)
         .get("redis")
@@ -674,24 +697,88 @@ async fn grill_stats_dev_applies_as_a_single_instance_with_rdb_only() {
             "{directive}"
         );
     }
-    ws.expect(
-        &[
-            "plan",
-            "-detailed-exitcode",
-            "-input=false",
-            "-no-color",
-            &var,
-        ],
-        0,
-    );
-    ws.ok(&[
-        "destroy",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-        &var,
-    ]);
+    run(&["plan", "-detailed-exitcode"], 0);
+    run(&["destroy", "-auto-approve"], 0);
     namespace_empties(&client, &ns.name).await;
+}
+
+#[tokio::test]
+async fn aikernels_cache_applies_with_sentinels_budget_exporter_and_alerts() {
+    let bed = TestBed::get();
+    let _crds = bed.monitoring_crds_lock().unwrap();
+    let crds = |args: &[&str]| {
+        let out = Command::new(testbed_script())
+            .arg("crds")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "testbed crds {args:?}: {}",
+            printed(&out)
+        );
+    };
+    crds(&["monitoring"]);
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "aikernel").await.unwrap();
+    let ws = example_workspace(Tool::Terraform, "aikernel");
+    let vars = [
+        format!("-var=namespace={}", ns.name),
+        "-var=storage_class=standard".to_string(),
+    ];
+    let run = |args: &[&str], code: i32| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-input=false", "-no-color"]);
+        all.extend(vars.iter().map(String::as_str));
+        ws.expect(&all, code)
+    };
+    run(&["apply", "-auto-approve"], 0);
+
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
+    for (name, replicas) in [("redis", 3), ("redis-sentinel", 3)] {
+        let spec = sets.get(name).await.unwrap().spec.unwrap();
+        assert_eq!(spec.replicas, Some(replicas), "{name}");
+        let affinity = serde_json::to_value(&spec.template.spec.unwrap().affinity).unwrap();
+        assert!(
+            affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                .is_array(),
+            "{name}: required anti-affinity: {affinity}"
+        );
+    }
+    let budget: PodDisruptionBudget = Api::namespaced(client.clone(), &ns.name)
+        .get("redis")
+        .await
+        .unwrap();
+    let budget = serde_json::to_value(budget.spec.unwrap()).unwrap();
+    assert_eq!(budget["maxUnavailable"], 1, "{budget}");
+    for (kind, plural) in [
+        ("ServiceMonitor", "servicemonitors"),
+        ("PrometheusRule", "prometheusrules"),
+    ] {
+        let resource = kube::api::ApiResource {
+            group: "monitoring.coreos.com".into(),
+            version: "v1".into(),
+            api_version: "monitoring.coreos.com/v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client.clone(), &ns.name, &resource);
+        assert!(
+            api.get_opt("redis").await.unwrap().is_some(),
+            "{kind} redis"
+        );
+    }
+    assert_eq!(ping_and_aof(&client, &ns.name, "redis").await, "1");
+    assert_eq!(
+        config_get(&client, &ns.name, "redis", "save").await,
+        "60 10000"
+    );
+
+    run(&["plan", "-detailed-exitcode"], 0);
+    run(&["destroy", "-auto-approve"], 0);
+    namespace_empties(&client, &ns.name).await;
+    crds(&["monitoring", "--remove"]);
 }
 
 // ---------------------------------------------------------------------------
