@@ -102,7 +102,7 @@ if [ "$mode" = stack ]; then
   cat <<MSG
 The $env environment of examples/stacks runs in $kubeconfig; its state is under
 $stacks/.state. Plan it with:
-  cd $stacks/live/$env && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE \\
+  cd $stacks/live/$env && KUBECONFIG=$kubeconfig TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE \\
     $terragrunt run --all --tf-path $tool -- plan
 Remove it with: ./quickstart.sh stack $env destroy
 MSG
