@@ -12,63 +12,18 @@
 #   - ratio = rdb seconds / backup seconds (the goal is >= 0.9) and peak RSS (goal <= 50 MiB).
 # The deployment sets repl-diskless-sync-delay 0 so that both measure the transfer, not
 # Redis's wait for more replicas (5 s by default, which either path would wait alike).
-# Needs the test bed up; builds the release provider. Knobs: BACKUP_MIB,
-# BACKUP_VALUE_BYTES, BACKUP_COMPRESSION (none|zstd), TERRAFORM, CARGO_TARGET_DIR.
+# Needs the test bed up; builds the release provider (or takes PROVIDER_BINARY). Knobs:
+# BACKUP_MIB, BACKUP_VALUE_BYTES, BACKUP_COMPRESSION (none|zstd), TERRAFORM, CARGO_TARGET_DIR.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-unset TF_LOG TF_LOG_PATH TF_LOG_PROVIDER TF_REATTACH_PROVIDERS TF_CLI_ARGS
-
+source "$(dirname "${BASH_SOURCE[0]}")/common/terraform.sh"
 mib=${BACKUP_MIB:-1024}
 value_bytes=${BACKUP_VALUE_BYTES:-1000}
 compression=${BACKUP_COMPRESSION:-none}
 keys=$((mib * 1024 * 1024 / value_bytes))
-terraform=${TERRAFORM:-/usr/local/bin/terraform}
-tools=$HOME/.cache/terraform-provider-redis/tools
-redis_dir=$tools/redis-$(sed -n 's/^REDIS_72_VERSION=//p' acceptance-tests/testbed/versions.env)
-kubectl=$tools/kubernetes-$(sed -n 's/^K8S_VERSION=//p' acceptance-tests/testbed/versions.env)/kubectl
-kubeconfig=$(acceptance-tests/testbed/testbed env 2>/dev/null | sed -n 's/^KUBECONFIG=//p' | tr -d "\"'")
-ns=backup-bench
+bench_setup backup.sh backup-bench
+mkdir -p "$work/backups"
 
-say() { echo "backup.sh: $*" >&2; }
-k() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-k get --raw /readyz >/dev/null || { say "the test bed is not up"; exit 1; }
-[[ -x $redis_dir/redis-cli ]] || { say "no $redis_dir: run acceptance-tests/testbed/testbed build"; exit 1; }
-
-ours=$(cargo build --release -p terraform-provider-redis --bin terraform-provider-redis \
-  --message-format=json-render-diagnostics |
-  grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)
-[[ -x $ours ]] || { say "cargo reported no provider executable"; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [[ -f $work/main.tf ]]; then
-    (cd "$work" && "$terraform" destroy -auto-approve -input=false -no-color >/dev/null 2>&1) ||
-      say "destroy failed"
-  fi
-  k delete namespace "$ns" --timeout=180s >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir -p "$work/plugins" "$work/backups"
-ln -s "$ours" "$work/plugins/terraform-provider-redis"
-cat >"$work/cli.tfrc" <<CONF
-provider_installation {
-  dev_overrides {
-    "redis-k8s/redis" = "$work/plugins"
-  }
-  direct {}
-}
-CONF
-export TF_CLI_CONFIG_FILE=$work/cli.tfrc
 config() { # extra resources, or nothing
   cat >"$work/main.tf" <<HCL
 terraform {
@@ -89,7 +44,10 @@ resource "redis_deployment" "bench" {
     appendonly = false
     extra      = { "repl-diskless-sync-delay" = "0" }
   }
-  timeouts = { create = "30m", update = "30m" }
+  timeouts {
+    create = "30m"
+    update = "30m"
+  }
 }
 $1
 HCL
@@ -137,15 +95,7 @@ config "resource \"redis_backup\" \"bench\" {
   compression   = \"$compression\"
   source        = \"primary\"
 }"
-(
-  while :; do
-    for p in $(pgrep -f "$work/plugins/terraform-provider-redis" || true); do
-      awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || true
-    done
-    sleep 0.2
-  done
-) >"$work/rss" &
-sampler=$!
+sampler=$(rss_sampler "$work/plugins/terraform-provider-redis" "$work/rss")
 pids+=($sampler)
 t0=$(date +%s.%N)
 TF_LOG_PROVIDER=INFO TF_LOG_PATH=$work/tf.log apply
@@ -153,16 +103,7 @@ t1=$(date +%s.%N)
 kill "$sampler" 2>/dev/null || true
 peak=$(sort -n "$work/rss" | tail -n 1)
 whole=$(echo "$t1 - $t0" | bc -l)
-take=$(python3 - "$work/tf.log" <<'PY'
-import re, sys, datetime
-stamps = {}
-for line in open(sys.argv[1], errors="replace"):
-    for key in ("taking a snapshot", "backup taken"):
-        if key in line and key not in stamps:
-            stamps[key] = datetime.datetime.fromisoformat(re.match(r"(\S+)", line).group(1).replace("Z", "+00:00"))
-print((stamps["backup taken"] - stamps["taking a snapshot"]).total_seconds())
-PY
-)
+take=$(log_span "$work/tf.log" "taking a snapshot" "backup taken")
 stored=$(find "$work/backups" -name '*.rdb*' ! -name '*.json' -printf '%s\n' | head -n 1)
 printf 'backup: %.1f s (%.0f MiB/s of RDB), whole apply %.1f s, object %d MiB (%s), provider peak RSS %d MiB\n' \
   "$take" "$(echo "$size / 1048576 / $take" | bc -l)" "$whole" $((stored / 1048576)) "$compression" $((peak / 1024))

@@ -296,6 +296,64 @@ pub fn delete_in_background(kind: &str, name: &str) {
         .output();
 }
 
+/// A command's output with its line breaks (the CLIs wrap diagnostics) as spaces, for
+/// matching sentences.
+pub fn flat(out: &str) -> String {
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The hex SHA-256 of a file, as `sha256sum` prints it.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let out = Command::new("sha256sum").arg(path).output()?;
+    if !out.status.success() {
+        bail!("sha256sum {} failed", path.display());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .chars()
+        .take(64)
+        .collect())
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for p in entries.flatten().map(|e| e.path()) {
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A client connection (user `default`, the generated password from the Secret
+/// `<deployment>-auth`) to `pod` of a `redis_deployment`, through a port-forward.
+pub async fn client_conn(
+    client: &Client,
+    ns: &str,
+    deployment: &str,
+    pod: &str,
+) -> Result<PodRedis> {
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), ns)
+        .get(&format!("{deployment}-auth"))
+        .await
+        .with_context(|| format!("the password Secret of {ns}/{deployment}"))?;
+    let password = secret
+        .data
+        .and_then(|d| {
+            d.get("password")
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        })
+        .context("the Secret has no password")?;
+    let mut conn = PodRedis::connect(client, ns, pod, 6379).await?;
+    conn.call(&["AUTH", &password]).await?;
+    Ok(conn)
+}
+
 /// Eight lowercase hex characters, unique enough for names within one run.
 pub fn random_suffix() -> String {
     use std::collections::hash_map::RandomState;

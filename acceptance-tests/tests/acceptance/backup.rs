@@ -12,18 +12,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use acceptance_tests::cli::{Tool, Workdir};
-use acceptance_tests::{admin, random_suffix, PodRedis, TestBed, TestNamespace};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use acceptance_tests::{admin, files_under, random_suffix, PodRedis, TestBed, TestNamespace};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, Client};
 
 const APPLY: &[&str] = &["apply", "-auto-approve", "-input=false", "-no-color"];
 const PLAN: &[&str] = &["plan", "-input=false", "-no-color"];
-
-/// A command's output with its line breaks (the CLIs wrap diagnostics) as spaces.
-fn flat(out: String) -> String {
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 /// The bed's tool directory of the server an image runs.
 fn tools_of(image: &str) -> PathBuf {
@@ -80,12 +75,6 @@ fn s3_get(url: &str, to: &Path) -> u16 {
         .unwrap_or(0)
 }
 
-fn sha256_of(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    assert!(out.status.success(), "sha256sum {}", path.display());
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
-
 /// The image's own checker on `file`: its output, panicking when it refuses the file.
 pub(crate) fn check_rdb(image: &str, file: &Path) -> String {
     let out = Command::new(tools_of(image).join("redis-check-rdb"))
@@ -105,20 +94,20 @@ pub(crate) fn check_rdb(image: &str, file: &Path) -> String {
     text
 }
 
-/// The clients' password of deployment `cache`.
-async fn password(client: &Client, ns: &str) -> String {
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get("cache-auth")
-        .await
-        .unwrap();
-    String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap()
+/// A command's output as one line (see [`acceptance_tests::flat`]).
+fn flat(out: String) -> String {
+    acceptance_tests::flat(&out)
 }
 
+fn sha256_of(path: &Path) -> String {
+    acceptance_tests::sha256_of(path).unwrap()
+}
+
+/// A client connection to a pod of the deployment `cache`.
 async fn client_conn(client: &Client, ns: &str, pod: &str) -> PodRedis {
-    let pw = password(client, ns).await;
-    let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
-    conn.call(&["AUTH", &pw]).await.unwrap();
-    conn
+    acceptance_tests::client_conn(client, ns, "cache", pod)
+        .await
+        .unwrap()
 }
 
 /// Fills the primary with every value type, small and large encodings, a stream with a
@@ -206,23 +195,6 @@ fn backup(name: &str, destination: &str, extra: &str) -> String {
         "resource \"redis_backup\" \"{name}\" {{\n  deployment_id = redis_deployment.cache.id\n  \
          destination   = \"{destination}\"\n{extra}}}\n"
     )
-}
-
-/// Every object under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A deployment of `image` with a replica, filled with every type; backups from the

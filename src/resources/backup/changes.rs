@@ -9,9 +9,14 @@ use crate::tf::{Diagnostic, PrivateState, Value};
 pub const DRIFT: &str = "drift";
 
 /// Why the object at the state's URL is no longer the backup the state describes.
-pub fn drift(state: &Value, info: &ObjectInfo, manifest: &Manifest) -> Option<String> {
+pub fn drift(state: &Value, info: &ObjectInfo, manifest: Option<&Manifest>) -> Option<String> {
     let size = state.attribute("size_bytes").as_i64().unwrap_or(-1);
     let sha = state.attribute("sha256").as_str().unwrap_or_default();
+    let Some(manifest) = manifest else {
+        return Some(
+            "its manifest (<object>.json) is gone, so nothing vouches for its content".into(),
+        );
+    };
     if info.size as i64 != size {
         return Some(format!(
             "the object is {} bytes, the backup was {size}",
@@ -97,7 +102,7 @@ mod tests {
             drift(
                 &state(10, &sha),
                 &found(10, "e1"),
-                &manifest(10, &sha, "e1")
+                Some(&manifest(10, &sha, "e1"))
             ),
             None
         );
@@ -108,14 +113,19 @@ mod tests {
         let sha = "a".repeat(64);
         let other = "b".repeat(64);
         let s = state(10, &sha);
-        assert!(drift(&s, &found(11, "e1"), &manifest(10, &sha, "e1"))
+        assert!(drift(&s, &found(11, "e1"), Some(&manifest(10, &sha, "e1")))
             .unwrap()
             .contains("11 bytes"));
-        assert!(drift(&s, &found(10, "e2"), &manifest(10, &sha, "e1"))
+        assert!(drift(&s, &found(10, "e2"), Some(&manifest(10, &sha, "e1")))
             .unwrap()
             .contains("rewritten"));
-        assert!(drift(&s, &found(10, "e1"), &manifest(10, &other, "e1"))
+        assert!(drift(&s, &found(10, "e1"), None)
             .unwrap()
-            .contains("sha256"));
+            .contains("manifest"));
+        assert!(
+            drift(&s, &found(10, "e1"), Some(&manifest(10, &other, "e1")))
+                .unwrap()
+                .contains("sha256")
+        );
     }
 }

@@ -184,7 +184,7 @@ impl Resource for Backup {
                 resp.state = Value::Null;
             }
             Ok(Ok(Some((info, manifest)))) => {
-                let reason = changes::drift(&req.state, &info, &manifest);
+                let reason = changes::drift(&req.state, &info, manifest.as_ref());
                 if let Some(r) = &reason {
                     tracing::info!(%url, reason = %r, "backup changed out of band");
                 }
@@ -390,7 +390,13 @@ impl ImportState for Backup {
                     .diagnostics
                     .error("Nothing to import", format!("{url} does not exist."))
             }
-            Ok(Ok(Some(found))) => found,
+            Ok(Ok(Some((_, None)))) => {
+                return resp.diagnostics.error(
+                    "Not a redis_backup object",
+                    format!("{url} has no manifest ({url}.json): only backups taken by redis_backup can be imported; restore any other RDB file with restore_from."),
+                )
+            }
+            Ok(Ok(Some((info, Some(manifest))))) => (info, manifest),
         };
         // <destination>/<namespace>/<name>/<file>
         let parts: Vec<String> = at.path.parts().map(|p| p.as_ref().to_string()).collect();
@@ -413,7 +419,7 @@ impl ImportState for Backup {
             state.set("compression", "zstd");
         }
         model::set_facts(&mut state, &url, &manifest);
-        if let Some(reason) = changes::drift(&state, &info, &manifest) {
+        if let Some(reason) = changes::drift(&state, &info, Some(&manifest)) {
             resp.diagnostics.warning(
                 "The imported backup has changed since it was taken",
                 format!("{url}: {reason}. The next apply replaces it."),

@@ -235,19 +235,23 @@ pub async fn take(c: &Clients, want: &Desired) -> Result<Taken, BackupError> {
         })
 }
 
-/// What a refresh finds at `url`: the object's size and tag and its manifest, or
-/// nothing when the object is gone.
+/// What a refresh finds at `url`: the object's size and tag and its manifest (if it
+/// still has one), or nothing when the object is gone.
 pub async fn look(
     c: &Clients,
     url: &str,
-) -> Result<Option<(store::ObjectInfo, Manifest)>, StoreError> {
+) -> Result<Option<(store::ObjectInfo, Option<Manifest>)>, StoreError> {
     let (store, at) = open_store(c, url)?;
     let info = match store.head(&at.path).await {
         Ok(info) => info,
         Err(StoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let manifest = store.manifest(&at.path).await?;
+    let manifest = match store.manifest(&at.path).await {
+        Ok(m) => Some(m),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
     Ok(Some((info, manifest)))
 }
 
