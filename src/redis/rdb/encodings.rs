@@ -16,11 +16,12 @@ use std::hash::{BuildHasher, Hasher};
 /// Why a packed value was refused.
 pub(super) type Bad = &'static str;
 
-/// Most members (set members, hash fields, zset members, PEL ids) remembered per key to
-/// find duplicates: a 128-bit fingerprint each, about 40 bytes with the set's overhead,
-/// so at most ~40 MiB per key. Members beyond it are not checked for duplicates (the
-/// server would refuse such a file; nothing the servers write has any).
-pub(super) const DEDUP_CAP: usize = 1 << 20;
+/// Most members (set members, hash fields, zset members, stream node keys, PEL ids)
+/// remembered per key to find duplicates: a 128-bit fingerprint each, about 40 bytes with
+/// the set's overhead, so at most ~10 MiB per key, released after it. Members beyond it
+/// are not checked for duplicates (the servers check every one; nothing they write has
+/// any): the price of flat memory on collections of millions of members.
+pub(super) const DEDUP_CAP: usize = 1 << 18;
 
 /// Duplicate detection by 128-bit keyed fingerprints.
 pub(super) struct Dedup {
