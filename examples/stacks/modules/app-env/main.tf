@@ -6,7 +6,7 @@ terraform {
   required_version = ">= 1.11"
   # Nothing here uses the redis provider, but the stack's root.hcl configures it in
   # every unit, and a provider block needs its source declared (else the CLIs look
-  # for hashicorp/redis). An unused provider is installed, never started.
+  # for hashicorp/redis). Unused, it costs a short start of the provider per plan.
   required_providers {
     redis = {
       source = "redis-k8s/redis"
