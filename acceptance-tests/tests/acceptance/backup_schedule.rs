@@ -2,9 +2,10 @@
 //! here from its job template, as `kubectl create job --from=cronjob/...` does) each
 //! leave a verified snapshot and its sha256 on the backup claim, keep the newest `keep`,
 //! and report their outcome for refresh to show; a failed run is a plan warning; destroy
-//! removes the CronJob, its Jobs and the claim. The deployment's NetworkPolicy admits
-//! only `app = web` clients here, so every run that succeeds went through its
-//! backup-pod rule (the bed enforces NetworkPolicy).
+//! removes the CronJob, its Jobs and the claim; a CronJob deleted out of band is drift
+//! that the next apply repairs. The deployment's NetworkPolicy admits only `app = web`
+//! clients here, so every run that succeeds went through its backup-pod rule (the bed
+//! enforces NetworkPolicy).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,6 +165,18 @@ async fn schedule_runs_verify_keep_report_and_go_with_destroy(tool: Tool) {
     assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
     let attrs = w.attributes("redis_backup.nightly");
     assert!(attrs["last_scheduled_run"].is_null(), "{attrs}");
+
+    // A CronJob deleted behind Terraform's back is drift: the next apply re-creates it.
+    cron_jobs
+        .delete(SCHEDULE, &Default::default())
+        .await
+        .unwrap();
+    let (code, plan) = w.plan_exit_code();
+    assert_eq!(code, 2, "the plan re-creates the schedule: {plan}");
+    assert!(plan.contains("schedule"), "{plan}");
+    w.apply();
+    w.assert_plan_empty();
+    assert!(cron_jobs.get_opt(SCHEDULE).await.unwrap().is_some());
 
     // Data on the primary, replicated before the runs take it from the replica.
     let password = secret_value(&client, &ns.name, "cache-auth", "password").await;
