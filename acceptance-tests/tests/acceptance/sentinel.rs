@@ -465,3 +465,39 @@ async fn the_guides_deployment_and_sentinel_roles_are_enough_to_apply_change_and
     assert!(!out.contains("Warning"), "{out}");
     assert!(sentinel_pods(&client, &ns.name).await.is_empty());
 }
+
+#[tokio::test]
+async fn sentinels_that_cannot_log_in_to_the_primary_fail_the_create_fast_saying_so() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "sen-noauth").await.unwrap();
+    let w = Workdir::new(
+        Tool::Terraform,
+        &deployment_only(&ns.name, "redis:7.2-alpine"),
+    );
+    w.apply();
+    // The Sentinels will read a password the data servers do not know.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    secrets
+        .patch(
+            "cache-internal",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"sentinel-password": "not-the-password"}})),
+        )
+        .await
+        .unwrap();
+    w.write(&stack(
+        &ns.name,
+        "redis:7.2-alpine",
+        "  down_after_milliseconds = 3000\n  timeouts {\n    create = \"8m\"\n  }",
+    ));
+    let started = std::time::Instant::now();
+    let out = w.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let took = started.elapsed();
+    assert!(out.contains("The Sentinels did not settle"), "{out}");
+    assert!(out.contains("log in to it"), "{out}");
+    assert!(
+        took < Duration::from_secs(240),
+        "failed after {took:?}, not at the timeout"
+    );
+    w.destroy();
+}

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde_json::Value as Json;
 
-use super::super::support::{admin_conn, api_diag, conn_as, diag_from, path, REDIS_TIMEOUT};
+use super::super::support::{
+    admin_conn, api_diag, conn_as, diag_from, error_text, path, REDIS_TIMEOUT,
+};
 use super::super::{Clients, Shared};
 use super::model::{DeploymentFacts, Desired};
 use crate::k8s::apply::{self, ApiError, ObjectSet, Owner};
@@ -23,6 +25,7 @@ use crate::redis::files::{keys, sentinel_keys, SentinelPasswords, ADMIN_USER, SE
 use crate::redis::sentinel::Tunables;
 use crate::redis::{wait_until, RedisConn, RedisError};
 use crate::tf::{Diagnostic, Diagnostics};
+use crate::wait::{Attempt, Stopped};
 
 /// The StatefulSet annotation holding the inputs, for import.
 pub const INPUTS_ANNOTATION: &str = "redis.k8s/sentinel-inputs";
@@ -269,38 +272,59 @@ pub struct Observed {
     pub tunables: Option<Tunables>,
 }
 
-/// Why a Sentinel is not ready yet, or `None` when it sees the primary (not down), the
-/// primary's replicas, every other Sentinel, and CKQUORUM is OK.
+/// What a Sentinel lacks: nothing when it sees the primary (not down), the primary's
+/// replicas, every other Sentinel, and CKQUORUM is OK.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Lacks {
+    /// What it lacks, in words.
+    missing: Vec<String>,
+    /// It deems the primary down (`s_down`, `o_down` or `disconnected`).
+    primary_down: bool,
+}
+
 async fn sentinel_state(
     conn: &mut RedisConn<PodStream>,
     spec: &SentinelSpec,
-) -> Result<Option<String>, RedisError> {
+) -> Result<Lacks, RedisError> {
     let m = conn.sentinel_primary(&spec.master_name).await?;
     let replicas = m.num_replicas().unwrap_or(0);
     let others = m.num_other_sentinels().unwrap_or(0);
     let want_replicas = (spec.data_replicas - 1).max(0) as u64;
     let want_others = (spec.replicas - 1).max(0) as u64;
-    let mut missing = Vec::new();
+    let mut lacks = Lacks::default();
     if m.is_down() {
-        missing.push(format!(
+        lacks.primary_down = true;
+        lacks.missing.push(format!(
             "the primary {} is flagged {}",
             m.ip().unwrap_or("?"),
             m.flags().join(",")
         ));
     }
     if replicas < want_replicas {
-        missing.push(format!("sees {replicas}/{want_replicas} replicas"));
+        lacks
+            .missing
+            .push(format!("sees {replicas}/{want_replicas} replicas"));
     }
     if others < want_others {
-        missing.push(format!("sees {others}/{want_others} other Sentinels"));
+        lacks
+            .missing
+            .push(format!("sees {others}/{want_others} other Sentinels"));
     }
     if let Err(e) = conn.sentinel_ckquorum(&spec.master_name).await {
         match e {
-            RedisError::Server { .. } => missing.push(format!("CKQUORUM: {e}")),
+            RedisError::Server { .. } => lacks.missing.push(format!("CKQUORUM: {e}")),
             other => return Err(other),
         }
     }
-    Ok((!missing.is_empty()).then(|| missing.join("; ")))
+    Ok(lacks)
+}
+
+/// How long a Sentinel may deem the primary down while it settles before the wait
+/// stops: the primary answered the provider moments ago, so a Sentinel that cannot
+/// reach or log in to it past twice `down-after-milliseconds` (and 10 s) never will.
+fn down_limit(spec: &SentinelSpec) -> Duration {
+    Duration::from_millis(spec.tunables.down_after_milliseconds.max(0) as u64 * 2)
+        + Duration::from_secs(10)
 }
 
 /// After the rollout: applies `live` settings with SENTINEL SET on every Sentinel, resets
@@ -366,8 +390,9 @@ pub async fn converge(
         .map_err(|e| failed("The Sentinels do not answer".into(), e))
 }
 
-/// Waits until Sentinel `ordinal` is ready ([`sentinel_state`]), quoting what it lacked
-/// last when the time is up.
+/// Waits until Sentinel `ordinal` lacks nothing ([`sentinel_state`]), quoting what it
+/// lacked last when the time is up; stops early when it deems the primary down for
+/// longer than [`down_limit`].
 async fn settled(
     c: &Clients,
     spec: &SentinelSpec,
@@ -376,36 +401,60 @@ async fn settled(
     timeout: Duration,
 ) -> Result<(), Diagnostic> {
     let pod = spec.pod_name(ordinal);
-    wait_until(
+    let down_since = std::sync::Mutex::new(None::<tokio::time::Instant>);
+    let outcome = crate::wait::until(
+        timeout.max(REDIS_TIMEOUT),
+        crate::wait::Pace::every(Duration::from_millis(500)),
         || async {
-            let mut conn = sentinel_conn(c, spec, ordinal, admin).await?;
-            match sentinel_state(&mut conn, spec).await? {
-                None => Ok(()),
-                Some(reason) => Err(RedisError::NotReady { reason }),
+            let lacks = match sentinel_conn(c, spec, ordinal, admin).await {
+                Ok(mut conn) => sentinel_state(&mut conn, spec).await,
+                Err(e) => Err(e),
+            };
+            match lacks {
+                Ok(l) if l.missing.is_empty() => Attempt::Done(()),
+                Ok(l) => {
+                    let text = l.missing.join("; ");
+                    let mut since = down_since.lock().unwrap_or_else(|e| e.into_inner());
+                    if !l.primary_down {
+                        *since = None;
+                        return Attempt::Retry(text);
+                    }
+                    let start = *since.get_or_insert_with(tokio::time::Instant::now);
+                    if start.elapsed() > down_limit(spec) {
+                        Attempt::Fail(format!(
+                            "{text}, for {:?} although the primary answered the provider: the \
+                             Sentinels cannot reach it or log in to it (the data servers' \
+                             `sentinel` user, the deployment's NetworkPolicy admitting the \
+                             Sentinel pods)",
+                            start.elapsed()
+                        ))
+                    } else {
+                        Attempt::Retry(text)
+                    }
+                }
+                Err(e) if e.is_transient() => Attempt::Retry(error_text(&e)),
+                Err(e) => Attempt::Fail(error_text(&e)),
             }
         },
-        timeout.max(REDIS_TIMEOUT),
     )
-    .await
-    .map_err(|e| {
-        diag_from(
-            "The Sentinels did not settle",
-            &Failed(
-                format!(
-                    "Sentinel {}/{pod} does not see the primary {:?}, its replicas and the other \
-                     Sentinels",
-                    spec.namespace, spec.master_name
-                ),
-                e,
-            ),
-        )
-    })
+    .await;
+    let why = match outcome {
+        Ok(()) => return Ok(()),
+        Err(Stopped::Failed(why)) => why,
+        Err(Stopped::TimedOut { after, last }) => format!(
+            "not settled after {after:?}: {}",
+            last.unwrap_or_else(|| "no answer".into())
+        ),
+    };
+    Err(Diagnostic::error(
+        "The Sentinels did not settle",
+        format!(
+            "Sentinel {}/{pod} does not see the primary {:?}, its replicas and the other \
+             Sentinels: {why}",
+            spec.namespace, spec.master_name
+        ),
+    ))
 }
-
-/// An error with what was being done.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failed(String, #[source] RedisError);
 
 /// What the Sentinels report: the primary by the first that answers, CKQUORUM, and the
 /// live tunables of every Sentinel (the first that differs from the configured ones).
