@@ -483,19 +483,30 @@ pub async fn load<S: Transport + 'static>(
 ) -> Result<Loaded, RestoreError> {
     check_target(&mut conn, &verified.summary).await?;
     let path = verified.path().to_path_buf();
-    let (tx, rx) = mpsc::channel::<Item>(256);
+    let (tx, rx) = mpsc::channel::<Vec<Item>>(16);
     let parser = tokio::task::spawn_blocking(move || -> Result<(), RestoreError> {
         let file = File::open(&path).map_err(|source| RestoreError::Spool {
             path: path.clone(),
             source,
         })?;
-        let mut visitor = Forward { tx, stopped: false };
+        let mut visitor = Forward {
+            tx,
+            stopped: false,
+            batch: Vec::new(),
+            batch_bytes: 0,
+        };
         rdb::parse(BufReader::with_capacity(256 * 1024, file), &mut visitor).map_err(|source| {
             RestoreError::Corrupt {
                 url: path.display().to_string(),
                 source,
             }
         })?;
+        visitor
+            .send_batch()
+            .map_err(|source| RestoreError::Corrupt {
+                url: path.display().to_string(),
+                source,
+            })?;
         Ok(())
     });
     let loaded = pipeline(conn, rx, window).await;
@@ -508,16 +519,35 @@ pub async fn load<S: Transport + 'static>(
     Ok(loaded)
 }
 
-/// The parser's visitor: every key and function library, with its payload, to the loader.
+/// Payload bytes the parser gathers before handing a batch to the loader: the loader
+/// then writes large buffers (a write per small key costs a frame each on a
+/// port-forward).
+const BATCH_BYTES: usize = 128 * 1024;
+
+/// The parser's visitor: every key and function library, with its payload, to the
+/// loader, in batches.
 struct Forward {
-    tx: mpsc::Sender<Item>,
+    tx: mpsc::Sender<Vec<Item>>,
     /// The loader stopped (an error): the parse stops too.
     stopped: bool,
+    batch: Vec<Item>,
+    batch_bytes: usize,
 }
 
 impl Forward {
-    fn send(&mut self, item: Item) -> Result<(), RdbError> {
-        if self.tx.blocking_send(item).is_err() {
+    fn send(&mut self, item: Item, bytes: usize) -> Result<(), RdbError> {
+        self.batch.push(item);
+        self.batch_bytes += bytes + 64;
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> Result<(), RdbError> {
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() && self.tx.blocking_send(batch).is_err() {
             self.stopped = true;
             return Err(RdbError::visitor("the load stopped"));
         }
@@ -531,11 +561,13 @@ impl rdb::Visitor for Forward {
     }
 
     fn entry(&mut self, entry: rdb::Entry) -> Result<(), RdbError> {
-        self.send(Item::Key(entry))
+        let bytes = entry.key.len() + entry.restore_payload.as_ref().map_or(0, Vec::len);
+        self.send(Item::Key(entry), bytes)
     }
 
     fn function(&mut self, library: rdb::FunctionLibrary) -> Result<(), RdbError> {
-        self.send(Item::Functions(library.payload))
+        let bytes = library.payload.len();
+        self.send(Item::Functions(library.payload), bytes)
     }
 }
 
@@ -600,11 +632,11 @@ fn encode(item: Item, db: &mut Option<u32>, out: &mut Vec<u8>) -> Vec<Sent> {
     sent
 }
 
-/// Sends what `items` brings over the connection with a bounded window of commands in
-/// flight, and reads the replies at the same time.
+/// Sends what `items` brings (in batches) over the connection with a bounded window of
+/// commands in flight, and reads the replies at the same time.
 pub async fn pipeline<S: Transport + 'static>(
     conn: RedisConn<S>,
-    mut items: mpsc::Receiver<Item>,
+    mut items: mpsc::Receiver<Vec<Item>>,
     window: Window,
 ) -> Result<Loaded, RestoreError> {
     let (stream, leftover) = conn.into_parts();
@@ -625,42 +657,50 @@ pub async fn pipeline<S: Transport + 'static>(
             let mut out = Vec::with_capacity(512 * 1024);
             let mut expired = 0u64;
             let now = now_ms();
-            while let Some(item) = items.recv().await {
-                if let Item::Key(e) = &item {
-                    if e.expire_at_ms.is_some_and(|at| at <= now) {
-                        expired += 1;
-                        continue;
+            'batches: while let Some(batch) = items.recv().await {
+                for item in batch {
+                    if let Item::Key(e) = &item {
+                        if e.expire_at_ms.is_some_and(|at| at <= now) {
+                            expired += 1;
+                            continue;
+                        }
+                    }
+                    let start = out.len();
+                    let sent = encode(item, &mut db, &mut out);
+                    let cost = (((out.len() - start) / 1024) as u32 + 1).min(kib);
+                    let n = (sent.len() as u32).min(most);
+                    // Commands encoded but not sent yet go out before waiting for room.
+                    let room = |b: &Arc<Semaphore>, c: &Arc<Semaphore>| {
+                        b.available_permits() >= cost as usize
+                            && c.available_permits() >= n as usize
+                    };
+                    if !room(&bytes, &commands) && out.len() > start {
+                        writer.write_all(&out[..start]).await?;
+                        writer.flush().await?;
+                        out.drain(..start);
+                    }
+                    let (Ok(b), Ok(c)) = (
+                        bytes.clone().acquire_many_owned(cost).await,
+                        commands.clone().acquire_many_owned(n).await,
+                    ) else {
+                        break 'batches; // the reader failed
+                    };
+                    b.forget();
+                    c.forget();
+                    let mut first = true;
+                    for s in sent {
+                        let back = if first { (cost, n) } else { (0, 0) };
+                        let _ = queue_tx.send((s, back.0, back.1));
+                        first = false;
+                    }
+                    if out.len() >= 256 * 1024 {
+                        writer.write_all(&out).await?;
+                        writer.flush().await?;
+                        out.clear();
                     }
                 }
-                let start = out.len();
-                let sent = encode(item, &mut db, &mut out);
-                let cost = (((out.len() - start) / 1024) as u32 + 1).min(kib);
-                let n = (sent.len() as u32).min(most);
-                // Commands encoded but not sent yet go out before waiting for room.
-                let room = |b: &Arc<Semaphore>, c: &Arc<Semaphore>| {
-                    b.available_permits() >= cost as usize && c.available_permits() >= n as usize
-                };
-                if !room(&bytes, &commands) && out.len() > start {
-                    writer.write_all(&out[..start]).await?;
-                    writer.flush().await?;
-                    out.drain(..start);
-                }
-                let (Ok(b), Ok(c)) = (
-                    bytes.clone().acquire_many_owned(cost).await,
-                    commands.clone().acquire_many_owned(n).await,
-                ) else {
-                    break; // the reader failed
-                };
-                b.forget();
-                c.forget();
-                let mut first = true;
-                for s in sent {
-                    let back = if first { (cost, n) } else { (0, 0) };
-                    let _ = queue_tx.send((s, back.0, back.1));
-                    first = false;
-                }
-                // Send when the batch is large or nothing else is ready.
-                if out.len() >= 256 * 1024 || items.is_empty() {
+                // Send when nothing else is ready.
+                if !out.is_empty() && items.is_empty() {
                     writer.write_all(&out).await?;
                     writer.flush().await?;
                     out.clear();
@@ -816,7 +856,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let feed = tokio::spawn(async move {
             for item in items {
-                if tx.send(item).await.is_err() {
+                if tx.send(vec![item]).await.is_err() {
                     break;
                 }
             }
