@@ -7,10 +7,10 @@
 //! The binaries come from the test bed's tool cache (`acceptance-tests/testbed/testbed
 //! build`, which acceptance-tests/run-all runs first).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,36 +21,14 @@ use terraform_provider_redis::redis::rdb;
 use terraform_provider_redis::redis::replication::RdbStream;
 use terraform_provider_redis::redis::{Auth, RedisConn, RedisError, Reply};
 use tokio::net::TcpStream;
+use tools::{free_port, tools, versions};
+
+#[path = "support/tools.rs"]
+mod tools;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// A user the tests add to the generated file to look at the server from above.
 const ROOT: (&str, &str) = ("testroot", "testroot-pw");
-
-/// `KEY=value` lines of acceptance-tests/testbed/versions.env.
-fn versions() -> BTreeMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("acceptance-tests/testbed/versions.env");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter_map(|l| l.trim().split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// The test bed's tool cache, as acceptance-tests/testbed/testbed finds it.
-fn tools() -> PathBuf {
-    let cache = std::env::var_os("TESTBED_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(|d| PathBuf::from(d).join("terraform-provider-redis"))
-        })
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/terraform-provider-redis")
-        });
-    cache.join("tools")
-}
 
 /// The directory of a server build's binaries; panics naming how to build it.
 fn server_dir(server: Server) -> PathBuf {
@@ -67,14 +45,6 @@ fn server_dir(server: Server) -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn passwords() -> Passwords {
@@ -119,61 +89,30 @@ impl Running {
         text.push_str(&format!("user {} on >{} ~* &* +@all\n", ROOT.0, ROOT.1));
         let acl_path = dir.path().join(&chosen);
         std::fs::write(&acl_path, text).unwrap();
-        let log = dir.path().join("server.log");
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(bin.join("redis-server"))
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
-                .args(["--appendonly", "no", "--daemonize", "no"])
+        let acl_arg = acl_path.to_string_lossy().into_owned();
+        let (child, port) = tools::spawn_server(
+            &bin.join("redis-server"),
+            dir.path(),
+            &[
+                "--save",
+                "",
+                "--appendonly",
+                "no",
                 // Open, so that the ACL is what closes them.
-                .args([
-                    "--enable-debug-command",
-                    "yes",
-                    "--enable-module-command",
-                    "yes",
-                ])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--logfile")
-                .arg(&log)
-                .arg("--aclfile")
-                .arg(&acl_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let log = std::fs::read_to_string(&log).unwrap_or_default();
-                    // Another process took the port: try another one.
-                    if log.contains("Address already in use") {
-                        break;
-                    }
-                    panic!("{server:?} exited with {status} on our ACL file:\n{log}");
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Running {
-                        server,
-                        child,
-                        port,
-                        dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+                "--enable-debug-command",
+                "yes",
+                "--enable-module-command",
+                "yes",
+                "--aclfile",
+                &acl_arg,
+            ],
+        );
+        Running {
+            server,
+            child,
+            port,
+            dir,
         }
-        panic!("{server:?} did not listen after 5 attempts");
     }
 
     fn addr(&self) -> String {
