@@ -10,14 +10,14 @@
 # Prints, per fault, the RTO (fault -> first acknowledged write after the first failed
 # one), the acknowledged keys missing from the primary afterwards (RPO), and whether the
 # Sentinels failed over or the pod came back in place. The scenario is
-# acceptance-tests/tests/acceptance/sentinel_faults.rs (`failover_figures`, which only
-# measures when FAILOVER_FIGURES is set). Needs the test bed up; builds the debug provider
+# acceptance-tests/tests/acceptance/sentinel_faults.rs (`failover_figures`, ignored by the
+# suite). Needs the test bed up; builds the debug provider
 # the acceptance harness uses. Honours CARGO_TARGET_DIR.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/terraform-provider-redis/cargo-target}
 cargo build -q -p terraform-provider-redis
-FAILOVER_FIGURES=1 cargo test -q -p acceptance-tests --test acceptance \
-  sentinel_faults::failover_figures -- --exact --nocapture 2>&1 |
+cargo test -q -p acceptance-tests --test acceptance \
+  sentinel_faults::failover_figures -- --exact --ignored --nocapture 2>&1 |
   grep -E '^(\||FIGURE)'
