@@ -954,7 +954,10 @@ fn rdb_case(rng: &mut Rng, report: &mut Report) -> CaseResult {
     let pieced = guarded(Target::Rdb, None, &input, report, || {
         rdb::parse(pieces, &mut Collect::default())
     })?;
-    let summary = parsed.as_ref().map(|(s, _)| s.clone()).map_err(Clone::clone);
+    let summary = parsed
+        .as_ref()
+        .map(|(s, _)| s.clone())
+        .map_err(Clone::clone);
     if pieced != summary {
         return Err(fail(
             &input,
