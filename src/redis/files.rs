@@ -519,8 +519,9 @@ pub fn sentinel_users(passwords: &SentinelPasswords) -> String {
 /// The Sentinel container's start script. It builds the config Sentinel runs from in
 /// the writable [`SENTINEL_WORK_DIR`] (a read-only mount makes Sentinel exit), and
 /// monitors the primary that is current now: the one another Sentinel reports, else
-/// the one the data pods report (a primary with replicas, or a linked replica's
-/// primary), else the primary of the last apply. It announces its own stable DNS name,
+/// the one the data pods report (a primary with replicas or a linked replica's
+/// primary; else the primary a replica follows, or a primary without replicas, as
+/// just after every pod restarted), else the primary of the last apply. It announces its own stable DNS name,
 /// its hostname followed by `domain`.
 pub fn sentinel_start_script(domain: &str) -> String {
     use sentinel_keys as k;
@@ -543,10 +544,16 @@ if [ -z "$primary" ]; then
     case "$info" in
       *role:master*connected_slaves:[1-9]*) primary="$host" ;;
       *role:slave*master_link_status:up*) primary=$(echo "$info" | sed -n 's/^master_host://p') ;;
+      *role:master*) lonely="${{lonely:-$host}}" ;;
+      *role:slave*) pointed="${{pointed:-$(echo "$info" | sed -n 's/^master_host://p')}}" ;;
     esac
     [ -n "$primary" ] && break
   done
   unset REDISCLI_AUTH
+  # Just after every pod restarted, no link is up yet: the primary the replicas
+  # follow, else a primary without replicas, before the last apply's.
+  [ -n "$primary" ] || primary="${{pointed:-}}"
+  [ -n "$primary" ] || primary="${{lonely:-}}"
 fi
 [ -n "$primary" ] || primary="$fallback"
 echo "monitoring $master at $primary"
@@ -978,6 +985,26 @@ mod tests {
         assert!(
             replica_says.contains("sentinel monitor m d-1.x 6379 2\n"),
             "{replica_says}"
+        );
+        let just_restarted = started_config(
+            &[
+                (
+                    "d-0.x",
+                    "role:slave\nmaster_host:d-2.x\nmaster_link_status:down",
+                ),
+                ("d-2.x", "role:master\nconnected_slaves:0"),
+            ],
+            &discovery,
+        );
+        assert!(
+            just_restarted.contains("sentinel monitor m d-2.x 6379 2\n"),
+            "{just_restarted}"
+        );
+        let only_a_primary =
+            started_config(&[("d-1.x", "role:master\nconnected_slaves:0")], &discovery);
+        assert!(
+            only_a_primary.contains("sentinel monitor m d-1.x 6379 2\n"),
+            "{only_a_primary}"
         );
         let nobody = started_config(&[], &discovery);
         assert!(

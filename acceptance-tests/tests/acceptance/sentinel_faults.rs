@@ -99,7 +99,10 @@ async fn settled_primary(client: &Client, ns: &str, timeout: Duration) -> String
             .map(|(p, _)| p)
             .collect();
         let named = sentinel_primary(client, ns).await?;
-        Ok((roles.len() == 3 && primaries.len() == 1 && *primaries[0] == named).then_some(named))
+        if roles.len() == 3 && primaries.len() == 1 && *primaries[0] == named {
+            return Ok(Some(named));
+        }
+        bail!("roles {roles:?}; the Sentinels name {named}")
     })
     .await
     .unwrap()
@@ -253,7 +256,7 @@ async fn fault_case(
     fsync: &str,
     fault_kind: Fault,
     prefix: &str,
-) -> (Figures, Workdir, TestNamespace) {
+) -> (Figures, Workdir, TestNamespace, Vec<TestNode>) {
     let client = admin().await;
     let ns = TestNamespace::create(&client, prefix).await.unwrap();
     let mut nodes = Vec::new();
@@ -354,8 +357,8 @@ async fn fault_case(
             "restarted in place before down-after-milliseconds"
         },
     );
-    drop(nodes);
-    (figures, w, ns)
+    // The test nodes stay until the caller's checks are done.
+    (figures, w, ns, nodes)
 }
 
 /// After a failover: the plan is empty, and refresh reports the new primary in both
@@ -377,7 +380,8 @@ fn plan_is_empty_and_refresh_follows(w: &Workdir, primary: &str) {
 }
 
 async fn deleting_the_primary_pod_fails_over_with(image: &str, prefix: &str) {
-    let (f, w, ns) = fault_case(Tool::Terraform, image, "always", Fault::PodDeleted, prefix).await;
+    let (f, w, ns, _nodes) =
+        fault_case(Tool::Terraform, image, "always", Fault::PodDeleted, prefix).await;
     assert!(f.failed_over || f.rto < Duration::from_secs(5));
     assert_eq!(f.lost, 0, "acknowledged keys lost");
     assert!(f.acked > 100, "{} writes acknowledged", f.acked);
@@ -402,7 +406,7 @@ async fn deleting_the_primary_pod_fails_over_on_valkey_8_too() {
 
 #[tokio::test]
 async fn killing_the_primary_process_resumes_writes_and_loses_no_acknowledged_key() {
-    let (f, w, ns) = fault_case(
+    let (f, w, ns, _nodes) = fault_case(
         Tool::Terraform,
         REDIS,
         "always",
@@ -418,9 +422,9 @@ async fn killing_the_primary_process_resumes_writes_and_loses_no_acknowledged_ke
 }
 
 #[tokio::test]
-#[ignore = "fails today (issue 12): the cluster does not settle on one primary the Sentinels name"]
 async fn losing_the_primarys_node_fails_over_and_the_old_pod_rejoins_as_a_replica() {
-    let (f, w, ns) = fault_case(Tool::Terraform, REDIS, "always", Fault::NodeLost, "ha-node").await;
+    let (f, w, ns, _nodes) =
+        fault_case(Tool::Terraform, REDIS, "always", Fault::NodeLost, "ha-node").await;
     assert!(
         f.failed_over,
         "a lost node's pod does not come back by itself"
@@ -432,7 +436,7 @@ async fn losing_the_primarys_node_fails_over_and_the_old_pod_rejoins_as_a_replic
 }
 
 #[tokio::test]
-#[ignore = "fails today (issue 12): the cluster does not settle on one primary the Sentinels name"]
+#[ignore = "fails today (issue 12): after the first failover the deleted primary's pod came back as a second primary that the Sentinels did not demote within 120 s"]
 async fn deleting_every_data_and_sentinel_pod_at_once_ends_with_one_primary_and_no_key_lost() {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "ha-all").await.unwrap();
@@ -574,7 +578,8 @@ async fn failover_figures() {
         (Fault::PodDeleted, "Redis pod deleted"),
         (Fault::NodeLost, "Node failure (node lost)"),
     ] {
-        let (f, w, _ns) = fault_case(Tool::Terraform, REDIS, "everysec", kind, "ha-fig").await;
+        let (f, w, _ns, _nodes) =
+            fault_case(Tool::Terraform, REDIS, "everysec", kind, "ha-fig").await;
         w.destroy();
         rows.push(format!(
             "| {name} | {:.1} s | {} of {} | {} |",
