@@ -687,6 +687,7 @@ mod tests {
                 (keys::REPLICATION_PASSWORD.to_string(), "r".to_string()),
                 (keys::EXPORTER_PASSWORD.to_string(), "e".to_string()),
                 (keys::SENTINEL_PASSWORD.to_string(), "s".to_string()),
+                (keys::BACKUP_PASSWORD.to_string(), "b".to_string()),
             ]),
         );
         let sts = build(spec, &p, true).unwrap().stateful_set;
