@@ -55,7 +55,15 @@ async fn get_provider_schema_describes_the_provider_block() {
     assert!(resp.diagnostics.is_empty());
     let block = resp.provider.and_then(|s| s.block).expect("provider block");
     let names: Vec<&str> = block.attributes.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["kubernetes", "redis_access", "field_manager"]);
+    assert_eq!(
+        names,
+        [
+            "kubernetes",
+            "redis_access",
+            "field_manager",
+            "backup_store"
+        ]
+    );
     for attr in &block.attributes {
         assert!(
             !attr.description.is_empty(),
