@@ -10,6 +10,7 @@ use crate::k8s::apply::ApiError;
 use crate::k8s::portforward::{self, PodStream};
 use crate::redis::files::{ADMIN_USER, REDIS_PORT};
 use crate::redis::{Auth, RedisConn, RedisError};
+use crate::tf::resource::ApplyResponse;
 use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Interrupted, Schema, Value};
 
 use super::Clients;
@@ -209,6 +210,33 @@ pub fn stopped_or_timed_out(e: Interrupted, what: &str) -> Diagnostic {
     Diagnostic::error(format!("{what} did not finish"), format!("{what}: {e}"))
 }
 
+/// A bounded step's outcome as one result: its own diagnostic, or one saying that it was
+/// stopped or timed out.
+pub fn settled<T>(
+    outcome: Result<Result<T, Diagnostic>, Interrupted>,
+    what: &str,
+) -> Result<T, Diagnostic> {
+    outcome.unwrap_or_else(|e| Err(stopped_or_timed_out(e, what)))
+}
+
+/// The end of a delete step: `true` when it succeeded. Otherwise its diagnostic is
+/// reported and the prior state kept, so that the next apply tries again.
+pub fn deleted(
+    resp: &mut ApplyResponse,
+    prior: &Value,
+    outcome: Result<Result<(), Diagnostic>, Interrupted>,
+    what: &str,
+) -> bool {
+    match settled(outcome, what) {
+        Ok(()) => true,
+        Err(d) => {
+            resp.diagnostics.push(d);
+            resp.state = prior.clone();
+            false
+        }
+    }
+}
+
 /// A connection to pod `ns/pod` as the provider's own ACL user, through the provider's
 /// access path.
 pub async fn admin_conn(
@@ -230,6 +258,8 @@ pub async fn conn_as(
     user: &str,
     password: &str,
 ) -> Result<RedisConn<PodStream>, RedisError> {
+    // Opening is bounded across all resources; an open connection holds no slot.
+    let _slot = c.redis_opens.take().await;
     let stream = portforward::open(&c.kube, c.access, ns, pod, port as u16, REDIS_TIMEOUT)
         .await
         .map_err(|e| {
@@ -257,6 +287,7 @@ mod tests {
             field_manager: "test".into(),
             api_server: "http://127.0.0.1:1/".into(),
             store: Default::default(),
+            redis_opens: crate::k8s::throttle::Slots::new(1),
         };
         let status = kube::core::Status {
             code: 404,

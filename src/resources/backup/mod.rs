@@ -15,7 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::StatefulSet;
 
-use super::support::{error_text, path, stopped_or_timed_out, PLAN_CHECK_TIMEOUT};
+use super::support::{
+    deleted, error_text, path, settled, stopped_or_timed_out, PLAN_CHECK_TIMEOUT,
+};
 use super::{Clients, Shared};
 use crate::k8s::apply;
 use crate::store::{self, Location};
@@ -61,11 +63,7 @@ impl Backup {
         let outcome = req.ctx.bounded(limit, work).await;
         resp.state = state;
         resp.diagnostics.extend(diags);
-        let failed = match outcome {
-            Err(e) => Some(stopped_or_timed_out(e, "Applying the backup schedule")),
-            Ok(Err(d)) => Some(d),
-            Ok(Ok(())) => None,
-        };
+        let failed = settled(outcome, "Applying the backup schedule").err();
         schedule::settle(&mut resp.state);
         match failed {
             Some(d) => {
@@ -231,14 +229,12 @@ impl Resource for Backup {
             let removed = schedule::destroy(&c, &req.prior_state, &mut diags);
             let outcome = req.ctx.bounded(limit, removed).await;
             resp.diagnostics.extend(diags);
-            let failed = match outcome {
-                Err(e) => Some(stopped_or_timed_out(e, "Removing the backup schedule")),
-                Ok(Err(d)) => Some(d),
-                Ok(Ok(())) => None,
-            };
-            if let Some(d) = failed {
-                resp.diagnostics.push(d);
-                resp.state = req.prior_state.clone();
+            if !deleted(
+                resp,
+                &req.prior_state,
+                outcome,
+                "Removing the backup schedule",
+            ) {
                 return;
             }
         }

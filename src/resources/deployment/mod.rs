@@ -23,8 +23,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::support::{
-    api_diag, check_namespace_exists, diag_from, known_or_empty, path, stopped_or_timed_out,
-    PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
+    api_diag, check_namespace_exists, deleted, diag_from, known_or_empty, path, settled,
+    stopped_or_timed_out, PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
 };
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError, SetError};
@@ -157,12 +157,9 @@ impl Deployment {
         };
         let outcome = req.ctx.bounded(limit, work).await;
         resp.diagnostics.extend(diags);
-        match outcome {
-            Err(e) => resp
-                .diagnostics
-                .push(stopped_or_timed_out(e, "Applying the deployment")),
-            Ok(Err(d)) => resp.diagnostics.push(d),
-            Ok(Ok((version, ready, primary))) => {
+        match settled(outcome, "Applying the deployment") {
+            Err(d) => resp.diagnostics.push(d),
+            Ok((version, ready, primary)) => {
                 // The adopted objects now carry our labels: ours like any other.
                 resp.private.remove(ownership::ADOPTED);
                 model::set_derived(&mut resp.state, spec);
@@ -361,16 +358,10 @@ impl Resource for Deployment {
         // final_backup: a verified snapshot first; without it nothing is deleted.
         if let Some(destination) = &want.final_backup {
             let taken = backups::final_backup(&c, &want.spec, destination);
-            match req.ctx.bounded(limit, taken).await {
-                Ok(Ok(told)) => warnings.push(told),
-                Ok(Err(d)) => {
+            match settled(req.ctx.bounded(limit, taken).await, "The final backup") {
+                Ok(told) => warnings.push(told),
+                Err(d) => {
                     resp.diagnostics.push(d);
-                    resp.state = req.prior_state.clone();
-                    return;
-                }
-                Err(e) => {
-                    resp.diagnostics
-                        .push(stopped_or_timed_out(e, "The final backup"));
                     resp.state = req.prior_state.clone();
                     return;
                 }
@@ -381,14 +372,7 @@ impl Resource for Deployment {
             .bounded(limit, ops::delete(&c, &want, adopted, limit, &mut warnings))
             .await;
         resp.diagnostics.extend(warnings);
-        match outcome {
-            Err(e) => resp
-                .diagnostics
-                .push(stopped_or_timed_out(e, "Deleting the deployment")),
-            Ok(Err(d)) => resp.diagnostics.push(d),
-            Ok(Ok(())) => return,
-        }
-        resp.state = req.prior_state.clone();
+        deleted(resp, &req.prior_state, outcome, "Deleting the deployment");
     }
 
     fn validate_config(&self) -> Option<&dyn ValidateConfig> {

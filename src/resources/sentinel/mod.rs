@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::StatefulSet;
 
 use super::support::{
-    api_diag, configurable_known, diag_from, inputs_json, path, stopped_or_timed_out,
-    PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
+    api_diag, configurable_known, deleted, diag_from, inputs_json, path, settled,
+    stopped_or_timed_out, PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
 };
 use super::Shared;
 use crate::k8s::apply::{self, ApiError, Owner, SetError};
@@ -118,12 +118,9 @@ impl Sentinel {
         };
         let outcome = req.ctx.bounded(limit, work).await;
         resp.diagnostics.extend(diags);
-        match outcome {
-            Err(e) => resp
-                .diagnostics
-                .push(stopped_or_timed_out(e, "Applying the Sentinels")),
-            Ok(Err(d)) => resp.diagnostics.push(d),
-            Ok(Ok((seen, image))) => {
+        match settled(outcome, "Applying the Sentinels") {
+            Err(d) => resp.diagnostics.push(d),
+            Ok((seen, image)) => {
                 model::set_derived(&mut resp.state, &want);
                 resp.state.set("image", image);
                 set_observed(&mut resp.state, &seen);
@@ -281,14 +278,7 @@ impl Resource for Sentinel {
             .bounded(limit, ops::delete(&c, &names, limit, &mut warnings))
             .await;
         resp.diagnostics.extend(warnings);
-        match outcome {
-            Err(e) => resp
-                .diagnostics
-                .push(stopped_or_timed_out(e, "Deleting the Sentinels")),
-            Ok(Err(d)) => resp.diagnostics.push(d),
-            Ok(Ok(())) => return,
-        }
-        resp.state = req.prior_state.clone();
+        deleted(resp, &req.prior_state, outcome, "Deleting the Sentinels");
     }
 
     fn validate_config(&self) -> Option<&dyn ValidateConfig> {
