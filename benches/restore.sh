@@ -17,49 +17,13 @@
 # RESTORE_VALUE_BYTES, RESTORE_PROVIDER, TERRAFORM, CARGO_TARGET_DIR.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-unset TF_LOG TF_LOG_PATH TF_LOG_PROVIDER TF_REATTACH_PROVIDERS TF_CLI_ARGS
-
+source "$(dirname "${BASH_SOURCE[0]}")/common/terraform.sh"
 mib=${RESTORE_MIB:-1024}
 value_bytes=${RESTORE_VALUE_BYTES:-1000}
 keys=$((mib * 1024 * 1024 / value_bytes))
-terraform=${TERRAFORM:-/usr/local/bin/terraform}
-tools=$HOME/.cache/terraform-provider-redis/tools
-redis_dir=$tools/redis-$(sed -n 's/^REDIS_72_VERSION=//p' acceptance-tests/testbed/versions.env)
-kubectl=$tools/kubernetes-$(sed -n 's/^K8S_VERSION=//p' acceptance-tests/testbed/versions.env)/kubectl
-kubeconfig=$(acceptance-tests/testbed/testbed env 2>/dev/null | sed -n 's/^KUBECONFIG=//p' | tr -d "\"'")
-ns=restore-bench
-
-say() { echo "restore.sh: $*" >&2; }
-k() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-k get --raw /readyz >/dev/null || { say "the test bed is not up"; exit 1; }
-[[ -x $redis_dir/redis-server ]] || { say "no $redis_dir: run acceptance-tests/testbed/testbed build"; exit 1; }
-
-ours=${RESTORE_PROVIDER:-}
-if [[ -z $ours ]]; then
-  ours=$(cargo build --release -p terraform-provider-redis --bin terraform-provider-redis \
-    --message-format=json-render-diagnostics |
-    grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)
-fi
-[[ -x $ours ]] || { say "cargo reported no provider executable"; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [[ -f $work/main.tf ]]; then
-    (cd "$work" && "$terraform" destroy -auto-approve -input=false -no-color >/dev/null 2>&1) ||
-      say "destroy failed"
-  fi
-  k delete namespace "$ns" --timeout=180s >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+PROVIDER_BINARY=${RESTORE_PROVIDER:-${PROVIDER_BINARY:-}}
+bench_setup restore.sh restore-bench
+[[ -x $redis_dir/redis-server ]] || { say "no $redis_dir/redis-server: run acceptance-tests/testbed/testbed build"; exit 1; }
 
 # --- the dataset, and its dump written by a real server ----------------------------------
 say "generating $keys SET commands of $value_bytes-byte values ($mib MiB)"
@@ -86,17 +50,6 @@ sha=$(sha256sum "$dump" | cut -c1-64)
 echo "dataset: $keys keys, pipe file $(($(stat -c %s "$work/data.resp") / 1048576)) MiB, dump.rdb $(($(stat -c %s "$dump") / 1048576)) MiB"
 
 # --- the deployment ----------------------------------------------------------------------
-mkdir -p "$work/plugins"
-ln -s "$ours" "$work/plugins/terraform-provider-redis"
-cat >"$work/cli.tfrc" <<CONF
-provider_installation {
-  dev_overrides {
-    "redis-k8s/redis" = "$work/plugins"
-  }
-  direct {}
-}
-CONF
-export TF_CLI_CONFIG_FILE=$work/cli.tfrc
 config() { # restore_from block or nothing
   cat >"$work/main.tf" <<HCL
 terraform {
@@ -145,18 +98,8 @@ config "  restore_from = {
     url    = \"file://$dump\"
     sha256 = \"$sha\"
   }"
-peak=0
-(
-  while :; do
-    for p in $(pgrep -f "$work/plugins/terraform-provider-redis" || true); do
-      r=$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-      echo "$r"
-    done
-    sleep 0.2
-  done
-) >"$work/rss" &
-sampler=$!
-pids+=($sampler)
+sampler=$(rss_sampler "$work/plugins/terraform-provider-redis" "$work/rss")
+pids+=("$sampler")
 t0=$(date +%s.%N)
 TF_LOG_PROVIDER=INFO TF_LOG_PATH=$work/tf.log apply
 t1=$(date +%s.%N)
@@ -165,18 +108,8 @@ peak=$(sort -n "$work/rss" | tail -n 1)
 whole=$(echo "$t1 - $t0" | bc -l)
 restored=$(cli dbsize)
 # Durations from the provider's log lines' timestamps.
-read -r verify load < <(python3 - "$work/tf.log" <<'PY'
-import re, sys, datetime
-stamps = {}
-for line in open(sys.argv[1], errors="replace"):
-    for key in ("restore: reading the file", "restore: loading", "restore: loaded"):
-        if key in line and key not in stamps:
-            m = re.match(r"(\S+)", line)
-            stamps[key] = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-r, a, b = (stamps[k] for k in ("restore: reading the file", "restore: loading", "restore: loaded"))
-print((a - r).total_seconds(), (b - a).total_seconds())
-PY
-)
+verify=$(log_span "$work/tf.log" "restore: reading the file" "restore: loading")
+load=$(log_span "$work/tf.log" "restore: loading" "restore: loaded")
 printf 'restore: read + verify %.1f s, load %.1f s, whole apply %.1f s, %s keys, provider peak RSS %d MiB\n' \
   "$verify" "$load" "$whole" "$restored" $((peak / 1024))
 printf 'ratio (pipe / load): %.2f; (pipe / read + verify + load): %.2f\n' \

@@ -1,5 +1,5 @@
 # Sourced by the benchmark scripts that drive terraform against the test bed
-# (benches/backup.sh; benches/restore.sh can share it): after `bench_setup <name>
+# (benches/backup.sh, benches/restore.sh): after `bench_setup <name>
 # <namespace>`, the caller has $root (cwd), $terraform, $redis_dir (the bed's Redis 7.2
 # tools), $kubeconfig, $work (a temporary directory with dev_overrides for the release
 # provider $ours, TF_CLI_CONFIG_FILE exported), `say`, `k` (kubectl on the bed),
