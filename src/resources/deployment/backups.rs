@@ -5,9 +5,11 @@
 use super::super::backup;
 use super::super::support::{admin_conn, diag_from, error_text, path};
 use super::super::Clients;
+use super::failover;
 use super::model::{self, RestoreFrom};
 use crate::k8s::objects::DeploymentSpec;
-use crate::redis::{versions, Role};
+use crate::k8s::portforward::PodStream;
+use crate::redis::{versions, RedisConn};
 use crate::snapshot::restore::{self, Loaded, RestoreError, Window};
 use crate::snapshot::take::Compression;
 use crate::tf::{Diagnostic, Diagnostics, Value};
@@ -156,39 +158,29 @@ pub async fn restore(
     Ok((loaded, verified.sha256.clone()))
 }
 
-/// The pod answering ROLE as the primary (pod 0 unless a failover moved it), connected.
+/// The pod serving as primary now (pod 0 unless a failover moved it), connected.
 async fn primary(
     c: &Clients,
     spec: &DeploymentSpec,
     admin_password: &str,
-) -> Result<
-    (
-        String,
-        crate::redis::RedisConn<crate::k8s::portforward::PodStream>,
-    ),
-    Diagnostic,
-> {
-    let mut last = None;
-    for ordinal in 0..spec.replicas {
-        let pod = spec.pod_name(ordinal);
-        match admin_conn(c, &spec.namespace, &pod, admin_password).await {
-            Ok(mut conn) => match conn.role().await {
-                Ok(Role::Primary { .. }) => return Ok((pod, conn)),
-                Ok(_) => {}
-                Err(e) => last = Some(e),
-            },
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Diagnostic::error(
-        "Restore failed: no primary",
-        format!(
-            "no pod of {} answers ROLE as the primary{}",
-            spec.id(),
-            last.map(|e| format!(" (last error: {})", error_text(&e)))
-                .unwrap_or_default()
-        ),
-    ))
+) -> Result<(String, RedisConn<PodStream>), Diagnostic> {
+    let failed = |why: String| {
+        Diagnostic::error(
+            "Restore failed: no primary",
+            format!("no pod of {} answers ROLE as the primary{why}", spec.id()),
+        )
+    };
+    let found = failover::live_primary(c, spec, spec.replicas, admin_password).await;
+    let ordinal = match found {
+        Ok(Some(ordinal)) => ordinal,
+        Ok(None) => return Err(failed(String::new())),
+        Err(e) => return Err(failed(format!(" (last error: {})", error_text(&e)))),
+    };
+    let pod = spec.pod_name(ordinal);
+    let conn = admin_conn(c, &spec.namespace, &pod, admin_password)
+        .await
+        .map_err(|e| failed(format!(" (last error: {})", error_text(&e))))?;
+    Ok((pod, conn))
 }
 
 /// Sets the computed attributes after an apply: what the restore did, else what the
