@@ -386,12 +386,7 @@ pub fn header_rdb_version(head: &[u8]) -> Option<u32> {
     } else {
         head
     };
-    let digits = if let Some(rest) = head.strip_prefix(b"REDIS") {
-        rest.get(..4)?
-    } else {
-        head.strip_prefix(b"VALKEY")?.get(..3)?
-    };
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    rdb::header_version(head)
 }
 
 /// What a load did.

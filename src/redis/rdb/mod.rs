@@ -324,6 +324,19 @@ pub fn verify<R: Read>(reader: R) -> Result<Summary, RdbError> {
     parse(reader, &mut NoVisitor)
 }
 
+/// The RDB version an uncompressed file's first bytes name (`REDIS` and 4 digits, or
+/// `VALKEY` and 3), known to the parser or not; `None` when they name none.
+pub fn header_version(head: &[u8]) -> Option<u32> {
+    let digits = match head.strip_prefix(b"REDIS") {
+        Some(rest) => rest.get(..4)?,
+        None => head.strip_prefix(b"VALKEY")?.get(..3)?,
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0')))
+}
+
 /// The footer `DUMP` appends to a value: the RDB version (2 bytes little-endian), then the
 /// CRC-64 of everything before (8 bytes little-endian). `body` is the value type byte and
 /// the value's encoding.

@@ -75,6 +75,15 @@ fn unknown_versions_and_magic_strings_are_refused_never_passed() {
 }
 
 #[test]
+fn the_header_version_is_read_from_redis_and_valkey_magic_strings_only() {
+    assert_eq!(header_version(b"REDIS0011\xfa"), Some(11));
+    assert_eq!(header_version(b"VALKEY080"), Some(80));
+    assert_eq!(header_version(b"REDIS00x1"), None);
+    assert_eq!(header_version(b"REDIS"), None);
+    assert_eq!(header_version(b"valkey080"), None);
+}
+
+#[test]
 fn aux_fields_of_interest_are_reported_and_others_skipped() {
     let file = Rdb::redis(11)
         .aux("redis-ver", "7.2.6")
