@@ -163,6 +163,12 @@ class Network:
 
     def attach(self, netns, ip, tag):
         host_end, pod_end = f"vh{tag}", f"vp{tag}"
+        # A pair left over from an earlier attach of the same pod: a namespace that
+        # outlived `ip netns del` (a process still in it) keeps its veth alive, and a
+        # failed attach leaves the pair in the root namespace. Deleting either end
+        # deletes the pair.
+        run("ip", "link", "del", host_end, check=False, quiet=True)
+        run("ip", "netns", "exec", BRIDGE_NS, "ip", "link", "del", host_end, check=False, quiet=True)
         run("ip", "netns", "add", netns)
         run("ip", "link", "add", host_end, "type", "veth", "peer", "name", pod_end)
         run("ip", "link", "set", host_end, "netns", BRIDGE_NS)
@@ -1208,8 +1214,12 @@ class Runtime:
             if pod.phase in ("Succeeded", "Failed") and pod.prepared and not any(
                     c.running() for c in pod.main):
                 pod.teardown()
-            status = pod.step(now) if pod.phase not in ("Succeeded", "Failed") or pod.prepared \
-                else pod.status()
+            try:
+                status = pod.step(now) if pod.phase not in ("Succeeded", "Failed") or pod.prepared \
+                    else pod.status()
+            except Exception as e:  # one pod's failure must not stall every other pod
+                log(f"{pod.key}: step failed: {type(e).__name__}: {e}")
+                continue
             if status != pod.last_status:
                 try:
                     self.api.patch_status(pod.ns, pod.name, status)
