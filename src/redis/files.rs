@@ -244,6 +244,20 @@ pub struct StartNames {
 /// 4. the Sentinels' primary at epoch 0 (they monitor what they were first given);
 /// 5. pod 0 (a first start, without Sentinels).
 ///
+/// While Sentinels exist (their names resolve) a pod never makes itself a writable
+/// primary on its own, since they may have promoted another pod meanwhile:
+///
+/// - a pod that would be primary by its record or as pod 0 waits for the Sentinels to
+///   answer, as long as it takes, unless a peer serves as primary (it follows it); only
+///   a first start (no record) finding no peer at all may claim the role without them.
+///   A pod that would be a replica waits 15 s at most (a replica takes no writes, and
+///   the Sentinels correct whom it follows);
+/// - a restarting primary the Sentinels still name waits for their decision (3 x
+///   down-after-milliseconds + 10 s, longer while a failover is in progress) and
+///   follows the pod they promote; it starts as primary at once only when none of them
+///   has heard from it since it went down and none deems it down (every pod
+///   restarted: their monitoring started after it stopped).
+///
 /// It then writes [`NODE_CONF`] (including the rendered redis.conf) and starts Redis on
 /// it with the ACL file for the server the image runs ([`acl_choice`]).
 pub fn start_script(names: &StartNames) -> String {
@@ -259,7 +273,8 @@ set_name="${{HOSTNAME%-*}}"
 conf="{node_conf}"
 {choice}repl_pw="$(sed -n 's/^masterauth //p' {INTERNAL_DIR}/{repl_conf} 2>/dev/null || true)"
 peer() {{ REDISCLI_AUTH="$repl_pw" redis-cli --no-auth-warning -t 1 --user {REPLICATION_USER} -p {REDIS_PORT} "$@" 2>/dev/null; }}
-# 1 and 4: the Sentinels' primary in our domain: "epoch host down-after-ms".
+# 1 and 4: the Sentinels' primaries in our domain, a line per Sentinel's entry:
+# "epoch host down-after-ms flags info-refresh-ms"; the highest epoch's is the best.
 ask_sentinels() {{
   seen=""
   i=0; miss=0
@@ -267,7 +282,7 @@ ask_sentinels() {{
     for s in "{sentinel_pods}-$i.{sentinel_domain}" $([ "$i" = 0 ] && echo "{sentinel_service}"); do
       if out="$(redis-cli -t 1 -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
         miss=0
-        seen="$seen$(printf '%s\n' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="ip"{{ip=$0}} k=="down-after-milliseconds"{{da=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip, da}}')
+        seen="$seen$(printf '%s\n' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="name"{{ip="";da=5000;fl="master";ir=0}} k=="ip"{{ip=$0}} k=="flags"{{fl=$0}} k=="down-after-milliseconds"{{da=$0}} k=="info-refresh"{{ir=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip, da, fl, ir}}')
 "
       elif [ "$s" != "{sentinel_service}" ]; then
         miss=$((miss+1))
@@ -276,18 +291,57 @@ ask_sentinels() {{
     i=$((i+1))
   done
   best="$(printf '%s' "$seen" | grep . | sort -n | tail -n 1 || true)"
-  s_epoch="${{best%% *}}"; rest="${{best#* }}"; s_host="${{rest%% *}}"; s_down_after="${{rest#* }}"
+  s_epoch="${{best%% *}}"; rest="${{best#* }}"; s_host="${{rest%% *}}"; rest="${{rest#* }}"; s_down_after="${{rest%% *}}"
 }}
-# Sentinels whose names resolve but that do not answer yet (restarting, or a network
-# policy not yet admitting this pod's new address) are waited for, 30 s at most: a pod
-# that takes the primary role the Sentinels cannot see would take writes they then drop.
+# Of the Sentinels naming this pod: whether one has heard from it (an INFO reply since
+# it monitors it), and whether one deems it down or is failing it over.
+heard_of_me() {{ printf '%s' "$seen" | awk -v h="$host" '$2==h && $5>0 {{f=1}} END {{exit !f}}'; }}
+deciding_on_me() {{ printf '%s' "$seen" | awk -v h="$host" '$2==h && $4~/_down|failover/ {{f=1}} END {{exit !f}}'; }}
+failing_over() {{ printf '%s' "$seen" | awk '$4~/failover/ {{f=1}} END {{exit !f}}'; }}
 sentinels_exist() {{
   getent hosts "{sentinel_service}" >/dev/null 2>&1 || getent hosts "{sentinel_pods}-0.{sentinel_domain}" >/dev/null 2>&1
 }}
+# 2: a peer serving as primary ($served); a peer answering at all sets $answered, and a
+# replica's primary $followed.
+find_peers() {{
+  served=""; answered=""; followed=""
+  i=0; miss=0
+  while [ "$miss" -lt 3 ] && [ "$i" -lt 64 ]; do
+    p="$set_name-$i.$domain"
+    i=$((i+1))
+    [ "$p" = "$host" ] && continue
+    if role="$(peer -h "$p" ROLE)"; then
+      miss=0; answered=yes
+      case "$(printf '%s\n' "$role" | head -n 1)" in
+        master) served="$p"; return 0 ;;
+        slave) followed="${{followed:-$(printf '%s\n' "$role" | sed -n 2p)}}" ;;
+      esac
+    else
+      miss=$((miss+1))
+    fi
+  done
+}}
+# 3: the volume's record: the primary it names, this pod when it names none.
+record=""
+if [ -f "$conf" ]; then
+  record="$(sed -n 's/^replicaof  *"\{{0,1\}}\([^" ]*\).*/\1/p' "$conf" | tail -n 1)"
+  record="${{record:-$host}}"
+fi
+claims=no
+if [ "$record" = "$host" ] || {{ [ -z "$record" ] && [ "$HOSTNAME" = "$set_name-0" ]; }}; then claims=yes; fi
+# Sentinels whose names resolve but that do not answer yet (restarting, or a network
+# policy not yet admitting this pod's new address) are waited for.
 ask_sentinels
-tries=0
-while [ -z "$best" ] && [ "$tries" -lt 30 ] && sentinels_exist; do
-  [ "$tries" = 0 ] && echo "the Sentinels do not answer yet: waiting for them" >&2
+tries=0; served=""; followed=""
+while [ -z "$best" ] && sentinels_exist; do
+  if [ "$tries" -ge 15 ]; then
+    [ "$claims" = no ] && break
+    find_peers
+    [ -n "$served" ] && break
+    if [ -z "$record" ] && [ -z "$answered" ]; then break; fi
+    if [ -z "$record" ] && [ -n "$followed" ]; then break; fi
+  fi
+  [ $((tries % 30)) = 0 ] && echo "the Sentinels do not answer yet: waiting for them ($claims claim to the primary role)" >&2
   sleep 1; tries=$((tries+1))
   ask_sentinels
 done
@@ -295,45 +349,30 @@ primary=""; why=""
 if [ -n "$best" ] && [ "$s_epoch" -gt 0 ] 2>/dev/null; then
   primary="$s_host"; why="the Sentinels (epoch $s_epoch)"
 fi
-# 2: a peer serving as primary.
-if [ -z "$primary" ]; then
-  i=0; miss=0
-  while [ "$miss" -lt 3 ] && [ "$i" -lt 64 ]; do
-    p="$set_name-$i.$domain"
-    i=$((i+1))
-    [ "$p" = "$host" ] && continue
-    if role="$(peer -h "$p" ROLE)"; then
-      miss=0
-      if [ "$(printf '%s
-' "$role" | head -n 1)" = master ]; then
-        primary="$p"; why="a serving peer"; break
-      fi
-    else
-      miss=$((miss+1))
-    fi
-  done
-fi
-# 3: the volume's record.
-if [ -z "$primary" ] && [ -f "$conf" ]; then
-  primary="$(sed -n 's/^replicaof  *"\{{0,1\}}\([^" ]*\).*/\1/p' "$conf" | tail -n 1)"
-  primary="${{primary:-$host}}"; why="the volume's record"
-fi
+if [ -z "$primary" ] && [ -z "$served" ]; then find_peers; fi
+if [ -z "$primary" ] && [ -n "$served" ]; then primary="$served"; why="a serving peer"; fi
+if [ -z "$primary" ] && [ -n "$record" ]; then primary="$record"; why="the volume's record"; fi
 # 4 and 5.
 if [ -z "$primary" ] && [ -n "$best" ]; then primary="$s_host"; why="the Sentinels (epoch 0)"; fi
+if [ -z "$primary" ] && [ -n "$followed" ]; then primary="$followed"; why="the primary the peers follow"; fi
 if [ -z "$primary" ]; then primary="$set_name-0.$domain"; why="pod 0 (first start)"; fi
 # A primary restarting while Sentinels still name it: they may be failing over (they
 # could not reach it meanwhile); writes it took now would be lost when they demote it.
-# Wait for their decision (3 x down-after-milliseconds + 10 s at most).
-if [ "$primary" = "$host" ] && [ -n "$best" ] && [ "$s_host" = "$host" ] && [ -f "$conf" ]; then
-  limit=$(( ${{s_down_after:-5000}} * 3 / 1000 + 10 ))
-  echo "the Sentinels name this pod: waiting up to $limit s for their decision" >&2
-  while [ "$limit" -gt 0 ]; do
-    sleep 1; limit=$((limit-1))
-    ask_sentinels
-    if [ -n "$best" ] && [ "$s_host" != "$host" ]; then
-      primary="$s_host"; why="the Sentinels' failover (epoch $s_epoch)"; break
-    fi
-  done
+if [ "$primary" = "$host" ] && [ -n "$best" ] && [ "$s_host" = "$host" ] && [ -n "$record" ]; then
+  if ! heard_of_me && ! deciding_on_me; then
+    why="$why; the Sentinels have not heard from it since they started"
+  else
+    limit=$(( ${{s_down_after:-5000}} * 3 / 1000 + 10 )); extra=$(( ${{s_down_after:-5000}} * 4 / 1000 + 20 ))
+    echo "the Sentinels name this pod: waiting up to $limit s for their decision" >&2
+    while [ "$limit" -gt 0 ] || {{ failing_over && [ "$extra" -gt 0 ]; }}; do
+      sleep 1
+      if [ "$limit" -gt 0 ]; then limit=$((limit-1)); else extra=$((extra-1)); fi
+      ask_sentinels
+      if [ -n "$best" ] && [ "$s_host" != "$host" ]; then
+        primary="$s_host"; why="the Sentinels' failover (epoch $s_epoch)"; break
+      fi
+    done
+  fi
 fi
 echo "primary: $primary, from $why" >&2
 {{
@@ -530,13 +569,17 @@ pub fn sentinel_start_script(domain: &str) -> String {
         r#"set -e
 me="$HOSTNAME.{domain}"
 . {SENTINEL_CONFIG_DIR}/{discovery}
-primary=""
-for peer in $peers; do
-  [ "$peer" = "$me" ] && continue
-  primary=$(timeout 3 redis-cli -h "$peer" -p {SENTINEL_PORT} --raw sentinel get-master-addr-by-name "$master" 2>/dev/null | head -n 1) || primary=""
+primary=""; pointed=""; lonely=""
+# Just after every pod restarted nobody may answer yet: the data pods' records are
+# the truth then, so they are waited for ($data_wait s) before the last apply's primary.
+waited=0
+while :; do
+  for peer in $peers; do
+    [ "$peer" = "$me" ] && continue
+    primary=$(timeout 3 redis-cli -h "$peer" -p {SENTINEL_PORT} --raw sentinel get-master-addr-by-name "$master" 2>/dev/null | head -n 1) || primary=""
+    [ -n "$primary" ] && break
+  done
   [ -n "$primary" ] && break
-done
-if [ -z "$primary" ]; then
   REDISCLI_AUTH="$(cat {data_password})"
   export REDISCLI_AUTH
   for host in $data_hosts; do
@@ -550,11 +593,15 @@ if [ -z "$primary" ]; then
     [ -n "$primary" ] && break
   done
   unset REDISCLI_AUTH
-  # Just after every pod restarted, no link is up yet: the primary the replicas
-  # follow, else a primary without replicas, before the last apply's.
+  # No link is up yet: the primary the replicas follow, else a primary without
+  # replicas, before the last apply's.
   [ -n "$primary" ] || primary="${{pointed:-}}"
   [ -n "$primary" ] || primary="${{lonely:-}}"
-fi
+  [ -n "$primary" ] && break
+  [ "$waited" -ge "${{data_wait:-45}}" ] && break
+  [ "$waited" = 0 ] && echo "no Sentinel or data pod answers yet: waiting for them"
+  sleep 1; waited=$((waited+1))
+done
 [ -n "$primary" ] || primary="$fallback"
 echo "monitoring $master at $primary"
 conf={SENTINEL_WORK_DIR}/sentinel.conf
@@ -721,12 +768,35 @@ mod tests {
     /// (`host:port` -> reply lines; others do not answer) and an optional record on its
     /// volume: the server's command line and the node config it wrote.
     fn start_as(hostname: &str, answers: &[(&str, &str)], record: Option<&str>) -> String {
+        start_over_time(hostname, answers, &[], record, false)
+    }
+
+    /// [`start_as`] over time: each `sleep` of the script is a second on a fake clock,
+    /// `later` answers (`(second, host:port, reply)`) appear at their second, and the
+    /// Sentinels' names resolve when `sentinels_exist`. The output ends with the
+    /// seconds slept (`clock: N`).
+    fn start_over_time(
+        hostname: &str,
+        answers: &[(&str, &str)],
+        later: &[(u32, &str, &str)],
+        record: Option<&str>,
+        sentinels_exist: bool,
+    ) -> String {
         let dir = std::env::temp_dir().join(format!("start-{}", generate_password()));
         let fake = dir.join("answers");
         std::fs::create_dir_all(&fake).unwrap();
         for (addr, reply) in answers {
             std::fs::write(fake.join(addr), format!("{reply}\n")).unwrap();
         }
+        for (at, addr, reply) in later {
+            let d = fake.join(format!("at-{at}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(addr), format!("{reply}\n")).unwrap();
+        }
+        if sentinels_exist {
+            std::fs::write(fake.join("dns"), "").unwrap();
+        }
+        std::fs::write(fake.join("clock"), "0").unwrap();
         let write_exe = |name: &str, text: &str| {
             use std::os::unix::fs::PermissionsExt;
             let path = dir.join(name);
@@ -743,7 +813,17 @@ mod tests {
         write_exe(
             "redis-server",
             "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'Redis server v=7.2.6'; exit 0; }\n\
-             echo \"args: $*\"; cat \"$1\"\n",
+             echo \"args: $*\"; cat \"$1\"; echo \"clock: $(cat \"$FAKE/clock\")\"\n",
+        );
+        write_exe(
+            "sleep",
+            "#!/bin/sh\nn=$(( $(cat \"$FAKE/clock\") + 1 ))\necho $n > \"$FAKE/clock\"\n\
+             [ \"$n\" -lt 1000 ] || exit 1\n\
+             if [ -d \"$FAKE/at-$n\" ]; then cp \"$FAKE/at-$n\"/* \"$FAKE\"/; fi\n",
+        );
+        write_exe(
+            "getent",
+            "#!/bin/sh\n[ -f \"$FAKE/dns\" ] && case \"$2\" in cache-sentinel*) exit 0;; esac\nexit 2\n",
         );
         let conf = dir.join("redis.conf");
         if let Some(text) = record {
@@ -864,6 +944,145 @@ mod tests {
         );
     }
 
+    /// One Sentinel's `SENTINEL MASTERS` naming `ip` as `mymaster`'s primary at `epoch`,
+    /// with its `flags` and `info-refresh` (0: no INFO reply since it monitors it).
+    fn master_seen(ip: &str, epoch: u64, flags: &str, info_refresh: u64) -> String {
+        format!(
+            "name\nmymaster\nip\n{ip}\nport\n6379\nflags\n{flags}\n\
+             down-after-milliseconds\n5000\ninfo-refresh\n{info_refresh}\n\
+             config-epoch\n{epoch}\nquorum\n2"
+        )
+    }
+
+    const S0: &str = "cache-sentinel-0.cache-sentinel-headless.apps.svc.cluster.local:26379";
+
+    fn clock(out: &str) -> u32 {
+        out.lines()
+            .find_map(|l| l.strip_prefix("clock: "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_restarting_primary_whose_sentinels_do_not_answer_yet_waits_for_them_and_follows_their_failover(
+    ) {
+        // Its record says it was the primary; the Sentinels' names resolve, but they
+        // answer only after 40 s, having promoted cache-1 meanwhile.
+        let promoted = master_seen(&format!("cache-1.{D}"), 1, "master", 800);
+        let out = start_over_time(
+            "cache-0",
+            &[],
+            &[(40, S0, &promoted)],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(
+            out.contains(&format!("replicaof cache-1.{D} 6379\n")),
+            "{out}"
+        );
+        assert_eq!(clock(&out), 40, "{out}");
+        // A peer serving as primary meanwhile is followed without the Sentinels.
+        let peer = format!("cache-2.{D}:6379");
+        let out = start_over_time(
+            "cache-0",
+            &[(&peer, "master\n100")],
+            &[],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+        assert_eq!(clock(&out), 15, "{out}");
+    }
+
+    #[test]
+    fn without_answering_sentinels_a_replica_follows_its_record_and_only_a_first_start_claims_pod_0(
+    ) {
+        let record = format!("include /etc/redis/redis.conf\nreplicaof cache-2.{D} 6379\n");
+        let out = start_over_time("cache-1", &[], &[], Some(&record), true);
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+        assert_eq!(clock(&out), 15, "{out}");
+        // Pod 0's first start (no record), no peer answering: the first primary.
+        let out = start_over_time("cache-0", &[], &[], None, true);
+        assert!(!out.contains("replicaof"), "{out}");
+        // Pod 0 without a record while its peers follow cache-2: it follows too.
+        let peer = format!("cache-1.{D}:6379");
+        let follows = format!("slave\ncache-2.{D}\n6379\nconnect\n-1");
+        let out = start_over_time("cache-0", &[(&peer, &follows)], &[], None, true);
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_restarting_primary_the_sentinels_deem_down_waits_for_their_decision_and_follows_it() {
+        let down = master_seen(&format!("cache-0.{D}"), 0, "s_down,o_down,master", 9000);
+        let promoted = master_seen(&format!("cache-2.{D}"), 1, "master", 300);
+        let out = start_over_time(
+            "cache-0",
+            &[(S0, &down)],
+            &[(7, S0, &promoted)],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+        assert_eq!(clock(&out), 7, "{out}");
+        // No failover comes (no replica could be promoted): after 3 x down-after + 10 s,
+        // the primary the Sentinels still name.
+        let out = start_over_time(
+            "cache-0",
+            &[(S0, &down)],
+            &[],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(!out.contains("replicaof"), "{out}");
+        assert_eq!(clock(&out), 25, "{out}");
+        // A failover in progress extends the wait.
+        let failing = master_seen(
+            &format!("cache-0.{D}"),
+            0,
+            "s_down,o_down,master,failover_in_progress",
+            9000,
+        );
+        let out = start_over_time(
+            "cache-0",
+            &[(S0, &failing)],
+            &[(35, S0, &promoted)],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(
+            out.contains(&format!("replicaof cache-2.{D} 6379\n")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn after_every_pod_restarted_the_primary_the_new_sentinels_name_starts_at_once() {
+        // The Sentinels started after it stopped: no INFO from it yet, not deemed down.
+        let fresh = master_seen(&format!("cache-0.{D}"), 0, "master", 0);
+        let out = start_over_time(
+            "cache-0",
+            &[(S0, &fresh)],
+            &[],
+            Some("include /etc/redis/redis.conf\n"),
+            true,
+        );
+        assert!(!out.contains("replicaof"), "{out}");
+        assert_eq!(clock(&out), 0, "{out}");
+    }
+
     fn tunables() -> Tunables {
         Tunables {
             quorum: 2,
@@ -927,6 +1146,7 @@ mod tests {
                 "#!/bin/sh\ncat \"$1\" > \"$(dirname \"$1\")/started\"\n",
             ),
             ("bin/timeout", "#!/bin/sh\nshift\nexec \"$@\"\n"),
+            ("bin/sleep", "#!/bin/sh\necho >> \"$(dirname \"$0\")/../slept\"\n"),
             ("config/sentinel.conf", "port 26379\n"),
             ("config/primary.conf", "sentinel parallel-syncs m 1\n"),
             ("config/discovery.env", discovery),
@@ -949,6 +1169,8 @@ mod tests {
             .unwrap();
         let started = std::fs::read_to_string(dir.join("work/started"))
             .unwrap_or_else(|_| panic!("not started: {}", String::from_utf8_lossy(&out.stderr)));
+        let slept = std::fs::read_to_string(dir.join("slept")).unwrap_or_default();
+        let started = format!("{started}# slept {} s\n", slept.lines().count());
         std::fs::remove_dir_all(&dir).unwrap();
         started
     }
@@ -1011,6 +1233,10 @@ mod tests {
             nobody.contains("sentinel monitor m d-0.x 6379 2\n"),
             "{nobody}"
         );
+        // ... after waiting for the data pods (just after every pod restarted, their
+        // records are the truth).
+        assert!(nobody.ends_with("# slept 45 s\n"), "{nobody}");
+        assert!(peer_knows.ends_with("# slept 0 s\n"), "{peer_knows}");
         let lonely_primary = started_config(
             &[
                 ("d-0.x", "role:master\nconnected_slaves:0"),
