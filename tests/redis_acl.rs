@@ -148,7 +148,11 @@ fn users(server: Server) -> Vec<(&'static str, String, BTreeSet<String>)> {
     };
     vec![
         (acl::CLIENT_USER, p.client, list(acl::CLIENT_COMMANDS)),
-        (acl::ADMIN_USER, p.admin, list(acl::ADMIN_COMMANDS)),
+        (
+            acl::ADMIN_USER,
+            p.admin,
+            list(&[acl::ADMIN_COMMANDS, acl::ADMIN_STREAM_COMMANDS].concat()),
+        ),
         (
             acl::REPLICATION_USER,
             p.replication,
@@ -610,5 +614,92 @@ async fn the_exporter_scrapes_with_its_list_only_and_relays_no_password() {
             foreign.accept().is_err(),
             "{server:?}: the exporter connected to the foreign target"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_provider_bootstraps_stream_groups_idempotently_but_reads_no_entry() {
+    use terraform_provider_redis::redis::streams;
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut root = running.root().await;
+        let mut admin = running.connect("terraform", "admin-pw").await;
+        // A new stream and its group, in database 2; again: already there.
+        assert!(streams::ensure_group(&mut admin, 2, "jobs", "workers", "$")
+            .await
+            .unwrap_or_else(|e| panic!("{server:?}: XGROUP CREATE: {e}")));
+        assert!(
+            !streams::ensure_group(&mut admin, 2, "jobs", "workers", "$")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            streams::groups(&mut admin, 2, "jobs").await.unwrap(),
+            vec!["workers".to_string()],
+            "{server:?}"
+        );
+        assert!(streams::groups(&mut admin, 2, "missing")
+            .await
+            .unwrap()
+            .is_empty());
+        root.command(&["SELECT", "2"]).await.unwrap();
+        for i in 0..500 {
+            root.command(&["XADD", "jobs", "*", "job", &i.to_string()])
+                .await
+                .unwrap();
+        }
+        // A group added to a stream with entries starts at its end; the entries stay.
+        assert!(streams::ensure_group(&mut admin, 2, "jobs", "audit", "$")
+            .await
+            .unwrap());
+        assert_eq!(
+            root.command(&["XLEN", "jobs"]).await.unwrap().as_integer(),
+            Some(500)
+        );
+        // Trimming is approximate (whole nodes) and never below maxlen.
+        streams::trim(&mut admin, 2, "jobs", 100).await.unwrap();
+        let len = root
+            .command(&["XLEN", "jobs"])
+            .await
+            .unwrap()
+            .as_integer()
+            .unwrap();
+        assert!(
+            (100..500).contains(&len),
+            "{server:?}: {len} entries after XTRIM ~ 100"
+        );
+        // The provider reads no entry, and no other key.
+        root.command(&["SET", "secret", "v"]).await.unwrap();
+        for read in [
+            vec!["XRANGE", "jobs", "-", "+"],
+            vec!["XREAD", "STREAMS", "jobs", "0"],
+            vec!["XINFO", "STREAM", "jobs"],
+            vec![
+                "XREADGROUP",
+                "GROUP",
+                "workers",
+                "c",
+                "STREAMS",
+                "jobs",
+                ">",
+            ],
+            vec!["GET", "secret"],
+        ] {
+            let got = text(admin.command(&read).await);
+            assert!(got.contains("NOPERM"), "{server:?} {read:?}: {got}");
+        }
+        // Removals, asked for: the group, then the stream; a key of another type stays.
+        assert!(streams::destroy_group(&mut admin, 2, "jobs", "audit")
+            .await
+            .unwrap());
+        assert!(!streams::destroy_group(&mut admin, 2, "jobs", "audit")
+            .await
+            .unwrap());
+        assert!(streams::delete_stream(&mut admin, 2, "jobs").await.unwrap());
+        assert!(!streams::delete_stream(&mut admin, 2, "jobs").await.unwrap());
+        assert!(streams::delete_stream(&mut admin, 2, "secret")
+            .await
+            .is_err());
+        assert_eq!(text(root.command(&["GET", "secret"]).await), "v");
     }
 }

@@ -7,7 +7,7 @@
 //! | user | commands | keys |
 //! |------|----------|------|
 //! | `default` (clients) | [`CLIENT_COMMANDS`], plus `allow_commands`, minus `disable_commands` | all |
-//! | `terraform` (the provider) | [`ADMIN_COMMANDS`]: what `redis::conn`, `ready` and the resource send | write only ([`ADMIN_KEYS`], for `restore_from`) |
+//! | `terraform` (the provider) | [`ADMIN_COMMANDS`]: what `redis::conn`, `ready` and the resource send; [`ADMIN_STREAM_COMMANDS`] for `streams` | write only ([`ADMIN_KEYS`], for `restore_from`); all for the stream commands |
 //! | `replicator` (replicas) | [`REPLICATION_COMMANDS`] | none |
 //! | `probe` (readiness, no password) | [`PROBE_COMMANDS`] | none |
 //! | `exporter` (redis_exporter) | [`EXPORTER_COMMANDS`] | none |
@@ -457,6 +457,25 @@ pub const ADMIN_COMMANDS: &[&str] = &[
 
 /// The provider's key permissions: write only (Redis 7's `%W~`), for RESTORE.
 pub const ADMIN_KEYS: &str = "%W~*";
+
+/// The provider's stream bootstrap (`redis_deployment.streams`), in a selector of its own
+/// ([`admin_stream_selector`]) because these commands read the key they change (their key
+/// specs are RW or RO, which `%W~` does not cover): create a group (and its stream),
+/// list a stream's groups (names and counters, never entries), trim to `maxlen`, and for
+/// `delete_on_remove` only, destroy a group or delete a stream. No command that reads
+/// entries (no XRANGE, XREAD, XINFO STREAM).
+pub const ADMIN_STREAM_COMMANDS: &[&str] = &[
+    "xgroup|create",
+    "xgroup|destroy",
+    "xinfo|groups",
+    "xtrim",
+    "del",
+];
+
+/// The selector granting [`ADMIN_STREAM_COMMANDS`] on every key, for `server`.
+pub fn admin_stream_selector(server: Server) -> String {
+    format!("(~* {})", internal_rules(ADMIN_STREAM_COMMANDS, server))
+}
 
 /// Replicas (user `replicator`): the replication handshake and stream, and ROLE, which
 /// a starting pod asks its peers to find a primary that is serving (the start script).

@@ -123,7 +123,7 @@ pub fn users_acl(
     let internal = |commands| acl::internal_rules(commands, server);
     format!(
         "user {client_user} on #{client} ~* &* {client_rules}\n\
-         user {ADMIN_USER} on #{admin} {admin_keys} {admin_rules}\n\
+         user {ADMIN_USER} on #{admin} {admin_keys} {admin_rules} {admin_streams}\n\
          user {REPLICATION_USER} on #{repl} {repl_rules}\n\
          user {PROBE_USER} on nopass {probe_rules}\n\
          user {EXPORTER_USER} on #{exporter} {exporter_rules}\n\
@@ -135,6 +135,7 @@ pub fn users_acl(
         admin = password_hash(&passwords.admin),
         admin_keys = acl::ADMIN_KEYS,
         admin_rules = internal(acl::ADMIN_COMMANDS),
+        admin_streams = acl::admin_stream_selector(server),
         repl = password_hash(&passwords.replication),
         repl_rules = internal(acl::REPLICATION_COMMANDS),
         probe_rules = internal(acl::PROBE_COMMANDS),
@@ -657,11 +658,24 @@ mod tests {
         assert!(default.starts_with("user default on #"), "{default}");
         assert!(default.contains(" ~* &* -@all +auth "), "{default}");
         assert!(!default.contains("flushall") && !default.contains("config"));
-        assert!(acl.contains(&format!(
-            "user terraform on #{} %W~* -@all +ping +info +config|get +config|set +role +dbsize \
-             +select +restore +function|restore\n",
-            password_hash(&p.admin)
-        )));
+        let admin = acl
+            .lines()
+            .find(|l| l.starts_with("user terraform "))
+            .unwrap();
+        assert!(
+            admin.starts_with(&format!(
+                "user terraform on #{} %W~* -@all +ping +info +config|get +config|set +role \
+                 +dbsize +select +restore +function|restore",
+                password_hash(&p.admin)
+            )),
+            "{admin}"
+        );
+        assert!(
+            admin.ends_with(
+                " (~* -@all +xgroup|create +xgroup|destroy +xinfo|groups +xtrim +del)"
+            ),
+            "the stream commands in a selector of their own: {admin}"
+        );
         assert!(acl.contains("user probe on nopass -@all +ping\n"));
         assert!(!acl.contains("+@"), "categories are never granted: {acl}");
     }

@@ -69,6 +69,7 @@ pub mod replication;
 pub mod resp;
 pub mod role;
 pub mod sentinel;
+pub mod streams;
 pub mod versions;
 
 pub use conn::{Auth, BoxError, BoxTransport, RedisConn, RedisError, Transport};

@@ -54,6 +54,7 @@ pub fn check(v: &Value, config: &Value) -> Diagnostics {
     }
     client_commands(d, v);
     metrics(d, v.attribute("metrics"));
+    d.extend(super::streams::check(v));
     let np = v.attribute("network_policy");
     if matches!(np.attribute("metrics_namespace_labels"), Value::Map(m) if m.is_empty()) {
         bad(

@@ -13,6 +13,7 @@ pub mod model;
 pub mod ops;
 pub mod ownership;
 pub mod schema;
+pub mod streams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -153,6 +154,8 @@ impl Deployment {
                     *slot = Some(done);
                 }
             }
+            streams::apply(&c, spec, &passwords.admin, primary, &req.prior_state, &req.plan)
+                .await?;
             Ok::<_, Diagnostic>((version, Some(spec.replicas as i64), Some(primary)))
         };
         let outcome = req.ctx.bounded(limit, work).await;
@@ -338,6 +341,16 @@ impl Resource for Deployment {
         }
         resp.state.set("config_hash", hash);
         drift.store(&mut resp.private);
+        // The configured groups that exist now: one deleted out of band is drift.
+        if ready > 0 {
+            let live = streams::live(&c, &prior, None, &req.state);
+            match req.ctx.bounded(REDIS_TIMEOUT * 2, live).await {
+                Ok(Ok(Some(streams))) => resp.state.set("streams", streams),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "streams not read"),
+                Err(e) => tracing::warn!(error = %e, "streams not read"),
+            }
+        }
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {
@@ -485,6 +498,12 @@ impl ModifyPlan for Deployment {
         resp.diagnostics
             .extend(checks::image_change(&prior, &next.spec));
         changes::Drift::stored(&req.private).warn(&next.spec.id(), &mut resp.diagnostics);
+        streams::plan_warnings(
+            &next.spec.id(),
+            &req.prior_state,
+            &resp.plan,
+            &mut resp.diagnostics,
+        );
         let mut change = changes::between(&prior, &next.spec);
         // The primary stays where it is (the provider never moves it back), unless this
         // update may move it (a restart or a scale-down with Sentinels): then it is known

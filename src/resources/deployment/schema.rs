@@ -259,6 +259,7 @@ pub fn schema() -> Schema {
             .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
             .attribute(restore_from)
             .attribute(final_backup)
+            .attribute(super::streams::schema())
             .attribute(computed(Attribute::string("id").description("`<namespace>/<name>`.")))
             .attribute(computed(Attribute::string("service_name").description("The client Service (the primary).")))
             .attribute(computed(Attribute::string("host").description("Cluster DNS name of the client Service.")))
