@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
-use kube::client::retry::RetryPolicy;
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
 
 use super::credentials::{Credential, ExecError, ExecPlugin, RefreshingToken};
+use super::throttle::{InFlightLayer, Slots, Throttled};
 
 /// How long connecting to the API server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,18 +277,28 @@ pub async fn config(access: &ClusterAccess) -> Result<Config, ClientError> {
         })
 }
 
-/// Builds the client every resource shares: bounded connect and read timeouts, a
-/// bounded retry of 429/503/504, and an exec credential plugin run by us (see
-/// [`super::credentials`]), not by the client, so that it cannot block a worker thread,
-/// hang, ask for input or leak its output into an error.
-pub async fn client(access: &ClusterAccess) -> Result<Client, ClientError> {
-    client_with(access, CONNECT_TIMEOUT, READ_TIMEOUT).await
+/// Builds the client every resource shares: bounded connect and read timeouts, at most
+/// `in_flight`'s slots of requests at once, throttling (429) retried with back-off until
+/// the caller's deadline and 503/504 a few times ([`super::throttle`]), and an exec
+/// credential plugin run by us (see [`super::credentials`]), not by the client, so that it
+/// cannot block a worker thread, hang, ask for input or leak its output into an error.
+pub async fn client(access: &ClusterAccess, in_flight: Slots) -> Result<Client, ClientError> {
+    client_with(
+        access,
+        CONNECT_TIMEOUT,
+        READ_TIMEOUT,
+        in_flight,
+        Throttled::default(),
+    )
+    .await
 }
 
 async fn client_with(
     access: &ClusterAccess,
     connect: Duration,
     read: Duration,
+    in_flight: Slots,
+    retry: Throttled,
 ) -> Result<Client, ClientError> {
     let mut config = config(access).await?;
     config.connect_timeout = Some(connect);
@@ -297,10 +307,12 @@ async fn client_with(
     // kube's own retry honours Retry-After up to 15 times with delays up to 1000 s.
     config.default_retry = false;
     let refresh = exec_credentials(&mut config).await?;
+    // Outermost last: a request waiting to be retried holds no slot.
     let builder = ClientBuilder::try_from(config)
         .map_err(ClientError::Build)?
         .with_layer(&tower::buffer::BufferLayer::new(1024))
-        .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::default()));
+        .with_layer(&InFlightLayer(in_flight))
+        .with_layer(&tower::retry::RetryLayer::new(retry));
     Ok(match refresh {
         None => builder.build(),
         Some(token) => builder
@@ -349,7 +361,11 @@ async fn exec_credentials(config: &mut Config) -> Result<Option<RefreshingToken>
 /// Builds the client and checks the API server answers (its version) within `timeout`.
 pub async fn connect(access: &ClusterAccess, timeout: Duration) -> Result<Client, ClientError> {
     let host = config(access).await?.cluster_url.to_string();
-    let client = client(access).await?;
+    let client = client(
+        access,
+        Slots::new(super::throttle::DEFAULT_MAX_CONCURRENT_REQUESTS),
+    )
+    .await?;
     match tokio::time::timeout(timeout, client.apiserver_version()).await {
         Err(_) => Err(ClientError::Unreachable {
             host,
@@ -427,7 +443,7 @@ mod tests {
             config_path: Some(path.display().to_string()),
             ..ClusterAccess::default()
         };
-        let Err(err) = client(&access).await else {
+        let Err(err) = client(&access, Slots::new(1)).await else {
             panic!("a client although its credential plugin failed");
         };
         let text = format!("{err} {err:?}");
@@ -435,10 +451,10 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
     }
 
-    /// An HTTP server on 127.0.0.1 that reads each request and gives `reply` to it
-    /// (nothing when `None`); the URL and how many requests it got.
+    /// An HTTP server on 127.0.0.1 that reads each request and answers the nth (from 0)
+    /// with `reply(n)` (nothing when `None`); the URL and how many requests it got.
     async fn fake_api_server(
-        reply: Option<&'static str>,
+        reply: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
     ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -446,9 +462,11 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let count = std::sync::Arc::new(AtomicUsize::new(0));
         let counted = count.clone();
+        let reply = std::sync::Arc::new(reply);
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let counted = counted.clone();
+                let reply = reply.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 8192];
                     let mut seen = Vec::new();
@@ -456,8 +474,8 @@ mod tests {
                         seen.extend_from_slice(&buf[..n]);
                         while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
                             seen.drain(..end + 4);
-                            counted.fetch_add(1, Ordering::SeqCst);
-                            match reply {
+                            let nth = counted.fetch_add(1, Ordering::SeqCst);
+                            match reply(nth) {
                                 Some(r) => {
                                     let _ = conn.write_all(r.as_bytes()).await;
                                 }
@@ -471,16 +489,49 @@ mod tests {
         (url, count)
     }
 
+    fn http_reply(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn too_many_requests(retry_after: &str) -> String {
+        http_reply(
+            "429 Too Many Requests",
+            &format!("Retry-After: {retry_after}\r\n"),
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests, please try again later","reason":"TooManyRequests","code":429}"#,
+        )
+    }
+
+    fn version() -> String {
+        http_reply(
+            "200 OK",
+            "",
+            r#"{"major":"1","minor":"34","gitVersion":"v1.34.4","gitCommit":"","gitTreeState":"","buildDate":"","goVersion":"","compiler":"","platform":"linux/amd64"}"#,
+        )
+    }
+
+    fn slots() -> Slots {
+        Slots::new(crate::k8s::throttle::DEFAULT_MAX_CONCURRENT_REQUESTS)
+    }
+
     #[tokio::test]
     async fn an_api_server_that_never_answers_fails_at_the_read_timeout() {
-        let (url, _) = fake_api_server(None).await;
+        let (url, _) = fake_api_server(|_| None).await;
         let access = ClusterAccess {
             host: Some(url),
             ..ClusterAccess::default()
         };
-        let client = client_with(&access, Duration::from_secs(5), Duration::from_millis(500))
-            .await
-            .unwrap();
+        let client = client_with(
+            &access,
+            Duration::from_secs(5),
+            Duration::from_millis(500),
+            slots(),
+            Throttled::default(),
+        )
+        .await
+        .unwrap();
         let started = std::time::Instant::now();
         let outcome =
             tokio::time::timeout(Duration::from_secs(20), client.apiserver_version()).await;
@@ -492,36 +543,107 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn too_many_requests_is_retried_a_bounded_number_of_times_whatever_retry_after_says() {
-        const BODY: &str = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests, please try again later","reason":"TooManyRequests","code":429}"#;
-        static REPLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let reply = REPLY.get_or_init(|| {
-            format!(
-                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1000\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
-                BODY.len()
-            )
-        });
-        let (url, count) = fake_api_server(Some(reply.as_str())).await;
+    async fn throttling_is_retried_past_any_count_until_the_server_answers() {
+        // Retry-After: 1000 is capped (here at 50 ms, to keep the test short).
+        let (url, count) = fake_api_server(|n| {
+            Some(if n < 12 {
+                too_many_requests("1000")
+            } else {
+                version()
+            })
+        })
+        .await;
         let access = ClusterAccess {
             host: Some(url),
             ..ClusterAccess::default()
         };
-        let client = client(&access).await.unwrap();
+        let client = client_with(
+            &access,
+            CONNECT_TIMEOUT,
+            READ_TIMEOUT,
+            slots(),
+            Throttled::with_max_delay(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap();
         let started = std::time::Instant::now();
-        let err = tokio::time::timeout(Duration::from_secs(60), client.apiserver_version())
+        let info = tokio::time::timeout(Duration::from_secs(30), client.apiserver_version())
             .await
-            .expect("ends without waiting for Retry-After")
+            .expect("each wait capped, not Retry-After's 1000 s")
+            .expect("throttling is never the answer while the caller waits");
+        assert_eq!(info.git_version, "v1.34.4");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            13,
+            "12 throttled tries, then the answer"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn endless_throttling_ends_at_the_operations_deadline_or_when_terraform_stops() {
+        use crate::tf::{ClientCapabilities, Context, Interrupted};
+        let (url, count) = fake_api_server(|_| Some(too_many_requests("1"))).await;
+        let access = ClusterAccess {
+            host: Some(url),
+            ..ClusterAccess::default()
+        };
+        let client = client(&access, slots()).await.unwrap();
+
+        let ctx = Context::background(ClientCapabilities::default());
+        let started = std::time::Instant::now();
+        let outcome = ctx
+            .bounded(Duration::from_millis(3500), client.apiserver_version())
+            .await;
+        assert!(
+            matches!(outcome, Err(Interrupted::TimedOut(_))),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let tries = count.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(tries >= 3, "retried until the deadline: {tries} tries");
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ctx = Context::new(ClientCapabilities::default(), stopped);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop.send(true);
+        });
+        let started = std::time::Instant::now();
+        let outcome = ctx
+            .bounded(Duration::from_secs(600), client.apiserver_version())
+            .await;
+        assert!(matches!(outcome, Err(Interrupted::Stopped)), "{outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn service_unavailable_is_retried_three_times_then_named() {
+        let (url, count) = fake_api_server(|_| {
+            Some(http_reply(
+                "503 Service Unavailable",
+                "",
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}"#,
+            ))
+        })
+        .await;
+        let access = ClusterAccess {
+            host: Some(url),
+            ..ClusterAccess::default()
+        };
+        let client = client(&access, slots()).await.unwrap();
+        let err = tokio::time::timeout(Duration::from_secs(30), client.apiserver_version())
+            .await
+            .expect("ends on its own")
             .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(30));
         assert_eq!(
             count.load(std::sync::atomic::Ordering::SeqCst),
             4,
             "one try and 3 retries"
         );
-        let text = crate::k8s::apply::describe(&err);
         assert_eq!(
-            text,
-            "too many requests, please try again later (TooManyRequests)"
+            crate::k8s::apply::describe(&err),
+            "the server is currently unable to handle the request (ServiceUnavailable)"
         );
     }
 

@@ -8,5 +8,6 @@ pub mod credentials;
 pub mod names;
 pub mod objects;
 pub mod portforward;
+pub mod throttle;
 pub mod volumes;
 pub mod wait;

@@ -21,6 +21,8 @@ use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Resource, Type,
 pub const TYPE_NAME: &str = "redis";
 /// How long configuring may take (an exec credential plugin has less, its own limit).
 const CONFIGURE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The default bound on concurrent requests (`max_concurrent_requests`).
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = k8s::throttle::DEFAULT_MAX_CONCURRENT_REQUESTS;
 /// The default server-side apply field manager.
 pub const DEFAULT_FIELD_MANAGER: &str = "terraform-provider-redis";
 
@@ -35,6 +37,8 @@ pub struct ProviderConfig {
     pub field_manager: String,
     /// How to reach backup stores.
     pub store: crate::store::Settings,
+    /// Requests in flight towards the API server, and Redis connections being opened, at most.
+    pub max_concurrent_requests: usize,
 }
 
 fn opt_string(v: &Value) -> Option<String> {
@@ -96,6 +100,12 @@ impl ProviderConfig {
                 .unwrap_or(DEFAULT_FIELD_MANAGER)
                 .to_owned(),
             store: store_settings(config.attribute("backup_store")),
+            max_concurrent_requests: config
+                .attribute("max_concurrent_requests")
+                .as_i64()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS),
         }
     }
 }
@@ -271,7 +281,20 @@ impl crate::tf::Provider for RedisProvider {
                         .description("Field manager name for server-side apply. Default: `terraform-provider-redis`.")
                         .validator(validate::string_length_between(1, 128)),
                 )
-                .attribute(backup_store_attribute()),
+                .attribute(backup_store_attribute())
+                .attribute(
+                    Attribute::number("max_concurrent_requests")
+                        .optional()
+                        .description(
+                            "How many requests this provider process sends to the Kubernetes API \
+                             server at once, and how many Redis connections it opens at once, \
+                             across all its resources (others wait for a free slot). Default: 16. \
+                             Requests the API server throttles (HTTP 429) are retried, waiting what \
+                             its `Retry-After` asks (at most 5 s between tries), until the \
+                             operation's timeout or Ctrl-C, never reported as errors before that.",
+                        )
+                        .validator(validate::int_between(1, 1024)),
+                ),
         )
     }
 
@@ -316,7 +339,8 @@ impl crate::tf::Provider for RedisProvider {
                 .await?
                 .cluster_url
                 .to_string();
-            let kube = k8s::client::client(&parsed.kubernetes).await?;
+            let slots = k8s::throttle::Slots::new(parsed.max_concurrent_requests);
+            let kube = k8s::client::client(&parsed.kubernetes, slots).await?;
             Ok::<_, k8s::client::ClientError>((kube, api_server))
         };
         match ctx.bounded(CONFIGURE_TIMEOUT, built).await {
@@ -326,6 +350,7 @@ impl crate::tf::Provider for RedisProvider {
                 access: parsed.redis_access,
                 field_manager: parsed.field_manager.clone(),
                 store: parsed.store.clone(),
+                redis_opens: k8s::throttle::Slots::new(parsed.max_concurrent_requests),
             }),
             Ok(Err(e)) => diags.push(
                 Diagnostic::error("Cannot configure the Kubernetes client", e.to_string())
@@ -374,6 +399,7 @@ mod tests {
         assert_eq!(cfg.redis_access, Access::PortForward);
         assert_eq!(cfg.field_manager, DEFAULT_FIELD_MANAGER);
         assert_eq!(cfg.kubernetes, ClusterAccess::default());
+        assert_eq!(cfg.max_concurrent_requests, DEFAULT_MAX_CONCURRENT_REQUESTS);
     }
 
     #[test]
@@ -397,10 +423,12 @@ mod tests {
             ),
             ("redis_access", Value::string("direct")),
             ("field_manager", Value::string("me")),
+            ("max_concurrent_requests", Value::int(4)),
         ]);
         let cfg = ProviderConfig::from_value(&config);
         assert_eq!(cfg.redis_access, Access::Direct);
         assert_eq!(cfg.field_manager, "me");
+        assert_eq!(cfg.max_concurrent_requests, 4);
         assert_eq!(cfg.kubernetes.exec.as_ref().map(|e| e.args.len()), Some(2));
         assert!(!format!("{cfg:?}").contains("s3cret"));
     }

@@ -24,6 +24,9 @@ pub struct Clients {
     pub api_server: String,
     /// How to reach backup stores (the provider's `backup_store`).
     pub store: crate::store::Settings,
+    /// Slots for Redis connections being opened (port-forward or TCP, and the handshake),
+    /// shared by every resource: the provider's `max_concurrent_requests`.
+    pub redis_opens: crate::k8s::throttle::Slots,
 }
 
 /// A `redis_deployment` as this provider process last planned it: resources that

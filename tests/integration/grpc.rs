@@ -61,7 +61,8 @@ async fn get_provider_schema_describes_the_provider_block() {
             "kubernetes",
             "redis_access",
             "field_manager",
-            "backup_store"
+            "backup_store",
+            "max_concurrent_requests"
         ]
     );
     for attr in &block.attributes {
