@@ -9,6 +9,7 @@
 //! decodes each request with the schema the engine names, calls it, and encodes its
 //! answer; tests call it in-process (`tests/integration/engine.rs`).
 
+mod ephemeral;
 mod messages;
 mod rules;
 
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 
 use super::diag::Diagnostics;
 use super::diag::Severity;
+use super::ephemeral::EphemeralResource;
 use super::json::{self, JsonOptions};
 use super::once::RunLedger;
 use super::private::PrivateState;
@@ -32,10 +34,12 @@ use super::value::Value;
 
 pub use messages::{
     ApplyResourceChangeRequest, ApplyResourceChangeResponse, ConfigureProviderRequest,
-    ImportResourceStateRequest, ImportResourceStateResponse, ImportedResource,
-    MoveResourceStateRequest, PlanResourceChangeRequest, PlanResourceChangeResponse, RawState,
-    ReadResourceRequest, ReadResourceResponse, UpgradeResourceStateRequest,
-    UpgradeResourceStateResponse, ValidateResourceConfigRequest,
+    EphemeralLifetimeRequest, ImportResourceStateRequest, ImportResourceStateResponse,
+    ImportedResource, MoveResourceStateRequest, OpenEphemeralResourceRequest,
+    OpenEphemeralResourceResponse, PlanResourceChangeRequest, PlanResourceChangeResponse, RawState,
+    ReadResourceRequest, ReadResourceResponse, RenewEphemeralResourceResponse,
+    UpgradeResourceStateRequest, UpgradeResourceStateResponse,
+    ValidateEphemeralResourceConfigRequest, ValidateResourceConfigRequest,
 };
 use rules::{
     guarded, mark_computed_unknown, note_panic, null_write_only, only_timeouts_differ,
@@ -47,6 +51,7 @@ pub struct Engine {
     provider: Arc<dyn Provider>,
     provider_schema: Schema,
     resources: BTreeMap<String, (Arc<dyn Resource>, Schema)>,
+    ephemeral_resources: BTreeMap<String, (Arc<dyn EphemeralResource>, Schema)>,
     /// Mistakes in the schemas, reported to Terraform as errors.
     schema_problems: Vec<String>,
     stop: watch::Sender<bool>,
@@ -63,19 +68,32 @@ impl Engine {
             .into_iter()
             .map(|r| (r.type_name().to_owned(), (r.clone(), r.schema())))
             .collect();
+        let ephemeral_resources: BTreeMap<String, (Arc<dyn EphemeralResource>, Schema)> = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|r| (r.type_name().to_owned(), (r.clone(), r.schema())))
+            .collect();
         let mut schema_problems: Vec<String> = provider_schema
             .problems(SchemaKind::Provider)
             .into_iter()
             .map(|p| format!("provider {}: {p}", provider.type_name()))
             .collect();
-        for (name, (_, schema)) in &resources {
+        let kinds = resources
+            .iter()
+            .map(|(name, (_, schema))| (name, schema, SchemaKind::Resource))
+            .chain(
+                ephemeral_resources
+                    .iter()
+                    .map(|(name, (_, schema))| (name, schema, SchemaKind::EphemeralResource)),
+            );
+        for (name, schema, kind) in kinds {
             let prefix = format!("{}_", provider.type_name());
             if !name.starts_with(&prefix) {
                 schema_problems.push(format!("{name}: resource type names start with {prefix:?}"));
             }
             schema_problems.extend(
                 schema
-                    .problems(SchemaKind::Resource)
+                    .problems(kind)
                     .into_iter()
                     .map(|p| format!("{name}: {p}")),
             );
@@ -88,6 +106,7 @@ impl Engine {
             provider,
             provider_schema,
             resources,
+            ephemeral_resources,
             schema_problems,
             stop,
             ledger: None,
@@ -159,9 +178,25 @@ impl Engine {
         Err(unknown_type("data source", type_name))
     }
 
-    /// The schema of ephemeral resource `type_name`: this provider has none, so a diagnostic.
+    /// Every ephemeral resource type with its schema, by name.
+    pub fn ephemeral_resource_schemas(&self) -> impl Iterator<Item = (&str, &Schema)> {
+        self.ephemeral_resources
+            .iter()
+            .map(|(name, (_, schema))| (name.as_str(), schema))
+    }
+
+    /// The schema of ephemeral resource `type_name`, or the diagnostic for an unknown type.
     pub fn ephemeral_resource_schema(&self, type_name: &str) -> Result<&Schema, Diagnostics> {
-        Err(unknown_type("ephemeral resource", type_name))
+        self.ephemeral_resource(type_name).map(|(_, schema)| schema)
+    }
+
+    fn ephemeral_resource(
+        &self,
+        type_name: &str,
+    ) -> Result<&(Arc<dyn EphemeralResource>, Schema), Diagnostics> {
+        self.ephemeral_resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("ephemeral resource", type_name))
     }
 
     fn resource(&self, type_name: &str) -> Result<&(Arc<dyn Resource>, Schema), Diagnostics> {

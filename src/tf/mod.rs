@@ -17,6 +17,11 @@
 //!   [`resource::UpgradeState`] from older ones) and import by id;
 //! - a panic in provider code becomes an error diagnostic, not a reset stream.
 //!
+//! Ephemeral resources ([`ephemeral`]) are validated the same way and opened only with a
+//! wholly known configuration (otherwise the engine answers with every computed attribute
+//! unknown, or a deferral for clients that allow it); renew and close reach the resources
+//! that opted in.
+//!
 //! A resource in a few lines:
 //!
 //! ```
@@ -58,6 +63,7 @@
 mod convert;
 pub mod diag;
 pub mod engine;
+pub mod ephemeral;
 pub mod json;
 pub mod model;
 pub mod msgpack;
@@ -75,6 +81,7 @@ pub mod validate;
 pub mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use ephemeral::EphemeralResource;
 pub use model::{FromValue, IntoValue};
 pub use path::{AttributePath, PathStep};
 pub use private::PrivateState;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::diag::Diagnostics;
+use super::ephemeral::EphemeralResource;
 use super::resource::{Context, Resource};
 use super::schema::Schema;
 use super::value::Value;
@@ -33,4 +34,9 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Its managed resource types.
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
+
+    /// Its ephemeral resource types (none unless it has some).
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        Vec::new()
+    }
 }

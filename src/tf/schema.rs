@@ -546,6 +546,9 @@ impl Schema {
                 "provisioner",
                 "connection",
             ],
+            SchemaKind::EphemeralResource => {
+                &["count", "for_each", "depends_on", "lifecycle", "provider"]
+            }
         };
         let root = self
             .block
@@ -568,6 +571,8 @@ pub enum SchemaKind {
     Provider,
     /// A managed resource.
     Resource,
+    /// An ephemeral resource.
+    EphemeralResource,
 }
 
 fn valid_name(name: &str) -> bool {

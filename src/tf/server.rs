@@ -12,10 +12,12 @@ use crate::pb::tfplugin6::provider_server::ProviderServer as GrpcProviderServer;
 use super::convert;
 use super::diag::Diagnostics;
 use super::engine::{
-    ApplyResourceChangeRequest, ConfigureProviderRequest, Engine, ImportResourceStateRequest,
-    MoveResourceStateRequest, PlanResourceChangeRequest, RawState, ReadResourceRequest,
-    UpgradeResourceStateRequest, ValidateResourceConfigRequest,
+    ApplyResourceChangeRequest, ConfigureProviderRequest, Engine, EphemeralLifetimeRequest,
+    ImportResourceStateRequest, MoveResourceStateRequest, OpenEphemeralResourceRequest,
+    PlanResourceChangeRequest, RawState, ReadResourceRequest, UpgradeResourceStateRequest,
+    ValidateEphemeralResourceConfigRequest, ValidateResourceConfigRequest,
 };
+use super::ephemeral::DeferralReason;
 use super::once::RunLedger;
 use super::private::PrivateState;
 use super::provider::Provider;
@@ -106,9 +108,36 @@ impl ProviderServer {
         unknown(self.engine.data_source_schema(type_name).map(|_| ()))
     }
 
-    fn no_ephemeral_resource(&self, type_name: &str) -> Vec<pb::Diagnostic> {
-        unknown(self.engine.ephemeral_resource_schema(type_name).map(|_| ()))
+    /// The value type of ephemeral resource `type_name`, or the engine's diagnostics.
+    fn ephemeral_type(&self, type_name: &str) -> Result<Type, Vec<pb::Diagnostic>> {
+        self.engine
+            .ephemeral_resource_schema(type_name)
+            .map(|schema| schema.value_type())
+            .map_err(convert::diagnostics)
     }
+
+    /// Diagnostics about a configuration of ephemeral resource `type_name`.
+    fn ephemeral_diagnostics(&self, type_name: &str, diags: Diagnostics) -> Vec<pb::Diagnostic> {
+        match self.engine.ephemeral_resource_schema(type_name) {
+            Ok(schema) => convert::diagnostics_in(diags, &schema.block),
+            Err(_) => convert::diagnostics(diags),
+        }
+    }
+}
+
+fn timestamp(at: Option<std::time::SystemTime>) -> Option<prost_types::Timestamp> {
+    at.map(prost_types::Timestamp::from)
+}
+
+fn deferred(reason: Option<DeferralReason>) -> Option<pb::Deferred> {
+    use pb::deferred::Reason;
+    reason.map(|r| pb::Deferred {
+        reason: match r {
+            DeferralReason::ResourceConfigUnknown => Reason::ResourceConfigUnknown,
+            DeferralReason::ProviderConfigUnknown => Reason::ProviderConfigUnknown,
+            DeferralReason::AbsentPrerequisite => Reason::AbsentPrereq,
+        } as i32,
+    })
 }
 
 /// The diagnostics of a lookup that is expected to fail (types this provider lacks).
@@ -134,7 +163,13 @@ impl pb::provider_server::Provider for ProviderServer {
                 })
                 .collect(),
             functions: Vec::new(),
-            ephemeral_resources: Vec::new(),
+            ephemeral_resources: self
+                .engine
+                .ephemeral_resource_schemas()
+                .map(|(name, _)| pb::get_metadata::EphemeralMetadata {
+                    type_name: name.to_owned(),
+                })
+                .collect(),
         })
     }
 
@@ -151,7 +186,11 @@ impl pb::provider_server::Provider for ProviderServer {
                 .collect(),
             data_source_schemas: Default::default(),
             functions: Default::default(),
-            ephemeral_resource_schemas: Default::default(),
+            ephemeral_resource_schemas: self
+                .engine
+                .ephemeral_resource_schemas()
+                .map(|(name, schema)| (name.to_owned(), convert::schema(schema)))
+                .collect(),
             diagnostics: self.schema_diagnostics(),
             provider_meta: None,
             server_capabilities: Some(Self::server_capabilities()),
@@ -433,8 +472,23 @@ impl pb::provider_server::Provider for ProviderServer {
         &self,
         request: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
+        let req = request.into_inner();
+        let ty = match self.ephemeral_type(&req.type_name) {
+            Ok(ty) => ty,
+            Err(diagnostics) => {
+                return reply(pb::validate_ephemeral_resource_config::Response { diagnostics })
+            }
+        };
+        let config = decode(req.config.as_ref(), &ty, "ephemeral resource configuration")?;
+        let diags = self
+            .engine
+            .validate_ephemeral_resource_config(ValidateEphemeralResourceConfigRequest {
+                type_name: req.type_name.clone(),
+                config,
+            })
+            .await;
         reply(pb::validate_ephemeral_resource_config::Response {
-            diagnostics: self.no_ephemeral_resource(&request.into_inner().type_name),
+            diagnostics: self.ephemeral_diagnostics(&req.type_name, diags),
         })
     }
 
@@ -442,9 +496,31 @@ impl pb::provider_server::Provider for ProviderServer {
         &self,
         request: Request<pb::open_ephemeral_resource::Request>,
     ) -> RpcResult<pb::open_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        let ty = match self.ephemeral_type(&req.type_name) {
+            Ok(ty) => ty,
+            Err(diagnostics) => {
+                return reply(pb::open_ephemeral_resource::Response {
+                    diagnostics,
+                    ..Default::default()
+                })
+            }
+        };
+        let resp = self
+            .engine
+            .open_ephemeral_resource(OpenEphemeralResourceRequest {
+                config: decode(req.config.as_ref(), &ty, "ephemeral resource configuration")?,
+                client: convert::capabilities(req.client_capabilities.as_ref()),
+                type_name: req.type_name.clone(),
+            })
+            .await;
+        let private = resp.private.to_bytes();
         reply(pb::open_ephemeral_resource::Response {
-            diagnostics: self.no_ephemeral_resource(&request.into_inner().type_name),
-            ..Default::default()
+            result: Some(encode(&resp.result, &ty, "ephemeral result")?),
+            renew_at: timestamp(resp.renew_at),
+            private: (!private.is_empty()).then_some(private),
+            diagnostics: self.ephemeral_diagnostics(&req.type_name, resp.diagnostics),
+            deferred: deferred(resp.deferred),
         })
     }
 
@@ -452,9 +528,19 @@ impl pb::provider_server::Provider for ProviderServer {
         &self,
         request: Request<pb::renew_ephemeral_resource::Request>,
     ) -> RpcResult<pb::renew_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        let resp = self
+            .engine
+            .renew_ephemeral_resource(EphemeralLifetimeRequest {
+                private: private(req.private.as_deref().unwrap_or_default())?,
+                type_name: req.type_name,
+            })
+            .await;
+        let private = resp.private.to_bytes();
         reply(pb::renew_ephemeral_resource::Response {
-            diagnostics: self.no_ephemeral_resource(&request.into_inner().type_name),
-            ..Default::default()
+            diagnostics: convert::diagnostics(resp.diagnostics),
+            renew_at: timestamp(resp.renew_at),
+            private: (!private.is_empty()).then_some(private),
         })
     }
 
@@ -462,8 +548,16 @@ impl pb::provider_server::Provider for ProviderServer {
         &self,
         request: Request<pb::close_ephemeral_resource::Request>,
     ) -> RpcResult<pb::close_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        let diags = self
+            .engine
+            .close_ephemeral_resource(EphemeralLifetimeRequest {
+                private: private(req.private.as_deref().unwrap_or_default())?,
+                type_name: req.type_name,
+            })
+            .await;
         reply(pb::close_ephemeral_resource::Response {
-            diagnostics: self.no_ephemeral_resource(&request.into_inner().type_name),
+            diagnostics: convert::diagnostics(diags),
         })
     }
 

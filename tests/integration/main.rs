@@ -6,6 +6,7 @@ mod binary;
 mod dispatch;
 mod docs;
 mod engine;
+mod ephemeral;
 mod examples;
 mod fixture;
 mod grpc;

@@ -174,3 +174,55 @@ pub struct MoveResourceStateRequest {
     /// The resource type to move it to.
     pub target_type_name: String,
 }
+
+/// An ephemeral resource configuration to check.
+pub struct ValidateEphemeralResourceConfigRequest {
+    /// The ephemeral resource type.
+    pub type_name: String,
+    /// The configuration (it may hold unknowns).
+    pub config: Value,
+}
+
+/// An open of one ephemeral resource.
+pub struct OpenEphemeralResourceRequest {
+    /// The ephemeral resource type.
+    pub type_name: String,
+    /// The configuration (it may hold unknowns: then it is not opened).
+    pub config: Value,
+    /// What the client can handle.
+    pub client: ClientCapabilities,
+}
+
+/// The opened result.
+#[derive(Debug)]
+pub struct OpenEphemeralResourceResponse {
+    /// The values (null on error); computed ones unknown when not known yet.
+    pub result: Value,
+    /// When to renew, if ever.
+    pub renew_at: Option<std::time::SystemTime>,
+    /// Handed back to renew and close.
+    pub private: PrivateState,
+    /// Problems found.
+    pub diagnostics: Diagnostics,
+    /// Put off to a later run (only when the client allows deferral).
+    pub deferred: Option<crate::tf::ephemeral::DeferralReason>,
+}
+
+/// A renewal or close of one opened ephemeral resource.
+pub struct EphemeralLifetimeRequest {
+    /// The ephemeral resource type.
+    pub type_name: String,
+    /// The private data of the open or last renewal.
+    pub private: PrivateState,
+}
+
+/// The outcome of a renewal.
+#[derive(Debug)]
+pub struct RenewEphemeralResourceResponse {
+    /// When to renew again, if ever.
+    pub renew_at: Option<std::time::SystemTime>,
+    /// The private data from now on.
+    pub private: PrivateState,
+    /// Problems found.
+    pub diagnostics: Diagnostics,
+}
