@@ -1,8 +1,10 @@
 //! Reference pages in the Terraform Registry layout, rendered from the schema descriptions.
 //!
 //! `terraform-provider-redis docs <out-dir>` writes `index.md` (the provider block) and
-//! `resources/<short name>.md` per resource type, embedding the HCL under `examples/`
-//! (`provider/provider.tf`, `resources/<type>/resource.tf` and `import.sh`) when present.
+//! `resources/<short name>.md` per resource type and `ephemeral-resources/<short name>.md`
+//! per ephemeral resource type, embedding the HCL under `examples/` (`provider/provider.tf`,
+//! `resources/<type>/resource.tf` and `import.sh`,
+//! `ephemeral-resources/<type>/ephemeral-resource.tf`) when present.
 //! The output depends on the schemas and examples only: same input, same bytes.
 //! Hand-written guides live beside them in `guides/<name>.md`; [`differences`] accepts
 //! them (with their front matter) and `write` leaves them alone.
@@ -125,15 +127,27 @@ pub fn render(provider: &dyn Provider, examples: &Path) -> Result<Vec<Page>, Doc
         .collect();
     resources.sort_by(|a, b| a.0.cmp(&b.0));
 
+    let mut ephemeral: Vec<(String, Schema)> = provider
+        .ephemeral_resources()
+        .iter()
+        .map(|r| (r.type_name().to_owned(), r.schema()))
+        .collect();
+    ephemeral.sort_by(|a, b| a.0.cmp(&b.0));
+
     let names: Vec<&str> = resources.iter().map(|(n, _)| n.as_str()).collect();
+    let mut provider_text = provider_page(
+        &provider_name,
+        &provider.schema(),
+        read_optional(&examples.join("provider").join("provider.tf"))?.as_deref(),
+        &names,
+    );
+    if !ephemeral.is_empty() {
+        let names: Vec<&str> = ephemeral.iter().map(|(n, _)| n.as_str()).collect();
+        provider_text = with_ephemeral_list(&provider_name, provider_text, &names);
+    }
     let mut pages = vec![Page {
         path: "index.md".into(),
-        text: provider_page(
-            &provider_name,
-            &provider.schema(),
-            read_optional(&examples.join("provider").join("provider.tf"))?.as_deref(),
-            &names,
-        ),
+        text: provider_text,
     }];
     for (type_name, schema) in &resources {
         let dir = examples.join("resources").join(type_name);
@@ -148,7 +162,31 @@ pub fn render(provider: &dyn Provider, examples: &Path) -> Result<Vec<Page>, Doc
             ),
         });
     }
+    for (type_name, schema) in &ephemeral {
+        let dir = examples.join(EPHEMERAL_DIR).join(type_name);
+        pages.push(Page {
+            path: format!(
+                "{EPHEMERAL_DIR}/{}.md",
+                short_name(&provider_name, type_name)
+            ),
+            text: ephemeral_resource_page(
+                &provider_name,
+                type_name,
+                schema,
+                read_optional(&dir.join("ephemeral-resource.tf"))?.as_deref(),
+            ),
+        });
+    }
     Ok(pages)
+}
+
+/// Where ephemeral resource pages (and their examples) go, as in the Registry layout.
+pub const EPHEMERAL_DIR: &str = "ephemeral-resources";
+
+/// Whether `rel` is a rendered reference page of a (managed or ephemeral) resource type.
+fn is_type_page(rel: &str) -> bool {
+    (rel.starts_with("resources/") || rel.starts_with("ephemeral-resources/"))
+        && rel.ends_with(".md")
 }
 
 /// Writes `pages` under `out_dir` and removes pages under `out_dir/resources` that are no
@@ -162,6 +200,12 @@ pub fn write(pages: &[Page], out_dir: &Path) -> Result<Vec<PathBuf>, DocsError> 
     let mut written = Vec::new();
     for page in pages {
         let path = out_dir.join(&page.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| DocsError::Write {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
         std::fs::write(&path, &page.text).map_err(|source| DocsError::Write {
             path: path.clone(),
             source,
@@ -170,7 +214,7 @@ pub fn write(pages: &[Page], out_dir: &Path) -> Result<Vec<PathBuf>, DocsError> 
     }
     let wanted: BTreeSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
     for rel in files_under(out_dir)? {
-        if rel.starts_with("resources/") && rel.ends_with(".md") && !wanted.contains(rel.as_str()) {
+        if is_type_page(&rel) && !wanted.contains(rel.as_str()) {
             let path = out_dir.join(&rel);
             std::fs::remove_file(&path).map_err(|source| DocsError::Write { path, source })?;
         }
@@ -320,15 +364,7 @@ pub fn provider_page(
         push_code(&mut out, "terraform", hcl);
     }
     if !resources.is_empty() {
-        out.push_str("## Resources\n\n");
-        for name in resources {
-            let _ = writeln!(
-                out,
-                "- [`{name}`](resources/{}.md)",
-                short_name(provider, name)
-            );
-        }
-        out.push('\n');
+        out.push_str(&type_list("Resources", "resources", provider, resources));
     }
     if !GUIDES.is_empty() {
         out.push_str("## Guides\n\n");
@@ -349,11 +385,23 @@ pub fn resource_page(
     example: Option<&str>,
     import: Option<&str>,
 ) -> String {
+    type_page("Resource", provider, type_name, schema, example, import)
+}
+
+/// The page of one type of `kind` (`Resource`, `Ephemeral Resource`).
+fn type_page(
+    kind: &str,
+    provider: &str,
+    type_name: &str,
+    schema: &Schema,
+    example: Option<&str>,
+    import: Option<&str>,
+) -> String {
     let mut out = front_matter(
-        &format!("{type_name} Resource - {provider}"),
+        &format!("{type_name} {kind} - {provider}"),
         &schema.block.description,
     );
-    let _ = writeln!(out, "# {type_name} (Resource)\n");
+    let _ = writeln!(out, "# {type_name} ({kind})\n");
     push_paragraph(&mut out, &schema.block.description);
     if let Some(hcl) = example {
         out.push_str("## Example Usage\n\n");
@@ -365,6 +413,49 @@ pub fn resource_page(
         push_code(&mut out, "shell", shell);
     }
     finish(out)
+}
+
+/// A `## <heading>` section linking the page of each type in `names` under `dir`.
+fn type_list(heading: &str, dir: &str, provider: &str, names: &[&str]) -> String {
+    let mut list = format!("## {heading}\n\n");
+    for name in names {
+        let _ = writeln!(
+            list,
+            "- [`{name}`]({dir}/{}.md)",
+            short_name(provider, name)
+        );
+    }
+    list.push('\n');
+    list
+}
+
+/// The provider page with a list of the ephemeral resource types after its resources.
+fn with_ephemeral_list(provider: &str, page: String, names: &[&str]) -> String {
+    let list = type_list("Ephemeral Resources", EPHEMERAL_DIR, provider, names);
+    let at = ["## Guides\n", "## Schema\n"]
+        .iter()
+        .find_map(|h| page.find(h))
+        .unwrap_or(page.len());
+    let mut out = page;
+    out.insert_str(at, &list);
+    out
+}
+
+/// The page of one ephemeral resource type (`ephemeral-resources/<short name>.md`).
+pub fn ephemeral_resource_page(
+    provider: &str,
+    type_name: &str,
+    schema: &Schema,
+    example: Option<&str>,
+) -> String {
+    type_page(
+        "Ephemeral Resource",
+        provider,
+        type_name,
+        schema,
+        example,
+        None,
+    )
 }
 
 fn front_matter(title: &str, description: &str) -> String {
@@ -885,6 +976,29 @@ mod tests {
         ));
         let bare = resource_page("redis", "redis_thing", &schema(), None, None);
         assert!(!bare.contains("## Example Usage") && !bare.contains("## Import"));
+    }
+
+    #[test]
+    fn ephemeral_resources_get_their_own_page_and_a_list_on_the_provider_page() {
+        let page = ephemeral_resource_page(
+            "redis",
+            "redis_thing",
+            &schema(),
+            Some("ephemeral \"redis_thing\" \"x\" {}\n"),
+        );
+        assert!(page.starts_with(
+            "---\npage_title: \"redis_thing Ephemeral Resource - redis\"\nsubcategory: \"\"\n\
+             description: |-\n  A thing.\n---\n\n# redis_thing (Ephemeral Resource)\n\nA thing.\n\n"
+        ));
+        assert!(page.contains("```terraform\nephemeral \"redis_thing\" \"x\" {}\n```\n\n## Schema"));
+        assert!(!page.contains("## Import"));
+        let provider = provider_page("redis", &Schema::new(Block::new("P.")), None, &["redis_a"]);
+        let listed = with_ephemeral_list("redis", provider, &["redis_creds"]);
+        let list = listed
+            .find("## Ephemeral Resources\n\n- [`redis_creds`](ephemeral-resources/creds.md)\n\n")
+            .expect("listed");
+        assert!(listed.find("## Resources\n").expect("resources") < list);
+        assert!(list < listed.find("## Schema\n").expect("schema"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod names;
 pub mod objects;
 pub mod portforward;
+pub mod secrets;
 pub mod throttle;
 pub mod volumes;
 pub mod wait;

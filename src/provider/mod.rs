@@ -10,6 +10,7 @@ use crate::k8s;
 use crate::k8s::client::{ClusterAccess, ExecCredentials};
 use crate::k8s::portforward::Access;
 use crate::resources::backup::Backup;
+use crate::resources::credentials::Credentials;
 use crate::resources::deployment::Deployment;
 use crate::resources::sentinel::Sentinel;
 use crate::resources::{Clients, Shared};
@@ -379,6 +380,10 @@ impl crate::tf::Provider for RedisProvider {
             Arc::new(Backup::new(self.shared.clone())),
             Arc::new(Sentinel::new(self.shared.clone())),
         ]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn crate::tf::EphemeralResource>> {
+        vec![Arc::new(Credentials::new(self.shared.clone()))]
     }
 }
 

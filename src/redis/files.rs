@@ -273,7 +273,9 @@ host="$HOSTNAME.$domain"
 set_name="${{HOSTNAME%-*}}"
 conf="{node_conf}"
 {choice}repl_pw="$(sed -n 's/^masterauth //p' {INTERNAL_DIR}/{repl_conf} 2>/dev/null || true)"
-peer() {{ REDISCLI_AUTH="$repl_pw" redis-cli --no-auth-warning -t 1 --user {REPLICATION_USER} -p {REDIS_PORT} "$@" 2>/dev/null; }}
+# Every ask is bounded with timeout(1): redis-cli's own -t exists only from Valkey 8 and
+# Redis 7.4 on, and older ones refuse the whole command line for it.
+peer() {{ REDISCLI_AUTH="$repl_pw" timeout 2 redis-cli --no-auth-warning --user {REPLICATION_USER} -p {REDIS_PORT} "$@" 2>/dev/null; }}
 # 1 and 4: the Sentinels' primaries in our domain, a line per Sentinel's entry:
 # "epoch host down-after-ms flags info-refresh-ms"; the highest epoch's is the best.
 ask_sentinels() {{
@@ -281,7 +283,7 @@ ask_sentinels() {{
   i=0; miss=0
   while [ "$miss" -lt 3 ] && [ "$i" -lt 32 ]; do
     for s in "{sentinel_pods}-$i.{sentinel_domain}" $([ "$i" = 0 ] && echo "{sentinel_service}"); do
-      if out="$(redis-cli -t 1 -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
+      if out="$(timeout 2 redis-cli -h "$s" -p {SENTINEL_PORT} SENTINEL MASTERS 2>/dev/null)"; then
         miss=0
         seen="$seen$(printf '%s\n' "$out" | awk -v d=".$domain" 'NR%2==1{{k=$0;next}} k=="name"{{ip="";da=5000;fl="master";ir=0}} k=="ip"{{ip=$0}} k=="flags"{{fl=$0}} k=="down-after-milliseconds"{{da=$0}} k=="info-refresh"{{ir=$0}} k=="config-epoch"{{if (substr(ip,length(ip)-length(d)+1)==d) print $0, ip, da, fl, ir}}')
 "
@@ -820,7 +822,8 @@ mod tests {
         write_exe(
             "redis-cli",
             "#!/bin/sh\nh=; p=\nwhile [ $# -gt 0 ]; do case \"$1\" in\n\
-             -h) h=\"$2\"; shift 2;; -p) p=\"$2\"; shift 2;; -t|--user) shift 2;;\n\
+             -h) h=\"$2\"; shift 2;; -p) p=\"$2\"; shift 2;; --user) shift 2;;\n\
+             -t) echo \"Unrecognized option or bad number of args for: '-t'\"; exit 1;;\n\
              --no-auth-warning) shift;; *) break;; esac; done\n\
              [ -f \"$FAKE/$h:$p\" ] || exit 1\ncat \"$FAKE/$h:$p\"\n",
         );
@@ -835,6 +838,7 @@ mod tests {
              [ \"$n\" -lt 1000 ] || exit 1\n\
              if [ -d \"$FAKE/at-$n\" ]; then cp \"$FAKE/at-$n\"/* \"$FAKE\"/; fi\n",
         );
+        write_exe("timeout", "#!/bin/sh\nshift\nexec \"$@\"\n");
         write_exe(
             "getent",
             "#!/bin/sh\n[ -f \"$FAKE/dns\" ] && case \"$2\" in cache-sentinel*) exit 0;; esac\nexit 2\n",

@@ -1,6 +1,7 @@
 //! The provider's resource types, and the clients they share once the provider is configured.
 
 pub mod backup;
+pub mod credentials;
 pub mod deployment;
 pub mod sentinel;
 pub mod support;

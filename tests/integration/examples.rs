@@ -22,16 +22,19 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
-/// `examples/provider` and every `examples/resources/<type>`, sorted.
+/// `examples/provider`, every `examples/resources/<type>` and every
+/// `examples/ephemeral-resources/<type>`, sorted.
 fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![examples().join("provider")];
-    let mut resources: Vec<PathBuf> = std::fs::read_dir(examples().join("resources"))
-        .expect("examples/resources")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    resources.sort();
-    dirs.extend(resources);
+    for kind in ["resources", "ephemeral-resources"] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(examples().join(kind))
+            .expect("examples/<kind>")
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.is_dir())
+            .collect();
+        found.sort();
+        dirs.extend(found);
+    }
     dirs
 }
 
@@ -101,6 +104,13 @@ fn every_resource_type_has_an_example_and_an_import_script() {
         for file in ["resource.tf", "import.sh"] {
             assert!(dir.join(file).is_file(), "{}/{file} missing", dir.display());
         }
+    }
+    for resource in RedisProvider::new().ephemeral_resources() {
+        let file = examples()
+            .join("ephemeral-resources")
+            .join(resource.type_name())
+            .join("ephemeral-resource.tf");
+        assert!(file.is_file(), "{} missing", file.display());
     }
     assert!(examples().join("provider/provider.tf").is_file());
 }

@@ -142,6 +142,60 @@ async fn get_metadata_lists_the_resources_with_a_sound_schema() {
 }
 
 #[tokio::test]
+async fn the_ephemeral_credentials_are_listed_with_their_attributes_and_types() {
+    let plugin = start(redis()).await;
+    let mut client = provider_client(channel(plugin.addr).await);
+    let meta = client
+        .get_metadata(pb::get_metadata::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    let names: Vec<&str> = meta
+        .ephemeral_resources
+        .iter()
+        .map(|r| r.type_name.as_str())
+        .collect();
+    assert_eq!(names, ["redis_credentials"]);
+    let resp = client
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    let block = resp.ephemeral_resource_schemas["redis_credentials"]
+        .block
+        .clone()
+        .expect("block");
+    let attrs: Vec<(&str, &[u8], bool, bool, bool)> = block
+        .attributes
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.r#type.as_slice(),
+                a.required,
+                a.computed,
+                a.sensitive,
+            )
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            ("deployment_id", &b"\"string\""[..], true, false, false),
+            ("username", b"\"string\"", false, true, false),
+            ("password", b"\"string\"", false, true, true),
+            ("host", b"\"string\"", false, true, false),
+            ("port", b"\"number\"", false, true, false),
+            ("url", b"\"string\"", false, true, true),
+            ("connection_url", b"\"string\"", false, true, false),
+        ]
+    );
+    assert!(block.attributes.iter().all(|a| !a.write_only));
+    plugin.stop().await;
+}
+
+#[tokio::test]
 async fn validate_provider_config_accepts_an_empty_provider_block() {
     let diags = validate(&provider_config(vec![])).await;
     assert!(diags.is_empty(), "{diags:?}");
