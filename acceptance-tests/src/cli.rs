@@ -139,6 +139,17 @@ impl Workdir {
         self.write_main(&provider, hcl);
     }
 
+    /// Replaces `main.tf` with a provider block of these Kubernetes settings plus the
+    /// provider settings `settings` (e.g. `max_concurrent_requests = 4`) and `hcl`.
+    pub fn write_with_kubernetes_and_settings(&self, kubernetes: &str, settings: &str, hcl: &str) {
+        let provider = provider_block_with(kubernetes);
+        let provider = provider
+            .strip_suffix("}\n")
+            .map(|p| format!("{p}{settings}\n}}\n"))
+            .unwrap_or(provider);
+        self.write_main(&provider, hcl);
+    }
+
     fn write_main(&self, provider: &str, hcl: &str) {
         self.ws.write("main.tf", &format!("{provider}\n{hcl}"));
     }
