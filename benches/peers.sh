@@ -17,14 +17,22 @@
 #   - `terraform apply` of 10 deployments (pods really start on the test bed; each side
 #     waits for its pods: wait_for_ready, wait_for_rollout, wait { rollout = true }), then a
 #     refreshing `plan` of those 10 (no changes) and `destroy`. One apply per variant.
+#   - scale (issue 15's goal: a refreshing plan of 100 deployments under 3 s warm): 100
+#     deployments of one replica each applied, the refreshing `plan` of them (median of
+#     PEERS_RUNS), and their destroy; ours and the typed resources (the manifest variant
+#     too with PEERS_SCALE_MANIFEST=1: its refresh of 800 objects takes minutes).
 # Plans and applies need the test bed (`acceptance-tests/testbed/testbed up`); without it
 # only start-up and schema are printed. Each variant works in its own namespace
 # (peers-bench-*), deleted at the end.
 #
 # The Kubernetes provider is built once from ../shared/vendor (Go modules from the Go proxy)
 # into ~/.cache/terraform-provider-redis/tools/terraform-provider-kubernetes-v3.2.1/ and
-# reused. Knobs: PEERS_RUNS, PEERS_SKIP_APPLY=1, PEERS_VENDOR (the vendor directory),
-# TERRAFORM (default /usr/local/bin/terraform), CARGO_TARGET_DIR.
+# reused. Knobs: PEERS_RUNS, PEERS_STEPS (default "startup schema plan apply scale"; e.g.
+# PEERS_STEPS=scale for the scale figures alone), PEERS_SKIP_APPLY=1 (no apply, no scale),
+# PEERS_SCALE (deployments of the scale step, default 100), PEERS_SCALE_MANIFEST=1,
+# PEERS_VENDOR (the vendor directory), PROVIDER_BINARY (ours as built elsewhere),
+# TERRAFORM (default /usr/local/bin/terraform),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,6 +42,11 @@ unset TF_LOG TF_LOG_PATH TF_LOG_PROVIDER TF_REATTACH_PROVIDERS TF_CLI_ARGS TF_CL
   TF_CLI_ARGS_apply TF_PLUGIN_CACHE_DIR
 
 runs=${PEERS_RUNS:-3}
+steps=" ${PEERS_STEPS:-startup schema plan apply scale} "
+step() { [[ $steps == *" $1 "* ]]; }
+scale=${PEERS_SCALE:-100}
+# 1: every deployment has one replica (the scale step); otherwise 1 for odd, 3 for even.
+one_replica=0
 terraform=${TERRAFORM:-/usr/local/bin/terraform}
 vendor=${PEERS_VENDOR:-$root/../shared/vendor}
 peer_version=3.2.1
@@ -65,9 +78,14 @@ build_peer() {
 [[ -x $peer_bin ]] || build_peer
 
 # --- our binary (the release build, as benches/run.sh measures it) -------------------------
-ours_bin=$(cargo build --release -p terraform-provider-redis --bin terraform-provider-redis \
-  --message-format=json-render-diagnostics |
-  grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)
+# PROVIDER_BINARY measures a given build instead (as benches/common/terraform.sh).
+if [[ -n ${PROVIDER_BINARY:-} ]]; then
+  ours_bin=$PROVIDER_BINARY
+else
+  ours_bin=$(cargo build --release -p terraform-provider-redis --bin terraform-provider-redis \
+    --message-format=json-render-diagnostics |
+    grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)
+fi
 [[ -x $ours_bin ]] || { say "cargo reported no provider executable"; exit 1; }
 ours_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
@@ -117,7 +135,7 @@ fi
 
 # --- configurations ----------------------------------------------------------------------
 # A deployment's replicas: 1 for odd, 3 for even indices (as benches/provider.rs plans).
-replicas() { if (($1 % 2 == 0)); then echo 3; else echo 1; fi; }
+replicas() { if ((one_replica == 0 && $1 % 2 == 0)); then echo 3; else echo 1; fi; }
 
 header() { # provider-name
   if [[ $1 == redis ]]; then
@@ -164,7 +182,7 @@ peer_locals() { # count namespace
   cat <<HCL
 locals {
   ns  = "$2"
-  ids = { for i in range(1, $(($1 + 1))) : "r\${i}" => { replicas = i % 2 == 0 ? 3 : 1 } }
+  ids = { for i in range(1, $(($1 + 1))) : "r\${i}" => { replicas = $one_replica == 0 && i % 2 == 0 ? 3 : 1 } }
   labels = { for k, _ in local.ids : k => {
     "app.kubernetes.io/name"       = "redis"
     "app.kubernetes.io/instance"   = k
@@ -591,11 +609,16 @@ record() { # figure variant value
 # --- 1. start-up: benches/startup.rs on each binary ----------------------------------------
 say "start-up (benches/startup.rs, ${PEERS_SPAWNS:-20} starts each)"
 startup_line() { # binary -> the AutoMTLS line of benches/startup.rs
-  PROVIDER_BINARY=$1 BENCH_SPAWNS=${PEERS_SPAWNS:-20} \
-    cargo bench -q -p terraform-provider-redis --bench startup 2>/dev/null | grep 'AutoMTLS' || true
+  local out
+  if ! out=$(PROVIDER_BINARY=$1 BENCH_SPAWNS=${PEERS_SPAWNS:-20} \
+    cargo bench -q -p terraform-provider-redis --bench startup 2>"$work/startup.err"); then
+    say "benches/startup.rs failed on $1:"
+    tail -n 20 "$work/startup.err" >&2
+  fi
+  grep 'AutoMTLS' <<<"$out" || true
 }
 # The peer gets a copy of our binary's directory layout: nothing, it is measured as built.
-for side in ours peer; do
+step startup && for side in ours peer; do
   if [[ $side == ours ]]; then bin=$mirror/registry.terraform.io/redis-k8s/redis/$ours_version/linux_amd64/terraform-provider-redis_v$ours_version; else bin=$peer_bin; fi
   line=$(startup_line "$bin")
   wall=$(sed -n 's/.*handshake line \([0-9.]*\) ms.*/\1/p' <<<"$line")
@@ -608,7 +631,7 @@ done
 
 # --- 2. schema, plans, apply -----------------------------------------------------------------
 variants=(ours manifest typed)
-for v in ours manifest; do # typed shares the manifest variant's provider
+step schema && for v in ours manifest; do # typed shares the manifest variant's provider
   dir=$(prepare "$v" 10 "peers-bench-$v")
   say "providers schema -json ($v)"
   ms=$(median_of "$dir" '' providers schema -json)
@@ -622,21 +645,37 @@ if [[ $bed == yes ]]; then
     namespaces+=("peers-bench-$v")
     "$kubectl" --kubeconfig "$kubeconfig" create namespace "peers-bench-$v" >/dev/null
   done
-  for v in "${variants[@]}"; do
+  step plan && for v in "${variants[@]}"; do
     for n in 10 100; do
       dir=$(prepare "$v" "$n" "peers-bench-$v")
       say "plan of $n new deployments ($v)"
       record "plan-$n-new(ms)" "$v" "$(median_of "$dir" "$((n * $(per_deployment "$v"))) to add" plan -input=false -lock=false)"
     done
   done
-  if [[ ${PEERS_SKIP_APPLY:-0} != 1 ]]; then
+  if [[ ${PEERS_SKIP_APPLY:-0} != 1 ]] && step apply; then
     for v in "${variants[@]}"; do
-      dir=$work/$v-10
+      dir=$(prepare "$v" 10 "peers-bench-$v")
       say "apply of 10 deployments ($v), refresh plan, destroy"
       record "apply-10(ms)" "$v" "$(timed "$dir" "Apply complete" apply -input=false -auto-approve || echo -)"
       record "plan-10-refresh(ms)" "$v" "$(median_of "$dir" "No changes" plan -input=false -lock=false -detailed-exitcode)"
       record "destroy-10(ms)" "$v" "$(timed "$dir" "Destroy complete" destroy -input=false -auto-approve || echo -)"
     done
+  fi
+  if [[ ${PEERS_SKIP_APPLY:-0} != 1 ]] && step scale; then
+    one_replica=1
+    scaled=(ours typed)
+    [[ ${PEERS_SCALE_MANIFEST:-0} == 1 ]] && scaled+=(manifest)
+    for v in "${scaled[@]}"; do
+      ns=peers-scale-$v
+      namespaces+=("$ns")
+      "$kubectl" --kubeconfig "$kubeconfig" create namespace "$ns" >/dev/null
+      dir=$(prepare "$v" "$scale" "$ns")
+      say "scale: apply of $scale one-replica deployments ($v), refresh plan, destroy"
+      record "apply-$scale(ms)" "$v" "$(timed "$dir" "Apply complete" apply -input=false -auto-approve || echo -)"
+      record "plan-$scale-refresh(ms)" "$v" "$(median_of "$dir" "No changes" plan -input=false -lock=false -detailed-exitcode)"
+      record "destroy-$scale(ms)" "$v" "$(timed "$dir" "Destroy complete" destroy -input=false -auto-approve || echo -)"
+    done
+    one_replica=0
   fi
 else
   say "no test bed (acceptance-tests/testbed/testbed up): plans and applies skipped"
