@@ -231,7 +231,13 @@ async fn a_tag_the_bed_cannot_honour_waits_as_an_unpullable_image_and_never_beco
 }
 
 /// GET `path` from a pod's port through the API server's port-forward.
-async fn http_get(client: &Client, ns: &str, pod: &str, port: u16, path: &str) -> Result<String> {
+pub(crate) async fn http_get(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    port: u16,
+    path: &str,
+) -> Result<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut forwarder = pods.portforward(pod, &[port]).await?;
     let mut stream = forwarder.take_stream(port).context("no stream")?;

@@ -44,12 +44,7 @@ pub struct Objects {
 impl Objects {
     /// The ordered set to apply: the objects, the monitoring objects asked for, and
     /// the optional Service and budget, as absent when not wanted.
-    pub fn into_set(
-        self,
-        spec: &DeploymentSpec,
-        service_monitor: bool,
-        prometheus_rule: bool,
-    ) -> Result<ObjectSet, BuildError> {
+    pub fn into_set(self, spec: &DeploymentSpec) -> Result<ObjectSet, BuildError> {
         let ns = &spec.namespace;
         let mut set = ObjectSet::new(Owner::labelled(spec.owner_labels()));
         if let Some(s) = &self.password_secret {
@@ -69,15 +64,24 @@ impl Objects {
             None => set.absent::<PodDisruptionBudget>(ns, &spec.name),
         }
         set.put(&self.network_policy)?;
+        let (service_monitor, prometheus_rule) = spec
+            .metrics
+            .as_ref()
+            .map_or((false, false), |m| (m.service_monitor, m.prometheus_rule));
         for (want, kind) in [
             (service_monitor, MonitoringKind::ServiceMonitor),
             (prometheus_rule, MonitoringKind::PrometheusRule),
         ] {
-            // Not pruned when off: deleting them needs rights over a CRD the
-            // cluster may not grant, and an object of that name may not be ours.
+            // Not absent when off: deleting them needs rights over a CRD the cluster
+            // may not grant; an update drops them when the prior state had them
+            // ([`monitoring::dropped`]).
             if want {
                 set.put_dynamic(kind.resource(), monitoring::build(kind, spec));
             }
+        }
+        // Likewise the dashboard: its name is in a least-privilege Role only when wanted.
+        if let Some(board) = monitoring::dashboard(spec)? {
+            set.put(&board)?;
         }
         Ok(set)
     }
@@ -101,7 +105,10 @@ pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
             "allow_commands".to_string(),
             format!("{:?}", spec.allow_commands),
         ),
-        ("metrics".to_string(), format!("{:?}", spec.metrics)),
+        (
+            "metrics".to_string(),
+            format!("{:?}", spec.metrics.as_ref().map(|m| &m.image)),
+        ),
         (
             "pod template".to_string(),
             format!(
@@ -548,9 +555,7 @@ mod tests {
     fn persistence_off_uses_an_empty_dir_and_metrics_add_a_sidecar_and_service() {
         let mut s = spec();
         s.persistence.enabled = false;
-        s.metrics = Some(Metrics {
-            image: "oliver006/redis_exporter:v1.88.0".into(),
-        });
+        s.metrics = Some(Metrics::new("oliver006/redis_exporter:v1.88.0".into()));
         let o = build(&s, &passwords(), false).unwrap();
         let spec = o.stateful_set.spec.unwrap();
         assert!(spec.volume_claim_templates.unwrap_or_default().is_empty());
@@ -568,9 +573,7 @@ mod tests {
     #[test]
     fn redis_mounts_only_what_it_reads_and_the_exporter_only_its_password_file() {
         let mut s = spec();
-        s.metrics = Some(Metrics {
-            image: "oliver006/redis_exporter:v1.88.0".into(),
-        });
+        s.metrics = Some(Metrics::new("oliver006/redis_exporter:v1.88.0".into()));
         let p = passwords();
         let o = build(&s, &p, true).unwrap();
         let pod = o.stateful_set.spec.unwrap().template.spec.unwrap();
@@ -615,9 +618,7 @@ mod tests {
     #[test]
     fn the_exporter_port_admits_only_labelled_namespaces_and_egress_only_dns_and_our_pods() {
         let mut s = spec();
-        s.metrics = Some(Metrics {
-            image: "oliver006/redis_exporter:v1.88.0".into(),
-        });
+        s.metrics = Some(Metrics::new("oliver006/redis_exporter:v1.88.0".into()));
         let policy = |s: &DeploymentSpec| {
             serde_json::to_value(build(s, &passwords(), true).unwrap().network_policy.spec).unwrap()
         };
@@ -709,9 +710,7 @@ mod tests {
                 s.allow_commands = vec!["CLIENT|LIST".into()]
             }),
             ("metrics", |s| {
-                s.metrics = Some(Metrics {
-                    image: "exporter:1".into(),
-                })
+                s.metrics = Some(Metrics::new("exporter:1".into()))
             }),
             ("security", |s| s.security.run_as_user = 1000),
             ("anti_affinity", |s| {

@@ -102,11 +102,32 @@ pub struct NetworkPolicySpec {
 /// user names other labels: `redis.k8s/metrics-scraper = "true"`.
 pub const METRICS_NAMESPACE_LABEL: (&str, &str) = ("redis.k8s/metrics-scraper", "true");
 
-/// The redis_exporter sidecar.
+/// The redis_exporter sidecar and what watches it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metrics {
     /// Exporter image.
     pub image: String,
+    /// A ServiceMonitor for the metrics Service.
+    pub service_monitor: bool,
+    /// A PrometheusRule with [`Metrics::alerts`].
+    pub prometheus_rule: bool,
+    /// The alerts' thresholds and labels.
+    pub alerts: super::monitoring::Alerts,
+    /// A Grafana dashboard ConfigMap, when wanted.
+    pub dashboard: Option<super::monitoring::Dashboard>,
+}
+
+impl Metrics {
+    /// The exporter `image` alone: no monitoring objects, default alerts.
+    pub fn new(image: String) -> Metrics {
+        Metrics {
+            image,
+            service_monitor: false,
+            prometheus_rule: false,
+            alerts: super::monitoring::Alerts::default(),
+            dashboard: None,
+        }
+    }
 }
 
 /// Hardening of the pods.

@@ -415,6 +415,7 @@ fn metrics(d: &mut Diagnostics, me: &Value) {
             bad(d, path(&["metrics", "image"]), "Invalid image", e.0);
         }
     }
+    super::monitoring::check(d, me);
 }
 
 /// Checks a map of labels (keys and values) or annotations (keys only).

@@ -10,6 +10,7 @@ pub mod changes;
 pub mod checks;
 pub mod failover;
 pub mod model;
+pub mod monitoring;
 pub mod ops;
 pub mod ownership;
 pub mod schema;
@@ -29,7 +30,7 @@ use super::support::{
 };
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError, SetError};
-use crate::k8s::objects::DeploymentSpec;
+use crate::k8s::objects::{self, DeploymentSpec};
 use crate::redis::files;
 use crate::tf::json::{self as tfjson, JsonOptions};
 use crate::tf::resource::{
@@ -106,9 +107,16 @@ impl Deployment {
             let passwords = ops::passwords(&c, spec, client_pw)
                 .await
                 .map_err(|e| api_diag(&c, "Cannot read the internal Secret", &e))?;
-            let set = ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
+            let mut set = ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
                 .map_err(|e| diag_from("Internal error", &e))?
                 .adopting(ownership::adopted_uids(&req.private));
+            // Monitoring objects the prior state had and this configuration turns off.
+            for (resource, name) in prior
+                .map(|p| objects::monitoring::dropped(p, spec))
+                .unwrap_or_default()
+            {
+                set.absent_dynamic(resource, &spec.namespace, &name);
+            }
             // Claims grow in place; claim templates the API server will not update make
             // a new StatefulSet around the running pods.
             ops::prepare_volumes(&c, spec, prior.is_some()).await?;

@@ -5,7 +5,7 @@
 use crate::digest::sha256_hex;
 use crate::k8s::names;
 use crate::k8s::objects::spec::{
-    AntiAffinity, DeploymentSpec, Metrics, NetworkPolicySpec, Persistence, Resources, SecretKeyRef,
+    AntiAffinity, DeploymentSpec, NetworkPolicySpec, Persistence, Resources, SecretKeyRef,
     Security, Toleration,
 };
 use crate::redis::files::{self, REDIS_PORT};
@@ -13,7 +13,7 @@ use crate::tf::Value;
 
 use super::super::support::{int_of, map_of, str_of};
 use super::schema::schema;
-use super::{DEFAULT_EXPORTER_IMAGE, DEFAULT_IMAGE};
+use super::DEFAULT_IMAGE;
 
 /// Where the clients' password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,13 +177,7 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
     };
 
     let me = v.attribute("metrics");
-    let metrics = me
-        .attribute("enabled")
-        .as_bool()
-        .unwrap_or(false)
-        .then(|| Metrics {
-            image: str_of(me.attribute("image")).unwrap_or_else(|| DEFAULT_EXPORTER_IMAGE.into()),
-        });
+    let metrics = super::monitoring::metrics(me);
     let np = v.attribute("network_policy");
     let pdb = v.attribute("pod_disruption_budget");
     let se = v.attribute("security");

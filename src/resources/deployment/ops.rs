@@ -117,7 +117,7 @@ pub fn object_set(
             .get_or_insert_with(BTreeMap::new)
             .insert(INPUTS_ANNOTATION.to_string(), json);
     }
-    built.into_set(spec, want.service_monitor, want.prometheus_rule)
+    built.into_set(spec)
 }
 
 /// Waits for the rollout, then on every pod: applies the live settings of an update from
@@ -480,20 +480,9 @@ pub async fn live_facts(
         .get(keys::ADMIN_PASSWORD)
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .ok_or("the internal Secret has no admin password")?;
-    // One pod answers ROLE and the rest on one connection (a port-forward each costs the
-    // API server a stream: a refresh of many deployments is mostly these).
-    let (primary, mut conn) = if spec.replicas == 1 {
-        let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), &admin).await?;
-        let role = conn.role().await?;
-        (
-            matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0),
-            conn,
-        )
-    } else {
-        let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
-        let pod = spec.pod_name(primary.unwrap_or(0));
-        (primary, admin_conn(c, &spec.namespace, &pod, &admin).await?)
-    };
+    let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
+    let pod = spec.pod_name(primary.unwrap_or(0));
+    let mut conn = admin_conn(c, &spec.namespace, &pod, &admin).await?;
     let version = conn
         .info("server")
         .await?
@@ -586,9 +575,7 @@ pub async fn foreign_objects(c: &Clients, ns: &str, name: &str) -> Result<Vec<Fo
         key: "password".into(),
     };
     want.spec.max_unavailable = Some(1);
-    want.spec.metrics = Some(Metrics {
-        image: String::new(),
-    });
+    want.spec.metrics = Some(Metrics::new(String::new()));
     want.service_monitor = false;
     want.prometheus_rule = false;
     let throwaway = Passwords::with_internal(String::new(), &BTreeMap::new());

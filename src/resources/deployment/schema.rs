@@ -119,17 +119,16 @@ pub fn schema() -> Schema {
     .optional()
     .description("Clients' password. By default a random one is generated into the Secret `<name>-auth`. It never appears in Terraform state or plans.");
 
-    let metrics = Attribute::single_nested(
-        "metrics",
-        vec![
-            b("enabled", "Run the redis_exporter sidecar and a metrics Service."),
-            s("image", &format!("Exporter image (default `{DEFAULT_EXPORTER_IMAGE}`).")),
-            b("service_monitor", "Create a ServiceMonitor (monitoring.coreos.com must be installed)."),
-            b("prometheus_rule", "Create a PrometheusRule with basic alerts (monitoring.coreos.com must be installed)."),
-        ],
-    )
-    .optional()
-    .description("Prometheus metrics.");
+    let mut metrics = vec![
+        b("enabled", "Run the redis_exporter sidecar and a metrics Service."),
+        s("image", &format!("Exporter image (default `{DEFAULT_EXPORTER_IMAGE}`).")),
+        b("service_monitor", "Create a ServiceMonitor for the metrics Service (monitoring.coreos.com must be installed). Turning it off deletes it."),
+        b("prometheus_rule", "Create a PrometheusRule with the alerts of `alerts` (monitoring.coreos.com must be installed). Turning it off deletes it."),
+    ];
+    metrics.extend(super::monitoring::attributes());
+    let metrics = Attribute::single_nested("metrics", metrics)
+        .optional()
+        .description("Prometheus metrics.");
 
     let network_policy = Attribute::single_nested(
         "network_policy",
