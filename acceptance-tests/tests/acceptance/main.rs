@@ -12,6 +12,7 @@ mod plans;
 mod provider_errors;
 mod rbac;
 mod restore;
+mod scale;
 mod runtime;
 mod sentinel;
 mod sentinel_faults;

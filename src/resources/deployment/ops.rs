@@ -480,9 +480,20 @@ pub async fn live_facts(
         .get(keys::ADMIN_PASSWORD)
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .ok_or("the internal Secret has no admin password")?;
-    let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
-    let pod = spec.pod_name(primary.unwrap_or(0));
-    let mut conn = admin_conn(c, &spec.namespace, &pod, &admin).await?;
+    // One pod answers ROLE and the rest on one connection (a port-forward each costs the
+    // API server a stream: a refresh of many deployments is mostly these).
+    let (primary, mut conn) = if spec.replicas == 1 {
+        let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), &admin).await?;
+        let role = conn.role().await?;
+        (
+            matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0),
+            conn,
+        )
+    } else {
+        let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
+        let pod = spec.pod_name(primary.unwrap_or(0));
+        (primary, admin_conn(c, &spec.namespace, &pod, &admin).await?)
+    };
     let version = conn
         .info("server")
         .await?
