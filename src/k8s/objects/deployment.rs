@@ -130,6 +130,10 @@ pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
             spec.persistence.enabled.to_string(),
         ),
         (
+            "startup_timeout".to_string(),
+            format!("{:?}", spec.startup_timeout),
+        ),
+        (
             "password".to_string(),
             format!("{:?}", spec.password_version),
         ),
@@ -150,6 +154,46 @@ fn restart_hash(spec: &DeploymentSpec, users_acl: &str, start_script: &str) -> S
     text.push_str(users_acl);
     text.push_str(start_script);
     sha256_hex(text.as_bytes())[..16].to_string()
+}
+
+/// How often the startup probe asks Redis for PONG.
+pub const STARTUP_PERIOD_SECONDS: u64 = 10;
+/// The load rate the default start-up budget assumes: conservative (an AOF replayed
+/// from a slow disk), since the budget only ends a start that is stuck.
+pub const STARTUP_LOAD_MIB_PER_SECOND: u64 = 5;
+/// The least start-up budget: the start script's own waits (the Sentinels' decision,
+/// peers answering) fit in it with room to spare.
+pub const STARTUP_MIN_SECONDS: u64 = 600;
+
+/// How long a pod may take to start, loading included: `startup_timeout`, else the
+/// memory the dataset may take (limits, else requests) at [`STARTUP_LOAD_MIB_PER_SECOND`],
+/// at least [`STARTUP_MIN_SECONDS`]. The memory, not the volume: its size changes in
+/// place, without restarting the pods, while a new probe would roll them.
+pub fn startup_seconds(spec: &DeploymentSpec) -> u64 {
+    if let Some(s) = spec.startup_timeout {
+        return s;
+    }
+    let memory = spec
+        .resources
+        .limits
+        .get("memory")
+        .or_else(|| spec.resources.requests.get("memory"))
+        .and_then(|q| super::super::names::quantity(q).ok())
+        .unwrap_or(0.0);
+    let rate = (STARTUP_LOAD_MIB_PER_SECOND * 1024 * 1024) as f64;
+    ((memory / rate).ceil() as u64).max(STARTUP_MIN_SECONDS)
+}
+
+/// The Redis container's startup probe: the readiness check (PONG, so the dataset is
+/// loaded) every [`STARTUP_PERIOD_SECONDS`], failing the start after [`startup_seconds`].
+/// Until it succeeds, neither liveness nor readiness runs.
+fn startup_probe(spec: &DeploymentSpec) -> Json {
+    let failures = startup_seconds(spec).div_ceil(STARTUP_PERIOD_SECONDS);
+    json!({
+        "exec": {"command": files::probe_command()},
+        "periodSeconds": STARTUP_PERIOD_SECONDS, "timeoutSeconds": 2,
+        "successThreshold": 1, "failureThreshold": failures,
+    })
 }
 
 /// Builds every object. `password_secret_owned` is true when the provider keeps the
@@ -244,6 +288,7 @@ pub fn build(
         "command": ["sh", "-c", start_script],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": resources,
+        "startupProbe": startup_probe(spec),
         "readinessProbe": readiness,
         "livenessProbe": liveness,
         "securityContext": container_security,
@@ -495,6 +540,39 @@ mod tests {
 
     fn passwords() -> Passwords {
         Passwords::with_internal("client-pw".into(), &BTreeMap::new())
+    }
+
+    #[test]
+    fn the_startup_probe_holds_liveness_off_for_a_budget_sized_from_memory_or_the_input() {
+        let probe = |s: &DeploymentSpec| {
+            let o = build(s, &passwords(), true).unwrap();
+            let pod = o.stateful_set.spec.unwrap().template.spec.unwrap();
+            pod.containers[0].startup_probe.clone().unwrap()
+        };
+        // No memory named: the least budget, 600 s in 10 s steps, asking for PONG.
+        let p = probe(&spec());
+        assert_eq!(p.period_seconds, Some(10));
+        assert_eq!(p.failure_threshold, Some(60));
+        assert_eq!(p.exec.unwrap().command, Some(files::probe_command()));
+        // 8Gi may take 8192 MiB / 5 MiB/s = 1639 s to load.
+        let mut big = spec();
+        big.resources.limits.insert("memory".into(), "8Gi".into());
+        assert_eq!(startup_seconds(&big), 1639);
+        assert_eq!(probe(&big).failure_threshold, Some(164));
+        // The input wins, and changing it is a restart the plan names.
+        let mut told = big.clone();
+        told.startup_timeout = Some(90);
+        assert_eq!(probe(&told).failure_threshold, Some(9));
+        let named = |s: &DeploymentSpec| restart_inputs(s);
+        let before = named(&big);
+        let after = named(&told);
+        let differ: Vec<&String> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| &a.0)
+            .collect();
+        assert_eq!(differ, vec!["startup_timeout"]);
     }
 
     #[test]

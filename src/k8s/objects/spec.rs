@@ -199,6 +199,9 @@ pub struct DeploymentSpec {
     pub labels: BTreeMap<String, String>,
     /// Extra annotations on every object.
     pub annotations: BTreeMap<String, String>,
+    /// How long a pod may take to start (loading its dataset included), in seconds, when
+    /// the user says; else sized from the memory ([`super::deployment::startup_seconds`]).
+    pub startup_timeout: Option<u64>,
     /// Pod hardening.
     pub security: Security,
 }
@@ -351,6 +354,7 @@ pub(crate) mod tests {
             priority_class_name: None,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            startup_timeout: None,
             security: Security::default(),
         }
     }

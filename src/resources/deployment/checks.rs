@@ -53,6 +53,17 @@ pub fn check(v: &Value, config: &Value) -> Diagnostics {
         }
     }
     client_commands(d, v);
+    if let Some(t) = str_of(v.attribute("startup_timeout")) {
+        match crate::tf::timeouts::parse_duration(&t) {
+            Ok(d) if d.as_secs() >= 10 => {}
+            _ => bad(
+                d,
+                path(&["startup_timeout"]),
+                "Invalid startup_timeout",
+                format!("{t:?} is not a duration of at least 10 s, e.g. \"30m\" or \"1h30m\"."),
+            ),
+        }
+    }
     metrics(d, v.attribute("metrics"));
     d.extend(super::streams::check(v));
     let np = v.attribute("network_policy");

@@ -238,6 +238,9 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
         priority_class_name: str_of(v.attribute("priority_class_name")),
         labels: map_of(v.attribute("labels")),
         annotations: map_of(v.attribute("annotations")),
+        startup_timeout: str_of(v.attribute("startup_timeout"))
+            .and_then(|t| crate::tf::timeouts::parse_duration(&t).ok())
+            .map(|d| d.as_secs()),
         security: Security {
             run_as_user: int_of(se.attribute("run_as_user")).unwrap_or(defaults.run_as_user),
             run_as_group: int_of(se.attribute("run_as_group")).unwrap_or(defaults.run_as_group),

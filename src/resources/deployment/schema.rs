@@ -255,6 +255,7 @@ pub fn schema() -> Schema {
             .attribute(m("labels", "Extra labels on every object."))
             .attribute(m("annotations", "Extra annotations on every object."))
             .attribute(security)
+            .attribute(s("startup_timeout", &format!("How long a pod may take to start before Kubernetes restarts it, loading its dataset (AOF or RDB) included, as a duration (`\"30m\"`, `\"1h\"`). During it the liveness probe does not run (a startup probe asks Redis for PONG every {period} s), so a large dataset loads in peace; after it, liveness takes over. Default: sized from the memory the data may take (`resources.limits.memory`, else `requests.memory`) at a conservative {rate} MiB/s, at least {min} minutes. Changing it rolls the pods.", period = crate::k8s::objects::deployment::STARTUP_PERIOD_SECONDS, rate = crate::k8s::objects::deployment::STARTUP_LOAD_MIB_PER_SECOND, min = crate::k8s::objects::deployment::STARTUP_MIN_SECONDS / 60)))
             .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
             .attribute(restore_from)
             .attribute(final_backup)

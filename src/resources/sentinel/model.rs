@@ -195,6 +195,12 @@ pub fn set_derived(state: &mut Value, want: &Desired) {
     state.set("service_name", names.name());
     state.set("port", Value::int(SENTINEL_PORT as i64));
     state.set("connection_url", names.connection_url());
+    state.set(
+        "sentinel_hosts",
+        (0..want.replicas)
+            .map(|i| format!("{}:{SENTINEL_PORT}", names.pod_host(i)))
+            .collect::<Vec<String>>(),
+    );
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub fn schema() -> Schema {
         .attribute(kept(Attribute::string("service_name").description("The Sentinels' client Service, `<deployment>-sentinel`.")))
         .attribute(kept(Attribute::number("port").description("Sentinel's port, 26379.")))
         .attribute(kept(Attribute::string("connection_url").description("For Sentinel-aware clients: `redis+sentinel://<service host>:26379/<master_name>` (no password: the data servers' password is the deployment's).")))
+        .attribute(Attribute::list("sentinel_hosts", Type::String).computed().description("Every Sentinel as `host:26379` (the pods' cluster DNS names), for clients that take a list of Sentinels (redis-py's `Sentinel([...])`, ioredis' `sentinels`, Lettuce, Jedis' `JedisSentinelPool`), with `master_name`. The password is the deployment's (`redis_deployment.password_secret`)."))
         .attribute(Attribute::string("image").computed().description("The Sentinels' image: the deployment's, so Sentinel and server are the same version. A new deployment image rolls the Sentinel pods at the next apply."))
         .attribute(Attribute::string("master_address").computed().description("The primary's `host:port` as the Sentinels report it (a DNS name with `announce_hostnames`). Follows failovers: refreshed, never planned."))
         .attribute(Attribute::string("current_primary_pod").computed().description("The data pod that is the primary now, as the Sentinels report it."))
