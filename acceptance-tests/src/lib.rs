@@ -4,6 +4,7 @@
 
 pub mod bed;
 pub mod cli;
+pub mod dataset;
 pub mod resp;
 pub mod runner;
 
@@ -314,7 +315,7 @@ pub fn sha256_of(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// Every file under `dir`, recursively (none when it does not exist).
+/// Every file under `dir`, recursively and sorted (none when it does not exist).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -327,6 +328,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
             out.push(p);
         }
     }
+    out.sort();
     out
 }
 

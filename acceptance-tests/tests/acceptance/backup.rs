@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use acceptance_tests::cli::{Tool, Workdir};
-use acceptance_tests::{admin, files_under, random_suffix, PodRedis, TestBed, TestNamespace};
+use acceptance_tests::{
+    admin, dataset, files_under, random_suffix, PodRedis, TestBed, TestNamespace,
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, Client};
@@ -110,60 +112,12 @@ async fn client_conn(client: &Client, ns: &str, pod: &str) -> PodRedis {
         .unwrap()
 }
 
-/// Fills the primary with every value type, small and large encodings, a stream with a
-/// consumer group and pending entries, TTLs (hash field TTLs on Redis 7.4), databases 0,
-/// 1 and 5, and a function library.
+/// Fills the primary with every value type (hash field TTLs on Redis 7.4).
 async fn fill(conn: &mut PodRedis, image: &str) {
-    let mut cmds: Vec<Vec<String>> = Vec::new();
-    let mut c = |args: &[&str]| cmds.push(args.iter().map(|s| s.to_string()).collect());
-    for db in ["0", "1", "5"] {
-        c(&["SELECT", db]);
-        c(&["SET", "str:int", "12345"]);
-        c(&["SET", "str:raw", &"x".repeat(500)]);
-        c(&["SET", "str:ttl", "v", "PX", "86400000"]);
-        c(&["RPUSH", "list:small", "a", "b", "c"]);
-        c(&["SADD", "set:int", "1", "2", "3"]);
-        c(&["SADD", "set:small", "a", "b"]);
-        c(&["ZADD", "zset:small", "1", "a", "2.5", "b"]);
-        c(&["HSET", "hash:small", "f", "v", "g", "2"]);
-    }
-    c(&["SELECT", "0"]);
-    for i in 0..300 {
-        let (i, v) = (i.to_string(), format!("value-{i}"));
-        c(&["RPUSH", "list:large", &v]);
-        c(&["SADD", "set:large", &v]);
-        c(&["ZADD", "zset:large", &i, &v]);
-        c(&["HSET", "hash:large", &i, &v]);
-        c(&["XADD", "stream", "*", "n", &i]);
-    }
-    c(&["XGROUP", "CREATE", "stream", "readers", "0"]);
-    c(&[
-        "XREADGROUP",
-        "GROUP",
-        "readers",
-        "alice",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "stream",
-        ">",
-    ]);
-    if image.starts_with("redis:7.4") {
-        c(&["HSET", "hash:fieldttl", "f", "v", "g", "w"]);
-        c(&["HEXPIRE", "hash:fieldttl", "86400", "FIELDS", "1", "f"]);
-    }
-    c(&[
-        "FUNCTION",
-        "LOAD",
-        "REPLACE",
-        "#!lua name=backuplib\nredis.register_function('answer', function() return 42 end)",
-    ]);
-    for cmd in cmds {
-        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        conn.call(&args)
-            .await
-            .unwrap_or_else(|e| panic!("{image}: {args:?}: {e}"));
-    }
+    let cmds = dataset::every_type("backup", image.starts_with("redis:7.4"));
+    dataset::load(&mut conn.resp, &cmds)
+        .await
+        .unwrap_or_else(|e| panic!("{image}: {e}"));
 }
 
 /// Keys in every database, from INFO keyspace.

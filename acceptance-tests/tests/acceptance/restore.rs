@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::cli::{Tool, Workdir};
 use acceptance_tests::resp::{Reply, Resp};
-use acceptance_tests::{admin, PodRedis, TestNamespace};
-use k8s_openapi::api::core::v1::Secret;
+use acceptance_tests::{admin, dataset, files_under, PodRedis, TestNamespace};
 use kube::{Api, Client};
 use tokio::net::TcpStream;
 
@@ -22,7 +21,7 @@ const PLAN: &[&str] = &["plan", "-input=false", "-no-color"];
 
 /// A command's output with its line breaks (the CLIs wrap diagnostics) as spaces.
 fn flat(out: String) -> String {
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    acceptance_tests::flat(&out)
 }
 
 /// The directory of a server build in the test bed's tool cache.
@@ -110,62 +109,7 @@ impl Drop for LocalServer {
 }
 
 fn sha256_of(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    assert!(out.status.success(), "sha256sum {}", path.display());
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
-
-/// Commands that fill a server with every value type, small and large encodings, a
-/// stream with a consumer group and pending entries, TTLs, keys in databases 0, 1 and 5,
-/// and a function library. `tag` changes the values.
-fn dataset(tag: &str) -> Vec<Vec<String>> {
-    let mut cmds: Vec<Vec<String>> = Vec::new();
-    let mut c = |args: &[&str]| cmds.push(args.iter().map(|s| s.to_string()).collect());
-    for db in ["0", "1", "5"] {
-        c(&["SELECT", db]);
-        c(&["SET", "str:int", "12345"]);
-        c(&["SET", "str:short", tag]);
-        c(&["SET", "str:raw", &format!("{tag}{}", "x".repeat(500))]);
-        c(&["SET", "str:ttl", tag, "PX", "86400000"]);
-        c(&["RPUSH", "list:small", "a", "b", tag]);
-        c(&["SADD", "set:int", "1", "2", "3"]);
-        c(&["SADD", "set:small", "a", "b", tag]);
-        c(&["ZADD", "zset:small", "1", "a", "2.5", tag]);
-        c(&["HSET", "hash:small", "f", tag, "g", "2"]);
-        c(&["HSET", "hash:ttl", "f", tag]);
-        c(&["PEXPIRE", "hash:ttl", "3600000"]);
-    }
-    c(&["SELECT", "0"]);
-    for i in 0..300 {
-        let (i, v) = (i.to_string(), format!("{tag}-{i}"));
-        c(&["RPUSH", "list:large", &v]);
-        c(&["SADD", "set:large", &v]);
-        c(&["ZADD", "zset:large", &i, &v]);
-        c(&["HSET", "hash:large", &i, &v]);
-        c(&["XADD", "stream", "*", "n", &i, "tag", tag]);
-    }
-    c(&["SADD", "set:large:int", &"9".repeat(30)]);
-    let (readers, late) = (format!("readers-{tag}"), format!("late-{tag}"));
-    c(&["XGROUP", "CREATE", "stream", &readers, "0"]);
-    c(&[
-        "XREADGROUP",
-        "GROUP",
-        &readers,
-        "alice",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "stream",
-        ">",
-    ]);
-    c(&["XGROUP", "CREATE", "stream", &late, "$"]);
-    c(&[
-        "FUNCTION",
-        "LOAD",
-        "REPLACE",
-        "#!lua name=restorelib\nredis.register_function('answer', function() return 42 end)",
-    ]);
-    cmds
+    acceptance_tests::sha256_of(path).unwrap()
 }
 
 /// Every key of databases 0, 1 and 5 with its type, encoding, a digest of its value and
@@ -252,14 +196,9 @@ async fn client_conn(client: &Client, ns: &str, pod: &str) -> PodRedis {
 
 /// A client connection to `pod` of deployment `name` with the generated password.
 async fn conn_of(client: &Client, ns: &str, name: &str, pod: &str) -> PodRedis {
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get(&format!("{name}-auth"))
+    acceptance_tests::client_conn(client, ns, name, pod)
         .await
-        .unwrap();
-    let password = String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap();
-    let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
-    conn.call(&["AUTH", &password]).await.unwrap();
-    conn
+        .unwrap()
 }
 
 fn deployment(ns: &str, image: &str, restore: Option<(&Path, &str)>) -> String {
@@ -282,11 +221,7 @@ async fn fill<S>(c: &mut Resp<S>, cmds: &[Vec<String>])
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    for cmd in cmds {
-        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let r = c.call(&args).await.unwrap();
-        assert!(!matches!(r, Reply::Error(_)), "{args:?}: {r:?}");
-    }
+    dataset::load(c, cmds).await.unwrap();
 }
 
 #[tokio::test]
@@ -296,7 +231,7 @@ async fn a_dump_rdb_of_every_type_restores_into_a_new_deployment_with_aof_and_th
     let files = tempfile::tempdir().unwrap();
     let local = LocalServer::start(&server_bin("redis-7.2.6"), files.path());
     let mut src = local.conn().await;
-    fill(&mut src, &dataset("one")).await;
+    fill(&mut src, &dataset::every_type("one", false)).await;
     let first = files.path().join("first.rdb");
     let first_sha = local.save_to(&first).await;
     let mut source = Vec::new();
@@ -339,7 +274,7 @@ async fn a_dump_rdb_of_every_type_restores_into_a_new_deployment_with_aof_and_th
         .await
         .unwrap();
     conn.call(&["SET", "only-live", "kept"]).await.unwrap();
-    fill(&mut src, &dataset("two")).await;
+    fill(&mut src, &dataset::every_type("two", false)).await;
     let second = files.path().join("second.rdb");
     let second_sha = local.save_to(&second).await;
     let source_two = digests(&mut src, "0").await;
@@ -430,7 +365,11 @@ async fn a_redis_7_4_dump_is_refused_at_plan_for_redis_7_2_and_valkey_8_with_tof
         .unwrap();
     let files = tempfile::tempdir().unwrap();
     let local = LocalServer::start(&server_bin("redis-7.4.1"), files.path());
-    fill(&mut local.conn().await, &dataset("new")[..5]).await;
+    fill(
+        &mut local.conn().await,
+        &dataset::every_type("new", false)[..5],
+    )
+    .await;
     let dump = files.path().join("redis74.rdb");
     let sha = local.save_to(&dump).await;
     for image in ["redis:7.2-alpine", "valkey/valkey:8.0-alpine"] {
@@ -455,19 +394,6 @@ async fn a_redis_7_4_dump_is_refused_at_plan_for_redis_7_2_and_valkey_8_with_tof
 }
 
 /// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
 
 #[tokio::test]
 async fn destroy_takes_a_verified_final_backup_first_and_a_failing_one_deletes_nothing() {
@@ -545,7 +471,7 @@ async fn a_zstd_redis_backup_restores_into_a_new_deployment_in_the_same_apply_wi
     let w = Workdir::new(Tool::Tofu, &src);
     w.apply();
     let mut conn = conn_of(&client, &ns.name, "src", "src-0").await;
-    fill(&mut conn.resp, &dataset("chain")).await;
+    fill(&mut conn.resp, &dataset::every_type("chain", false)).await;
     let mut source = Vec::new();
     for db in ["0", "1", "5"] {
         source.push(digests(&mut conn.resp, db).await);
