@@ -352,6 +352,7 @@ impl crate::tf::Provider for RedisProvider {
                 field_manager: parsed.field_manager.clone(),
                 store: parsed.store.clone(),
                 redis_opens: k8s::throttle::Slots::new(parsed.max_concurrent_requests),
+                namespaces_seen: Default::default(),
             }),
             Ok(Err(e)) => diags.push(
                 Diagnostic::error("Cannot configure the Kubernetes client", e.to_string())

@@ -28,6 +28,8 @@ pub struct Clients {
     /// Slots for Redis connections being opened (port-forward or TCP, and the handshake),
     /// shared by every resource: the provider's `max_concurrent_requests`.
     pub redis_opens: crate::k8s::throttle::Slots,
+    /// Namespaces this process has seen existing (checked once at plan, not per resource).
+    pub namespaces_seen: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// A `redis_deployment` as this provider process last planned it: resources that

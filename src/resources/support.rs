@@ -179,9 +179,23 @@ pub const PLAN_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// the API server cannot tell within [`PLAN_CHECK_TIMEOUT`] (unreachable, slow, or no
 /// permission to read namespaces): apply then says what is wrong.
 pub async fn check_namespace_exists(c: &Clients, ctx: &Context, ns: &str, diags: &mut Diagnostics) {
+    let seen = |record: bool| {
+        c.namespaces_seen.lock().is_ok_and(|mut set| {
+            if record {
+                set.insert(ns.to_owned());
+            }
+            set.contains(ns)
+        })
+    };
+    // Many deployments in one namespace: one GET per process, not one per resource.
+    if seen(false) {
+        return;
+    }
     let api: kube::Api<Namespace> = kube::Api::all(c.kube.clone());
     match ctx.bounded(PLAN_CHECK_TIMEOUT, api.get_opt(ns)).await {
-        Ok(Ok(Some(_))) => {}
+        Ok(Ok(Some(_))) => {
+            seen(true);
+        }
         Ok(Ok(None)) => diags.error_at(
             AttributePath::new("namespace"),
             "Namespace does not exist",
@@ -288,6 +302,7 @@ mod tests {
             api_server: "http://127.0.0.1:1/".into(),
             store: Default::default(),
             redis_opens: crate::k8s::throttle::Slots::new(1),
+            namespaces_seen: Default::default(),
         };
         let status = kube::core::Status {
             code: 404,

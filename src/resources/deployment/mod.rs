@@ -252,11 +252,13 @@ impl Resource for Deployment {
             return;
         };
         let prior = model::parse(&req.state, &req.state).spec;
+        // Both at once: a refresh of many deployments waits one round trip, not two.
+        let config_map = prior.config_map_name();
         let work = async {
-            let sts = apply::get::<StatefulSet>(&c.kube, &prior.namespace, &prior.name).await?;
-            let cm = apply::get::<ConfigMap>(&c.kube, &prior.namespace, &prior.config_map_name())
-                .await?;
-            Ok::<_, ApiError>((sts, cm))
+            tokio::try_join!(
+                apply::get::<StatefulSet>(&c.kube, &prior.namespace, &prior.name),
+                apply::get::<ConfigMap>(&c.kube, &prior.namespace, &config_map),
+            )
         };
         let (sts, cm) = match req.ctx.bounded(Duration::from_secs(60), work).await {
             Err(e) => {
