@@ -1,6 +1,7 @@
-# raibid-cli's job queue: one Redis primary holding the `raibid:jobs` stream, with an
-# append-only file synced every second, an 8Gi volume, a generated password and the
-# metrics exporter (no ServiceMonitor), as the Bitnami chart ran it for the MVP.
+# raibid-cli's job queue: one Redis primary holding the `raibid:jobs` stream and its
+# `raibid-workers` consumer group, with an append-only file synced every second, an 8Gi
+# volume, a generated password and the metrics exporter (no ServiceMonitor), as the
+# Bitnami chart and raibid-cli's installer set it up for the MVP.
 
 terraform {
   required_version = ">= 1.11"
@@ -54,6 +55,19 @@ resource "redis_deployment" "queue" {
   metrics = {
     enabled = true
   }
+
+  # What `raibid-cli setup redis` ran: XGROUP CREATE raibid:jobs raibid-workers $ MKSTREAM.
+  # Created at each apply if missing (a group deleted by hand shows in the plan), never
+  # deleted when removed from here; the queue's entries are never touched.
+  streams = [
+    {
+      name   = "raibid:jobs"
+      groups = ["raibid-workers"]
+      # Trimmed to about 10,000 entries at each apply; the producer keeps it there
+      # between applies with XADD raibid:jobs MAXLEN ~ 10000 * ...
+      maxlen = 10000
+    },
+  ]
 }
 
 output "connection_url" {

@@ -17,6 +17,7 @@ mod runtime;
 mod sentinel;
 mod sentinel_faults;
 mod stacks;
+mod streams;
 mod testbed_faults;
 mod testbed_policies;
 mod testbed_services;

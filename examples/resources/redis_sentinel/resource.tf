@@ -34,6 +34,16 @@ output "sentinel_url" {
   value = redis_sentinel.ha.connection_url
 }
 
+# For clients that take a list of Sentinels (redis-py's Sentinel([...]), ioredis'
+# sentinels): every Sentinel's host:port, with master_name and the deployment's Secret.
+output "sentinel_hosts" {
+  value = redis_sentinel.ha.sentinel_hosts
+}
+
+output "password_secret" {
+  value = redis_deployment.cache.password_secret # { name, key }: the data servers' password
+}
+
 # Follows failovers at each refresh; never moved back by an apply.
 output "primary_pod" {
   value = redis_sentinel.ha.current_primary_pod
