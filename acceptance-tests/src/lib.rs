@@ -5,6 +5,7 @@
 pub mod bed;
 pub mod cli;
 pub mod dataset;
+pub mod leftovers;
 pub mod resp;
 pub mod runner;
 

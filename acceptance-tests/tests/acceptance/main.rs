@@ -2,9 +2,11 @@
 //! `acceptance-tests/testbed/testbed up`.
 
 mod backup;
+mod backup_faults;
 mod backup_schedule;
 mod day_two;
 mod deployment;
+mod faults;
 mod least_privilege;
 mod monitoring;
 mod ownership;
