@@ -50,6 +50,7 @@ fn server_dir(server: Server) -> PathBuf {
 fn passwords() -> Passwords {
     Passwords {
         client: "client-pw".into(),
+        client_previous: Vec::new(),
         admin: "admin-pw".into(),
         replication: "replication-pw".into(),
         exporter: "exporter-pw".into(),

@@ -442,7 +442,10 @@ pub const NEVER_FOR_CLIENTS: &[&str] = &[
 /// The provider (user `terraform`): liveness, INFO (readiness, replication, version),
 /// CONFIG GET/SET of live directives, ROLE and DBSIZE; and for `restore_from`, SELECT,
 /// RESTORE and FUNCTION RESTORE, with write-only access to keys ([`ADMIN_KEYS`]): it can
-/// load a backup but read no key (no GET, no DUMP, no SCAN). No ACL changes.
+/// load a backup but read no key (no GET, no DUMP, no SCAN). ACL SETUSER, to change the
+/// clients' passwords live during a rotation ([`set_passwords`]): it could grant more,
+/// but whoever holds this user's password holds the internal Secret, whose backup
+/// password already reads every key through SYNC, so it widens nothing.
 pub const ADMIN_COMMANDS: &[&str] = &[
     "ping",
     "info",
@@ -453,7 +456,20 @@ pub const ADMIN_COMMANDS: &[&str] = &[
     "select",
     "restore",
     "function|restore",
+    "acl|setuser",
 ];
+
+/// `ACL SETUSER <user> resetpass #<hash>...`: the user accepts exactly these password
+/// hashes from now on (atomically; its other rules, and connections already
+/// authenticated, are left as they are).
+pub fn set_passwords(user: &str, hashes: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = ["ACL", "SETUSER", user, "resetpass"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(hashes.iter().map(|h| format!("#{h}")));
+    args
+}
 
 /// The provider's key permissions: write only (Redis 7's `%W~`), for RESTORE.
 pub const ADMIN_KEYS: &str = "%W~*";

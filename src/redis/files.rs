@@ -72,6 +72,9 @@ pub fn password_hash(password: &str) -> String {
 pub struct Passwords {
     /// The clients' (user `default`).
     pub client: String,
+    /// Hashes (as [`password_hash`] makes them) of earlier clients' passwords still
+    /// accepted beside `client`: during a rotation, until its last step.
+    pub client_previous: Vec<String>,
     /// The provider's (user `terraform`).
     pub admin: String,
     /// The replicas' (user `replicator`).
@@ -102,6 +105,7 @@ impl Passwords {
         };
         Passwords {
             client,
+            client_previous: Vec::new(),
             admin: get(keys::ADMIN_PASSWORD),
             replication: get(keys::REPLICATION_PASSWORD),
             exporter: get(keys::EXPORTER_PASSWORD),
@@ -109,6 +113,36 @@ impl Passwords {
             backup: get(keys::BACKUP_PASSWORD),
         }
     }
+
+    /// The hashes the clients' user accepts: the current password's first, then the
+    /// previous ones not equal to it.
+    pub fn client_hashes(&self) -> Vec<String> {
+        let current = password_hash(&self.client);
+        let mut out = vec![current.clone()];
+        for h in &self.client_previous {
+            if !out.contains(h) {
+                out.push(h.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The password hashes the clients' user (`default`) accepts in an ACL file (in order;
+/// none when the file has no such user).
+pub fn client_hashes_in(acl_file: &str) -> Vec<String> {
+    let prefix = format!("user {} ", acl::CLIENT_USER);
+    acl_file
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|rules| {
+            rules
+                .split_whitespace()
+                .filter_map(|r| r.strip_prefix('#'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The ACL file for `server`: clients as `default` (their list from `acl`, with
@@ -122,7 +156,7 @@ pub fn users_acl(
 ) -> String {
     let internal = |commands| acl::internal_rules(commands, server);
     format!(
-        "user {client_user} on #{client} ~* &* {client_rules}\n\
+        "user {client_user} on {client} ~* &* {client_rules}\n\
          user {ADMIN_USER} on #{admin} {admin_keys} {admin_rules} {admin_streams}\n\
          user {REPLICATION_USER} on #{repl} {repl_rules}\n\
          user {PROBE_USER} on nopass {probe_rules}\n\
@@ -130,7 +164,12 @@ pub fn users_acl(
          user {SENTINEL_USER} on #{sentinel} resetchannels &{channel} {sentinel_rules}\n\
          user {BACKUP_USER} on #{backup} {backup_rules}\n",
         client_user = acl::CLIENT_USER,
-        client = password_hash(&passwords.client),
+        client = passwords
+            .client_hashes()
+            .iter()
+            .map(|h| format!("#{h}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         client_rules = acl::client_rules(allow, disable, server),
         admin = password_hash(&passwords.admin),
         admin_keys = acl::ADMIN_KEYS,

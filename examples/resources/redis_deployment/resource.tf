@@ -76,6 +76,9 @@ resource "redis_deployment" "queue" {
 
   auth = {
     password_wo         = var.queue_password
-    password_wo_version = 1 # bump it to roll out a new password
+    password_wo_version = 1 # bump it with a new password: rotated without downtime
+    # The old password keeps working this long after the Secret holds the new one,
+    # for clients to re-read it; then it is removed.
+    rotation_grace_seconds = 90
   }
 }

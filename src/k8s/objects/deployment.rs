@@ -88,7 +88,7 @@ impl Objects {
 }
 
 /// Everything whose change restarts the pods, named as the plan names it: the pod
-/// template's own fields, the write-only password's version, and what the pods read
+/// template's own fields and what the pods read
 /// only at start (directives from [`config::start_inputs`]). The template carries the
 /// fields itself and the files through its restart annotation ([`restart_hash`]); the
 /// plan's "Pods will restart" reasons are the names whose values differ. A unit test
@@ -132,10 +132,6 @@ pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
         (
             "startup_timeout".to_string(),
             format!("{:?}", spec.startup_timeout),
-        ),
-        (
-            "password".to_string(),
-            format!("{:?}", spec.password_version),
         ),
     ];
     for (k, v) in config::start_inputs(&spec.directives) {
@@ -204,7 +200,17 @@ pub fn build(
     password_secret_owned: bool,
 ) -> Result<Objects, BuildError> {
     let acl_files = files::acl_files(&spec.allow_commands, &spec.disable_commands, passwords);
-    let users_acl: String = acl_files.iter().map(|(_, text)| text.as_str()).collect();
+    // The clients' passwords change live (ACL SETUSER), never by a restart.
+    let neutral = Passwords {
+        client: String::new(),
+        client_previous: Vec::new(),
+        ..passwords.clone()
+    };
+    let users_acl: String =
+        files::acl_files(&spec.allow_commands, &spec.disable_commands, &neutral)
+            .iter()
+            .map(|(_, text)| text.clone())
+            .collect();
     let start_script = files::start_script(&spec.start_names());
     let restart_hash = restart_hash(spec, &users_acl, &start_script);
     let meta = |name: String| {
@@ -860,5 +866,36 @@ mod tests {
         let mut restart = s.clone();
         restart.directives.push(("databases".into(), "4".into()));
         assert_ne!(hash(&restart), hash(&s));
+    }
+
+    #[test]
+    fn a_new_client_password_restarts_nothing_and_the_acl_files_accept_old_and_new() {
+        let p = passwords();
+        let mut rotating = p.clone();
+        rotating.client = "client-pw-2".into();
+        rotating.client_previous = vec![files::password_hash(&p.client)];
+        let (before, after) = (
+            build(&spec(), &p, true).unwrap(),
+            build(&spec(), &rotating, true).unwrap(),
+        );
+        let template = |o: &Objects| {
+            serde_json::to_value(&o.stateful_set.spec.as_ref().unwrap().template).unwrap()
+        };
+        assert_eq!(template(&before), template(&after));
+        let acl = |o: &Objects| {
+            let data = o.internal_secret.data.clone().unwrap();
+            String::from_utf8(data[keys::USERS_ACL].0.clone()).unwrap()
+        };
+        assert_eq!(
+            files::client_hashes_in(&acl(&after)),
+            vec![
+                files::password_hash("client-pw-2"),
+                files::password_hash("client-pw")
+            ]
+        );
+        assert_eq!(
+            files::client_hashes_in(&acl(&before)),
+            vec![files::password_hash("client-pw")]
+        );
     }
 }

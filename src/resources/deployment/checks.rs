@@ -355,6 +355,25 @@ fn auth(d: &mut Diagnostics, a: &Value, config_auth: &Value) {
     let existing = a.attribute("existing_secret");
     let wo = config_auth.attribute("password_wo");
     let wo_set = !wo.is_null() || !a.attribute("password_wo_version").is_null();
+    if let Some(grace) = a.attribute("rotation_grace_seconds").as_i64() {
+        if !(0..=3600).contains(&grace) {
+            bad(
+                d,
+                path(&["auth", "rotation_grace_seconds"]),
+                "Invalid grace period",
+                "auth.rotation_grace_seconds must be between 0 and 3600.",
+            );
+        }
+    }
+    if !a.attribute("password_version").is_null() && (wo_set || !existing.is_null()) {
+        bad(
+            d,
+            path(&["auth", "password_version"]),
+            "Conflicting settings",
+            "auth.password_version rotates the generated password; with auth.existing_secret or \
+             auth.password_wo, change the Secret or bump auth.password_wo_version instead.",
+        );
+    }
     if !existing.is_null() {
         if wo_set {
             bad(

@@ -33,6 +33,11 @@ pub struct Desired {
     pub spec: DeploymentSpec,
     /// The password's source.
     pub password: PasswordSource,
+    /// `auth.password_version`: a new one generates a new password.
+    pub password_version: Option<i64>,
+    /// `auth.rotation_grace_seconds`: how long a rotation keeps the old password after
+    /// the password Secret holds the new one.
+    pub rotation_grace: std::time::Duration,
     /// Create the namespace.
     pub create_namespace: bool,
     /// Wait for the pods and Redis.
@@ -255,6 +260,12 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
     Desired {
         spec,
         password,
+        password_version: int_of(a.attribute("password_version")),
+        rotation_grace: std::time::Duration::from_secs(
+            int_of(a.attribute("rotation_grace_seconds"))
+                .unwrap_or(0)
+                .clamp(0, 3600) as u64,
+        ),
         create_namespace: v.attribute("create_namespace").as_bool().unwrap_or(false),
         wait_for_ready: v.attribute("wait_for_ready").as_bool().unwrap_or(true),
         retain_on_destroy: pe.attribute("retain_on_destroy").as_bool().unwrap_or(false),

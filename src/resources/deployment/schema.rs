@@ -113,11 +113,13 @@ pub fn schema() -> Schema {
                 .sensitive()
                 .write_only()
                 .description("The password, write-only: sent at apply, stored only in a Kubernetes Secret, never in state. Change `password_wo_version` to rotate it."),
-            n("password_wo_version", "Bump to apply a new `password_wo`."),
+            n("password_wo_version", "Bump to apply a new `password_wo`: a rotation without downtime (see `auth`)."),
+            n("password_version", "Bump to generate a new random password (when neither `existing_secret` nor `password_wo` is set): a rotation without downtime (see `auth`)."),
+            n("rotation_grace_seconds", "During a rotation, how long the old password keeps working after the password Secret holds the new one, for clients to re-read it (a mounted Secret can take a minute or more to update in a pod). Default 0."),
         ],
     )
     .optional()
-    .description("Clients' password. By default a random one is generated into the Secret `<name>-auth`. It never appears in Terraform state or plans.");
+    .description("Clients' password. By default a random one is generated into the Secret `<name>-auth`. It never appears in Terraform state or plans. A new password (a bump of `password_version` or `password_wo_version`, another `existing_secret`, or a new value in it) is rotated without downtime and without restarting a pod: the pods first accept the new password beside the old one (ACL SETUSER, and their ACL file for a restart meanwhile), then the password Secret gets the new one, then, after `rotation_grace_seconds`, the old one is removed. Clients authenticating with the old password work until that last step; connections already open stay open. An apply stopped halfway is finished by the next one.");
 
     let mut metrics = vec![
         b("enabled", "Run the redis_exporter sidecar and a metrics Service."),

@@ -1,0 +1,307 @@
+//! Rotating the clients' password of a `redis_deployment` without downtime, against the
+//! test bed: a new generated password (`auth.password_version`, under tofu) and a new
+//! write-only one (`auth.password_wo_version`, under terraform). While the apply runs, a
+//! watcher authenticates with the old password and with whatever the password Secret
+//! holds, on every pod, over and over: the old password works until the last step, the
+//! Secret never hands out a password a pod refuses, and afterwards only the new one
+//! works, without a pod restarting; a connection opened with the old password stays
+//! open, replication goes on, and neither password is in the plan or the state.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use acceptance_tests::cli::{Tool, Workdir};
+use acceptance_tests::resp::info_field;
+use acceptance_tests::{admin, eventually, PodRedis, TestNamespace};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+const PODS: [&str; 2] = ["cache-0", "cache-1"];
+
+fn deployment(ns: &str, auth: &str) -> String {
+    format!(
+        "resource \"redis_deployment\" \"cache\" {{\n  name      = \"cache\"\n  namespace = \"{ns}\"\n  \
+         replicas  = 2\n  persistence = {{ enabled = false }}\n  auth = {{\n{auth}\n    \
+         rotation_grace_seconds = 4\n  }}\n}}\n"
+    )
+}
+
+/// The clients' password in the Secret `cache-auth`.
+async fn secret_password(client: &Client, ns: &str) -> String {
+    let s = Api::<Secret>::namespaced(client.clone(), ns)
+        .get("cache-auth")
+        .await
+        .unwrap();
+    String::from_utf8(s.data.unwrap()["password"].0.clone()).unwrap()
+}
+
+/// The pods by name, with their uids and restart counts.
+async fn pods(client: &Client, ns: &str) -> BTreeMap<String, (String, i32)> {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| {
+            let restarts = acceptance_tests::restart_count(&p);
+            (
+                p.metadata.name.unwrap_or_default(),
+                (p.metadata.uid.unwrap_or_default(), restarts),
+            )
+        })
+        .collect()
+}
+
+/// Whether `AUTH default <password>` succeeds on `conn`.
+async fn auth_ok(conn: &mut PodRedis, password: &str) -> bool {
+    conn.call(&["AUTH", "default", password]).await.is_ok()
+}
+
+/// One look, during an apply: whether the Secret held a new password (read first), the
+/// old password's AUTH on each pod, and the Secret's password's on each pod.
+#[derive(Debug)]
+struct Sample {
+    at: Duration,
+    secret_new: bool,
+    old_ok: Vec<bool>,
+    secret_ok: Vec<bool>,
+}
+
+/// Applies while watching every pod: samples until the apply has ended.
+async fn apply_watching(w: &Workdir, client: &Client, ns: &str, old: &str) -> Vec<Sample> {
+    let mut conns = Vec::new();
+    for pod in PODS {
+        conns.push(PodRedis::connect(client, ns, pod, 6379).await.unwrap());
+    }
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let apply = s.spawn(|| w.apply());
+            let started = Instant::now();
+            let samples = tokio::runtime::Handle::current().block_on(async {
+                let mut samples = Vec::new();
+                while !apply.is_finished() {
+                    let secret = secret_password(client, ns).await;
+                    let mut sample = Sample {
+                        at: started.elapsed(),
+                        secret_new: secret != old,
+                        old_ok: Vec::new(),
+                        secret_ok: Vec::new(),
+                    };
+                    for conn in conns.iter_mut() {
+                        sample.old_ok.push(auth_ok(conn, old).await);
+                        sample.secret_ok.push(auth_ok(conn, &secret).await);
+                    }
+                    samples.push(sample);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                samples
+            });
+            let out = apply.join().expect("the apply thread");
+            assert!(
+                !out.contains("Pods will restart"),
+                "a rotation restarts nothing:\n{out}"
+            );
+            samples
+        })
+    })
+}
+
+/// What a rotation from `old` must have looked like from outside, sample by sample.
+fn check_timeline(samples: &[Sample]) {
+    assert!(samples.len() > 5, "too few samples: {samples:?}");
+    let flip = samples
+        .iter()
+        .position(|s| s.secret_new)
+        .unwrap_or_else(|| panic!("the Secret never held the new password: {samples:?}"));
+    for s in samples {
+        // The Secret never hands out a password a pod refuses.
+        assert!(
+            s.secret_ok.iter().all(|ok| *ok),
+            "a pod refused the Secret's password at {:?}: {samples:#?}",
+            s.at
+        );
+    }
+    for s in &samples[..flip] {
+        assert!(
+            s.old_ok.iter().all(|ok| *ok),
+            "the old password failed before the Secret changed, at {:?}: {samples:#?}",
+            s.at
+        );
+    }
+    // After the Secret changed, the old password still worked for a while (the grace
+    // period), on every pod: it is removed only at the last step.
+    let kept = samples[flip..]
+        .iter()
+        .take_while(|s| s.old_ok.iter().all(|ok| *ok))
+        .count();
+    assert!(
+        kept >= 2,
+        "the old password stopped working as soon as the Secret changed: {samples:#?}"
+    );
+    // Once a pod refuses the old password, it never takes it again.
+    for (i, pod) in PODS.iter().enumerate() {
+        if let Some(gone) = samples[flip..].iter().position(|s| !s.old_ok[i]) {
+            assert!(
+                samples[flip + gone..].iter().all(|s| !s.old_ok[i]),
+                "the old password came back on {pod} after being removed: {samples:#?}"
+            );
+        }
+    }
+    eprintln!(
+        "{} samples over {:?}: the Secret changed at {:?}, the old password worked on every \
+         pod for {kept} samples after it",
+        samples.len(),
+        samples.last().map(|s| s.at).unwrap_or_default(),
+        samples[flip].at
+    );
+}
+
+/// After a rotation from `old` to `new`: only `new` authenticates, on every pod, without
+/// a restart; `held` (authenticated with `old` before) still answers; the replica
+/// replicates a write made with `new`; the plan is empty; no password is in the state.
+async fn check_after(
+    w: &Workdir,
+    client: &Client,
+    ns: &str,
+    old: &str,
+    new: &str,
+    held: &mut PodRedis,
+    before: &BTreeMap<String, (String, i32)>,
+) {
+    assert_ne!(old, new);
+    for pod in PODS {
+        let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
+        assert!(
+            !auth_ok(&mut conn, old).await,
+            "{pod} still takes the old password"
+        );
+        assert!(
+            auth_ok(&mut conn, new).await,
+            "{pod} refuses the new password"
+        );
+    }
+    assert_eq!(&pods(client, ns).await, before, "no pod restarted");
+    let got = held.call(&["GET", "rotation:before"]).await.unwrap();
+    assert_eq!(
+        got.text().unwrap(),
+        "kept",
+        "the old connection still works"
+    );
+    let mut primary = PodRedis::connect(client, ns, "cache-0", 6379)
+        .await
+        .unwrap();
+    primary.call(&["AUTH", "default", new]).await.unwrap();
+    primary
+        .call(&["SET", "rotation:after", new.len().to_string().as_str()])
+        .await
+        .unwrap();
+    let mut replica = PodRedis::connect(client, ns, "cache-1", 6379)
+        .await
+        .unwrap();
+    replica.call(&["AUTH", "default", new]).await.unwrap();
+    let info = replica.call(&["INFO", "replication"]).await.unwrap();
+    assert_eq!(
+        info_field(info.text().unwrap(), "master_link_status"),
+        Some("up"),
+        "replication survives the rotation"
+    );
+    eventually("the write replicated", Duration::from_secs(30), || async {
+        let mut r = PodRedis::connect(client, ns, "cache-1", 6379).await?;
+        r.call(&["AUTH", "default", new]).await?;
+        let v = r.call(&["GET", "rotation:after"]).await?;
+        Ok(v.text().ok().map(|_| ()))
+    })
+    .await
+    .unwrap();
+    w.assert_plan_empty();
+    let state = w.state_file();
+    assert!(
+        !state.contains(old) && !state.contains(new),
+        "a password is in the state"
+    );
+}
+
+/// A client connection with `password`, holding a key written before the rotation.
+async fn held_connection(client: &Client, ns: &str, password: &str) -> PodRedis {
+    let mut held = PodRedis::connect(client, ns, "cache-0", 6379)
+        .await
+        .unwrap();
+    held.call(&["AUTH", "default", password]).await.unwrap();
+    held.call(&["SET", "rotation:before", "kept"])
+        .await
+        .unwrap();
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_version_rotates_the_generated_password_without_downtime_with_tofu() {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "rotate-gen").await.unwrap();
+    let w = Workdir::new(
+        Tool::Tofu,
+        &deployment(&ns.name, "    password_version = 1"),
+    );
+    w.apply();
+    let old = secret_password(&client, &ns.name).await;
+    let mut held = held_connection(&client, &ns.name, &old).await;
+    let before = pods(&client, &ns.name).await;
+
+    w.write(&deployment(&ns.name, "    password_version = 2"));
+    let (code, plan) = w.plan_exit_code();
+    assert_eq!(code, 2);
+    let flat = acceptance_tests::flat(&plan);
+    assert!(
+        flat.contains("Password rotated without downtime")
+            && flat.contains("auth.password_version 1 -> 2")
+            && flat.contains("keep working until step 3"),
+        "the plan tells the steps:\n{plan}"
+    );
+    assert!(!flat.contains("Pods will restart"), "{plan}");
+    assert!(!plan.contains(&old), "the password is in the plan");
+
+    let samples = apply_watching(&w, &client, &ns.name, &old).await;
+    check_timeline(&samples);
+    let new = secret_password(&client, &ns.name).await;
+    assert!(!plan.contains(&new), "the new password is in the plan");
+    check_after(&w, &client, &ns.name, &old, &new, &mut held, &before).await;
+    w.destroy();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_wo_version_bump_rotates_the_write_only_password_without_downtime_with_terraform(
+) {
+    let client = admin().await;
+    let ns = TestNamespace::create(&client, "rotate-wo").await.unwrap();
+    let auth = |pw: &str, version: u32| {
+        format!("    password_wo = \"{pw}\"\n    password_wo_version = {version}")
+    };
+    let (old, new) = ("rotation-wo-first-3b1d", "rotation-wo-second-9e4a");
+    let w = Workdir::new(Tool::Terraform, &deployment(&ns.name, &auth(old, 1)));
+    w.apply();
+    assert_eq!(secret_password(&client, &ns.name).await, old);
+    let mut held = held_connection(&client, &ns.name, old).await;
+    let before = pods(&client, &ns.name).await;
+
+    w.write(&deployment(&ns.name, &auth(new, 2)));
+    let (code, plan) = w.plan_exit_code();
+    assert_eq!(code, 2);
+    let flat = acceptance_tests::flat(&plan);
+    assert!(
+        flat.contains("Password rotated without downtime")
+            && flat.contains("auth.password_wo_version 1 -> 2")
+            && flat.contains("4 s later"),
+        "the plan tells the steps:\n{plan}"
+    );
+    assert!(
+        !plan.contains(old) && !plan.contains(new),
+        "a password is in the plan"
+    );
+
+    let samples = apply_watching(&w, &client, &ns.name, old).await;
+    check_timeline(&samples);
+    assert_eq!(secret_password(&client, &ns.name).await, new);
+    check_after(&w, &client, &ns.name, old, new, &mut held, &before).await;
+    w.destroy();
+}
