@@ -513,9 +513,148 @@ pub async fn rolling_restart(
         .map_err(|e| api_diag(c, "Cannot end the rolling restart", &e))
 }
 
+/// Whether a Sentinel's view of the primary (`SENTINEL MASTER` fields) is whole again
+/// after a reset: the primary up, `replicas` replicas and `others` other Sentinels (at
+/// least: a Sentinel pod not ready when they were counted is seen too).
+fn rediscovered(
+    master: &BTreeMap<String, String>,
+    replicas: i32,
+    others: usize,
+) -> Result<(), String> {
+    let flags = master.get("flags").map(String::as_str).unwrap_or("");
+    let count = |k: &str| {
+        master
+            .get(k)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
+    let (seen_replicas, seen_others) = (count("num-slaves"), count("num-other-sentinels"));
+    if flags.contains("_down") || !flags.contains("master") {
+        Err(format!("the primary is {flags}"))
+    } else if seen_replicas != i64::from(replicas) {
+        Err(format!("{seen_replicas} of {replicas} replicas seen"))
+    } else if usize::try_from(seen_others).map_or(true, |n| n < others) {
+        Err(format!("{seen_others} of {others} other Sentinels seen"))
+    } else {
+        Ok(())
+    }
+}
+
+/// After a scale-down, the Sentinels keep listing the removed pods as replicas (down)
+/// until SENTINEL RESET. Once the removed pods are gone, each Sentinel is reset in turn
+/// and the next one only when it sees the primary, the remaining replicas and the other
+/// Sentinels again, so that the others keep the quorum meanwhile. Nothing to do without
+/// Sentinels.
+pub async fn reset_sentinels_after_scale_down(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    timeout: Duration,
+) -> Result<(), Diagnostic> {
+    let api = |e: ApiError| api_diag(c, "Cannot look for the deployment's Sentinels", &e);
+    let Some((sentinel_pods, password)) = sentinels(c, spec).await.map_err(api)? else {
+        return Ok(());
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let pods: Api<Pod> = Api::namespaced(c.kube.clone(), &spec.namespace);
+    let selector = wait::selector_string(&spec.selector_labels());
+    wait_until(
+        || async {
+            let listed = pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| RedisError::NotReady {
+                    reason: e.to_string(),
+                })?;
+            let removed: Vec<String> = listed
+                .items
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .filter(|n| {
+                    n.rsplit_once('-')
+                        .and_then(|(_, o)| o.parse::<i32>().ok())
+                        .is_some_and(|o| o >= spec.replicas)
+                })
+                .collect();
+            if removed.is_empty() {
+                Ok(())
+            } else {
+                Err(RedisError::NotReady {
+                    reason: format!("removed pods still there: {}", removed.join(", ")),
+                })
+            }
+        },
+        left(),
+    )
+    .await
+    .map_err(|e| diag_from("The removed pods did not go", &e))?;
+    let others = sentinel_pods.len().saturating_sub(1);
+    for pod in &sentinel_pods {
+        let Some(name) = master_name(c, spec, pod, &password)
+            .await
+            .map_err(|e| diag_from(&format!("Sentinel {pod} does not answer"), &e))?
+        else {
+            continue;
+        };
+        let connect = || {
+            conn_as(
+                c,
+                &spec.namespace,
+                pod,
+                SENTINEL_PORT,
+                ADMIN_USER,
+                &password,
+            )
+        };
+        tracing::info!(id = %spec.id(), sentinel = %pod, "SENTINEL RESET after the scale-down");
+        let mut conn = connect()
+            .await
+            .map_err(|e| diag_from(&format!("Sentinel {pod} does not answer"), &e))?;
+        conn.command(&["SENTINEL", "RESET", &name])
+            .await
+            .map_err(|e| diag_from(&format!("SENTINEL RESET on {pod} failed"), &e))?;
+        wait_until(
+            || async {
+                let mut conn = connect().await?;
+                let reply = conn.command(&["SENTINEL", "MASTER", &name]).await?;
+                let master = reply.as_pairs().unwrap_or_default();
+                rediscovered(&master, spec.replicas - 1, others)
+                    .map_err(|reason| RedisError::NotReady { reason })
+            },
+            left(),
+        )
+        .await
+        .map_err(|e| {
+            diag_from(
+                &format!("Sentinel {pod} did not see the primary again after SENTINEL RESET"),
+                &e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_sentinel_is_done_once_it_sees_the_primary_every_remaining_replica_and_the_others() {
+        let master = |flags: &str, replicas: &str, others: &str| {
+            BTreeMap::from([
+                ("flags".to_string(), flags.to_string()),
+                ("num-slaves".to_string(), replicas.to_string()),
+                ("num-other-sentinels".to_string(), others.to_string()),
+            ])
+        };
+        assert_eq!(rediscovered(&master("master", "1", "2"), 1, 2), Ok(()));
+        assert!(rediscovered(&master("master", "0", "2"), 1, 2).is_err());
+        // The removed pod still listed (no reset yet): not done.
+        assert!(rediscovered(&master("master", "2", "2"), 1, 2).is_err());
+        assert!(rediscovered(&master("master", "1", "0"), 1, 2).is_err());
+        assert!(rediscovered(&master("s_down,master", "1", "2"), 1, 2).is_err());
+        assert!(rediscovered(&BTreeMap::new(), 1, 2).is_err());
+    }
 
     #[test]
     fn only_the_deployments_own_pod_names_have_an_ordinal() {

@@ -155,6 +155,9 @@ impl Deployment {
                 ops::converge_redis(&c, spec, prior, &passwords, limit).await?;
             if let Some(prior) = prior {
                 ops::volumes_grown(&c, prior, spec, limit).await?;
+                if spec.replicas < prior.replicas {
+                    failover::reset_sentinels_after_scale_down(&c, spec, limit).await?;
+                }
             }
             if let Some(r) = backups::wanted(&req.plan, &req.prior_state) {
                 let done = backups::restore(&c, spec, &passwords.admin, &r).await?;
