@@ -6,6 +6,7 @@ mod backup_faults;
 mod backup_schedule;
 mod day_two;
 mod deployment;
+mod ephemeral;
 mod faults;
 mod least_privilege;
 mod monitoring;
