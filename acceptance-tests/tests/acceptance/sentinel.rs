@@ -293,6 +293,55 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
     w.write(&stack(&ns.name, image, "  down_after_milliseconds = 7000"));
     w.apply();
 
+    // The deployment scaled down to two pods: the primary leaves cache-2 first if it
+    // serves there, and the deployment's apply resets the Sentinels one at a time, so
+    // that none lists the removed pod any more.
+    let two_pods = |text: String| text.replacen("replicas  = 3", "replicas  = 2", 1);
+    w.write(&two_pods(stack(
+        &ns.name,
+        image,
+        "  down_after_milliseconds = 7000",
+    )));
+    w.apply();
+    for pod in SENTINELS {
+        let mut conn = sentinel(&client, &ns.name, pod).await;
+        let listed = format!(
+            "{:?}",
+            conn.call(&["SENTINEL", "REPLICAS", "mymaster"])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !listed.contains("cache-2."),
+            "{pod} lists cache-2: {listed}"
+        );
+        assert_eq!(
+            master_field(&client, &ns.name, pod, "num-slaves").await,
+            "1",
+            "{pod}"
+        );
+    }
+    w.assert_plan_empty();
+    let mut conn = sentinel(&client, &ns.name, SENTINELS[0]).await;
+    let Reply::Array(items) = conn
+        .call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"])
+        .await
+        .unwrap()
+    else {
+        panic!("no primary");
+    };
+    let new_primary = items[0]
+        .text()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        ["cache-0", "cache-1"].contains(&new_primary.as_str()),
+        "{new_primary}"
+    );
+
     // Import: forgotten, imported by id, and the plan is empty.
     w.ok(&["state", "rm", "-no-color", "redis_sentinel.ha"]);
     w.ok(&[
@@ -304,7 +353,7 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
     w.assert_plan_empty();
 
     // Destroying the Sentinels leaves the deployment serving.
-    w.write(&deployment_only(&ns.name, image));
+    w.write(&two_pods(deployment_only(&ns.name, image)));
     w.apply();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
@@ -330,7 +379,7 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
         .await
         .unwrap();
     let replica = if new_primary == "cache-1" {
-        "cache-2"
+        "cache-0"
     } else {
         "cache-1"
     };
