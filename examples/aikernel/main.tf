@@ -74,6 +74,15 @@ resource "redis_deployment" "cache" {
     enabled         = true
     service_monitor = var.prometheus_operator
     prometheus_rule = var.prometheus_operator
+    # A Grafana dashboard for the sidecar of kube-prometheus-stack's Grafana.
+    dashboard        = true
+    dashboard_folder = "AIKernel"
+    alerts = {
+      memory_percent = 85 # AIKernel's cache warns before LRU eviction starts
+      labels         = { team = "aikernel" }
+      # A cache under allkeys-lru evicts by design once full.
+      disabled = ["RedisEvicting"]
+    }
   }
 
   disable_commands = ["FLUSHALL", "FLUSHDB", "DEBUG"]

@@ -37,7 +37,9 @@ pub fn attributes() -> Vec<Attribute> {
         vec![
             percent("memory_percent", d.memory_percent, "RedisMemoryHigh fires when used memory stays above this percentage of `maxmemory`"),
             percent("clients_percent", d.clients_percent, "RedisTooManyClients fires when connected clients stay above this percentage of `maxclients`"),
-            count("replication_lag_seconds", d.replication_lag_seconds, "RedisReplicationLagging fires when a replica's last acknowledgement to its primary is older than this many seconds")
+            Attribute::number("replication_lag_seconds")
+                .optional()
+                .description(format!("RedisReplicationLagging fires when a replica's last acknowledgement to its primary is older than this many seconds (default {}).", d.replication_lag_seconds))
                 .validator(validate::int_at_least(1)),
             percent("hit_ratio_percent", d.hit_ratio_percent, "RedisLowHitRatio fires when fewer key lookups than this percentage hit, over 5 minutes (no lookups: no alert)"),
             count("slowlog_per_minute", d.slowlog_per_minute, "RedisSlowlogGrowing fires when more commands than this enter the slow log per minute, over 5 minutes"),
