@@ -15,6 +15,7 @@ mod plans;
 mod provider_errors;
 mod rbac;
 mod restore;
+mod rotation;
 mod scale;
 mod runtime;
 mod sentinel;

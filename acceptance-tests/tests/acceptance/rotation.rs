@@ -1,6 +1,7 @@
 //! Rotating the clients' password of a `redis_deployment` without downtime, against the
-//! test bed: a new generated password (`auth.password_version`, under tofu) and a new
-//! write-only one (`auth.password_wo_version`, under terraform). While the apply runs, a
+//! test bed: a new generated password (`auth.password_version`, under tofu), a new
+//! write-only one (`auth.password_wo_version`, under terraform), then a new value in the
+//! user's own Secret (`auth.existing_secret`). While the apply runs, a
 //! watcher authenticates with the old password and with whatever the password Secret
 //! holds, on every pod, over and over: the old password works until the last step, the
 //! Secret never hands out a password a pod refuses, and afterwards only the new one
@@ -29,11 +30,30 @@ fn deployment(ns: &str, auth: &str) -> String {
 
 /// The clients' password in the Secret `cache-auth`.
 async fn secret_password(client: &Client, ns: &str) -> String {
+    secret_value(client, ns, "cache-auth", "password").await
+}
+
+/// A key of a Secret.
+async fn secret_value(client: &Client, ns: &str, name: &str, key: &str) -> String {
     let s = Api::<Secret>::namespaced(client.clone(), ns)
-        .get("cache-auth")
+        .get(name)
         .await
         .unwrap();
-    String::from_utf8(s.data.unwrap()["password"].0.clone()).unwrap()
+    String::from_utf8(s.data.unwrap()[key].0.clone()).unwrap()
+}
+
+/// Writes `value` under `key` of the Secret `name` (created if missing).
+async fn put_secret(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    let secret: Secret = acceptance_tests::from_json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": {key: value},
+    }));
+    let params = kube::api::PatchParams::apply("rotation-test").force();
+    api.patch(name, &params, &kube::api::Patch::Apply(&secret))
+        .await
+        .unwrap();
 }
 
 /// The pods by name, with their uids and restart counts.
@@ -71,6 +91,17 @@ struct Sample {
 
 /// Applies while watching every pod: samples until the apply has ended.
 async fn apply_watching(w: &Workdir, client: &Client, ns: &str, old: &str) -> Vec<Sample> {
+    apply_watching_secret(w, client, ns, ("cache-auth", "password"), old).await
+}
+
+/// [`apply_watching`], the clients' password being in the Secret `name`, key `key`.
+async fn apply_watching_secret(
+    w: &Workdir,
+    client: &Client,
+    ns: &str,
+    (name, key): (&str, &str),
+    old: &str,
+) -> Vec<Sample> {
     let mut conns = Vec::new();
     for pod in PODS {
         conns.push(PodRedis::connect(client, ns, pod, 6379).await.unwrap());
@@ -82,7 +113,7 @@ async fn apply_watching(w: &Workdir, client: &Client, ns: &str, old: &str) -> Ve
             let samples = tokio::runtime::Handle::current().block_on(async {
                 let mut samples = Vec::new();
                 while !apply.is_finished() {
-                    let secret = secret_password(client, ns).await;
+                    let secret = secret_value(client, ns, name, key).await;
                     let mut sample = Sample {
                         at: started.elapsed(),
                         secret_new: secret != old,
@@ -170,18 +201,7 @@ async fn check_after(
     held: &mut PodRedis,
     before: &BTreeMap<String, (String, i32)>,
 ) {
-    assert_ne!(old, new);
-    for pod in PODS {
-        let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
-        assert!(
-            !auth_ok(&mut conn, old).await,
-            "{pod} still takes the old password"
-        );
-        assert!(
-            auth_ok(&mut conn, new).await,
-            "{pod} refuses the new password"
-        );
-    }
+    only_the_new_password_works(client, ns, old, new).await;
     assert_eq!(&pods(client, ns).await, before, "no pod restarted");
     let got = held.call(&["GET", "rotation:before"]).await.unwrap();
     assert_eq!(
@@ -223,6 +243,38 @@ async fn check_after(
     );
 }
 
+/// The plan of a rotation: a change, "Password rotated without downtime" with each of
+/// `phrases`, no restart, and none of `passwords`.
+fn rotation_plan(w: &Workdir, phrases: &[&str], passwords: &[&str]) -> String {
+    let (code, plan) = w.plan_exit_code();
+    assert_eq!(code, 2, "a rotation is a change:\n{plan}");
+    let flat = acceptance_tests::flat(&plan);
+    for phrase in ["Password rotated without downtime"].iter().chain(phrases) {
+        assert!(flat.contains(phrase), "the plan says {phrase:?}:\n{plan}");
+    }
+    assert!(!flat.contains("Pods will restart"), "{plan}");
+    for pw in passwords {
+        assert!(!plan.contains(pw), "a password is in the plan");
+    }
+    plan
+}
+
+/// On every pod, `old` is refused and `new` accepted.
+async fn only_the_new_password_works(client: &Client, ns: &str, old: &str, new: &str) {
+    assert_ne!(old, new);
+    for pod in PODS {
+        let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
+        assert!(
+            !auth_ok(&mut conn, old).await,
+            "{pod} still takes the old password"
+        );
+        assert!(
+            auth_ok(&mut conn, new).await,
+            "{pod} refuses the new password"
+        );
+    }
+}
+
 /// A client connection with `password`, holding a key written before the rotation.
 async fn held_connection(client: &Client, ns: &str, password: &str) -> PodRedis {
     let mut held = PodRedis::connect(client, ns, "cache-0", 6379)
@@ -249,17 +301,11 @@ async fn a_new_password_version_rotates_the_generated_password_without_downtime_
     let before = pods(&client, &ns.name).await;
 
     w.write(&deployment(&ns.name, "    password_version = 2"));
-    let (code, plan) = w.plan_exit_code();
-    assert_eq!(code, 2);
-    let flat = acceptance_tests::flat(&plan);
-    assert!(
-        flat.contains("Password rotated without downtime")
-            && flat.contains("auth.password_version 1 -> 2")
-            && flat.contains("keep working until step 3"),
-        "the plan tells the steps:\n{plan}"
+    let plan = rotation_plan(
+        &w,
+        &["auth.password_version 1 -> 2", "keep working until step 3"],
+        &[&old],
     );
-    assert!(!flat.contains("Pods will restart"), "{plan}");
-    assert!(!plan.contains(&old), "the password is in the plan");
 
     let samples = apply_watching(&w, &client, &ns.name, &old).await;
     check_timeline(&samples);
@@ -270,7 +316,7 @@ async fn a_new_password_version_rotates_the_generated_password_without_downtime_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_password_wo_version_bump_rotates_the_write_only_password_without_downtime_with_terraform(
+async fn a_password_wo_version_bump_and_a_new_value_in_an_existing_secret_rotate_without_downtime_with_terraform(
 ) {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "rotate-wo").await.unwrap();
@@ -285,23 +331,75 @@ async fn a_password_wo_version_bump_rotates_the_write_only_password_without_down
     let before = pods(&client, &ns.name).await;
 
     w.write(&deployment(&ns.name, &auth(new, 2)));
-    let (code, plan) = w.plan_exit_code();
-    assert_eq!(code, 2);
-    let flat = acceptance_tests::flat(&plan);
-    assert!(
-        flat.contains("Password rotated without downtime")
-            && flat.contains("auth.password_wo_version 1 -> 2")
-            && flat.contains("4 s later"),
-        "the plan tells the steps:\n{plan}"
-    );
-    assert!(
-        !plan.contains(old) && !plan.contains(new),
-        "a password is in the plan"
+    rotation_plan(
+        &w,
+        &["auth.password_wo_version 1 -> 2", "4 s later"],
+        &[old, new],
     );
 
     let samples = apply_watching(&w, &client, &ns.name, old).await;
     check_timeline(&samples);
     assert_eq!(secret_password(&client, &ns.name).await, new);
     check_after(&w, &client, &ns.name, old, new, &mut held, &before).await;
+
+    // The user's own Secret, then a new value in it (which only a refresh can see).
+    let (first, second) = ("rotation-existing-one-5c2f", "rotation-existing-two-7d8b");
+    put_secret(&client, &ns.name, "app-redis", "pw", first).await;
+    let existing = "    existing_secret = { name = \"app-redis\", key = \"pw\" }";
+    w.write(&deployment(&ns.name, existing));
+    w.apply();
+    let mut conn = PodRedis::connect(&client, &ns.name, "cache-1", 6379)
+        .await
+        .unwrap();
+    assert!(auth_ok(&mut conn, first).await && !auth_ok(&mut conn, new).await);
+    w.assert_plan_empty();
+    put_secret(&client, &ns.name, "app-redis", "pw", second).await;
+    rotation_plan(
+        &w,
+        &["a new value in auth.existing_secret"],
+        &[first, second],
+    );
+    let samples = apply_watching_secret(&w, &client, &ns.name, ("app-redis", "pw"), first).await;
+    check_existing_timeline(&samples);
+    only_the_new_password_works(&client, &ns.name, first, second).await;
+    assert_eq!(pods(&client, &ns.name).await, before, "no pod restarted");
+    w.assert_plan_empty();
     w.destroy();
+}
+
+/// A rotation to a value the user already wrote into their Secret: per pod, the new
+/// value is refused until step 1 and accepted from then on; the old one works until
+/// the last step (at least a few samples after the new one is accepted everywhere) and
+/// never again after; no moment refuses both.
+fn check_existing_timeline(samples: &[Sample]) {
+    assert!(samples.len() > 5, "too few samples: {samples:?}");
+    for s in samples {
+        assert!(
+            s.old_ok.iter().zip(&s.secret_ok).all(|(a, b)| *a || *b),
+            "a pod refused both passwords at {:?}: {samples:#?}",
+            s.at
+        );
+    }
+    for (i, pod) in PODS.iter().enumerate() {
+        let monotone = |f: &dyn Fn(&Sample) -> bool| {
+            let first = samples.iter().position(f).unwrap_or(samples.len());
+            samples[first..].iter().all(f)
+        };
+        assert!(
+            monotone(&|s| s.secret_ok[i]),
+            "{pod}: the new value was refused again after being accepted: {samples:#?}"
+        );
+        assert!(
+            monotone(&|s| !s.old_ok[i]),
+            "{pod}: the old value came back after being removed: {samples:#?}"
+        );
+    }
+    let both = samples
+        .iter()
+        .filter(|s| s.secret_ok.iter().chain(&s.old_ok).all(|ok| *ok))
+        .count();
+    assert!(
+        both >= 2,
+        "the old value did not keep working beside the new one: {samples:#?}"
+    );
 }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod monitoring;
 pub mod ops;
 pub mod ownership;
+pub mod rotation;
 pub mod schema;
 pub mod streams;
 
@@ -104,12 +105,29 @@ impl Deployment {
             let (client_pw, owned) = ops::client_password(&c, spec, &want.password, &mut diags)
                 .await
                 .ok_or_else(|| Diagnostic::error("No password", "see the other diagnostics"))?;
-            let passwords = ops::passwords(&c, spec, client_pw)
+            // A new auth.password_version: a new generated password, rotated in.
+            let prior_want = prior.map(|_| model::parse(&req.prior_state, &req.prior_state));
+            let client_pw = match rotation::regenerate(prior_want.as_ref(), &want) {
+                true => files::generate_password(),
+                false => client_pw,
+            };
+            let mut passwords = ops::passwords(&c, spec, client_pw)
                 .await
                 .map_err(|e| api_diag(&c, "Cannot read the internal Secret", &e))?;
+            let adopted = ownership::adopted_uids(&req.private);
+            let internal = |p: &files::Passwords| rotation::objects(&want, p, owned, &adopted);
+            // A new password: the pods accept it beside the old one before any Secret
+            // hands it out (rotation.rs has the steps).
+            let mut rotating = match prior {
+                Some(prior) => {
+                    let pods = prior.replicas.max(spec.replicas);
+                    rotation::begin(&c, &want, &mut passwords, &internal, pods).await?
+                }
+                None => None,
+            };
             let mut set = ops::object_set(&want, &passwords, owned, model::inputs_json(&req.plan))
                 .map_err(|e| diag_from("Internal error", &e))?
-                .adopting(ownership::adopted_uids(&req.private));
+                .adopting(adopted.clone());
             // Monitoring objects the prior state had and this configuration turns off.
             for (resource, name) in prior
                 .map(|p| objects::monitoring::dropped(p, spec))
@@ -146,6 +164,9 @@ impl Deployment {
                 diags.push(ownership::left_alone(spec, &left));
             }
             if !want.wait_for_ready {
+                if let Some(r) = rotating.take() {
+                    rotation::finish(&c, &want, &mut passwords, &internal, r).await?;
+                }
                 return Ok((None, None, None));
             }
             if driven {
@@ -158,6 +179,9 @@ impl Deployment {
                 if spec.replicas < prior.replicas {
                     failover::reset_sentinels_after_scale_down(&c, spec, limit).await?;
                 }
+            }
+            if let Some(r) = rotating.take() {
+                rotation::finish(&c, &want, &mut passwords, &internal, r).await?;
             }
             if let Some(r) = backups::wanted(&req.plan, &req.prior_state) {
                 let done = backups::restore(&c, spec, &passwords.admin, &r).await?;
@@ -352,6 +376,21 @@ impl Resource for Deployment {
                 Err(e) => tracing::warn!(error = %e, "live Redis facts not read"),
             }
         }
+        // A password the pods do not accept alone yet: the apply rotates it.
+        match req
+            .ctx
+            .bounded(REDIS_TIMEOUT, rotation::pending(&c, &prior))
+            .await
+        {
+            Ok(Ok(pending)) => {
+                if pending {
+                    hash.push_str("+password-rotation");
+                }
+                rotation::remember_pending(&mut resp.private, pending);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "password rotation state not read"),
+            Err(e) => tracing::warn!(error = %e, "password rotation state not read"),
+        }
         resp.state.set("config_hash", hash);
         drift.store(&mut resp.private);
         // The configured groups that exist now: one deleted out of band is drift.
@@ -517,6 +556,12 @@ impl ModifyPlan for Deployment {
             &resp.plan,
             &mut resp.diagnostics,
         );
+        let prior_want = model::parse(&req.prior_state, &req.prior_state);
+        if let Some(why) = rotation::reason(&prior_want, &next) {
+            rotation::warn(&next.spec.id(), &why, &next, &mut resp.diagnostics);
+        } else if rotation::found_pending(&req.private) {
+            rotation::warn(&next.spec.id(), rotation::PENDING, &next, &mut resp.diagnostics);
+        }
         let mut change = changes::between(&prior, &next.spec);
         // The primary stays where it is (the provider never moves it back), unless this
         // update may move it (a restart or a scale-down with Sentinels): then it is known

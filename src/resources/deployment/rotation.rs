@@ -23,7 +23,7 @@ use crate::k8s::apply::{self, ObjectSet, Owner};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::redis::acl;
 use crate::redis::files::{self, keys, Passwords};
-use crate::tf::{Diagnostic, Diagnostics};
+use crate::tf::{Diagnostic, Diagnostics, PrivateState};
 
 /// Why going from `prior` to `next` asks for a new password (`None`: it does not).
 pub fn reason(prior: &Desired, next: &Desired) -> Option<String> {
@@ -90,6 +90,49 @@ pub fn warn(id: &str, why: &str, next: &Desired, diags: &mut Diagnostics) {
              already open stay open. Neither password is shown in the plan or kept in state."
         ),
     );
+}
+
+/// Why the last refresh found a rotation to do although the configuration asks for
+/// none: the pods accept other hashes than the password Secret's password's.
+pub const PENDING: &str = "the password Secret holds a password the pods do not accept alone \
+     (a new value in auth.existing_secret, or a rotation an earlier apply did not finish)";
+
+/// The private state key of a rotation found pending by a refresh.
+const PENDING_KEY: &str = "password_rotation";
+
+/// Whether the pods (per the internal Secret's ACL file) accept anything but the
+/// password Secret's password; `false` when either Secret or the key is missing.
+pub async fn pending(c: &Clients, spec: &DeploymentSpec) -> Result<bool, apply::ApiError> {
+    let ns = &spec.namespace;
+    let value = |s: Option<Secret>, key: &str| {
+        s.and_then(|s| s.data)
+            .and_then(|d| d.get(key).cloned())
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
+    let internal = apply::get::<Secret>(&c.kube, ns, &spec.internal_secret_name()).await?;
+    let Some(acl_file) = value(internal, keys::USERS_ACL) else {
+        return Ok(false);
+    };
+    let secret = apply::get::<Secret>(&c.kube, ns, &spec.password.name).await?;
+    let Some(password) = value(secret, &spec.password.key).filter(|p| !p.is_empty()) else {
+        return Ok(false);
+    };
+    let hashes = files::client_hashes_in(&acl_file);
+    Ok(!hashes.is_empty() && hashes != [files::password_hash(&password)])
+}
+
+/// Records in `private` whether a refresh found a rotation pending.
+pub fn remember_pending(private: &mut PrivateState, pending: bool) {
+    if pending {
+        private.set(PENDING_KEY, serde_json::Value::Bool(true));
+    } else {
+        private.remove(PENDING_KEY);
+    }
+}
+
+/// Whether the last refresh found a rotation pending.
+pub fn found_pending(private: &PrivateState) -> bool {
+    private.get(PENDING_KEY).and_then(|v| v.as_bool()) == Some(true)
 }
 
 /// Whether this apply generates a new password (`auth.password_version` changed).
