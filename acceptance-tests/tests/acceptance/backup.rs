@@ -335,11 +335,11 @@ async fn a_changed_object_is_replaced_import_adopts_by_url_and_retain_on_destroy
     );
     w.assert_plan_empty();
 
-    // Import by URL, into a second configuration: no changes.
+    // Import by URL, into a second configuration whose destination ends with `/`.
     let url = gone["url"].as_str().unwrap().to_string();
     let imported = Workdir::new(
         Tool::Terraform,
-        &backup("gone", &dest, "").replace(
+        &backup("gone", &format!("{dest}/"), "").replace(
             "redis_deployment.cache.id",
             &format!("\"{}/cache\"", ns.name),
         ),
@@ -365,6 +365,15 @@ async fn a_changed_object_is_replaced_import_adopts_by_url_and_retain_on_destroy
             "import reads {attr} from the manifest"
         );
     }
+    // The same place written with a trailing `/`: an in-place update of the string, no
+    // new snapshot; then no changes.
+    let (code, out) = imported.plan_exit_code();
+    let out = flat(out);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("1 to change, 0 to destroy"), "{out}");
+    assert!(!out.contains("must be replaced"), "{out}");
+    imported.apply();
+    assert_eq!(imported.attributes("redis_backup.gone")["sha256"], gone["sha256"]);
     imported.assert_plan_empty();
     imported.ok(&["state", "rm", "-no-color", "redis_backup.gone"]);
 

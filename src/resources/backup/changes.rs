@@ -2,11 +2,25 @@
 //! rewritten or a manifest that no longer matches the state is drift, recorded in the
 //! private state by read and turned into a replacement (a new snapshot) by the plan.
 
+use crate::store::location::Location;
 use crate::store::{Manifest, ObjectInfo};
 use crate::tf::{Diagnostic, PrivateState, Value};
 
 /// The private-state key of the drift read found.
 pub const DRIFT: &str = "drift";
+
+/// Whether two destination URLs name different places: `s3://b/p/` and `s3://b/p` name
+/// the same one (an import records the latter), so only a real move takes a new snapshot.
+/// Values that do not parse are compared as written.
+pub fn other_place(prior: &Value, planned: &Value) -> bool {
+    match (prior.as_str(), planned.as_str()) {
+        (Some(a), Some(b)) => match (Location::parse(a), Location::parse(b)) {
+            (Ok(a), Ok(b)) => a.to_string() != b.to_string(),
+            _ => a != b,
+        },
+        _ => prior != planned,
+    }
+}
 
 /// Why the object at the state's URL is no longer the backup the state describes.
 pub fn drift(state: &Value, info: &ObjectInfo, manifest: Option<&Manifest>) -> Option<String> {
@@ -70,6 +84,16 @@ pub fn warning(url: &str, reason: &str) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trailing_slash_names_the_same_destination_and_another_prefix_does_not() {
+        let s = |v: &str| Value::string(v);
+        assert!(!other_place(&s("s3://b/p"), &s("s3://b/p/")));
+        assert!(!other_place(&s("file:///tmp/x/"), &s("file:///tmp/x")));
+        assert!(other_place(&s("s3://b/p"), &s("s3://b/q")));
+        assert!(other_place(&s("s3://b/p"), &s("gs://b/p")));
+        assert!(other_place(&s("not a url"), &s("not a url/")));
+    }
 
     fn state(size: i64, sha: &str) -> Value {
         Value::object([

@@ -39,9 +39,13 @@ pub fn schema() -> Schema {
                     "Where the snapshot goes: {SCHEMES}. `file://` is a directory on the machine \
                      running Terraform (created if missing). Stores are reached with the provider's \
                      `backup_store` settings, else the standard environment variables (`AWS_*`, \
-                     `GOOGLE_*`, `AZURE_*`). Changing it takes a new snapshot."
+                     `GOOGLE_*`, `AZURE_*`). Changing it takes a new snapshot (a trailing `/` \
+                     alone changes nothing)."
                 ))
-                .plan_modifier(plan::requires_replace()),
+                .plan_modifier(plan::requires_replace_if(
+                    "changing this value replaces the resource, unless it names the same place",
+                    |req| super::changes::other_place(req.state, req.plan),
+                )),
         )
         .attribute(
             Attribute::string("compression")
