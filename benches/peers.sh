@@ -29,7 +29,8 @@
 # into ~/.cache/terraform-provider-redis/tools/terraform-provider-kubernetes-v3.2.1/ and
 # reused. Knobs: PEERS_RUNS, PEERS_STEPS (default "startup schema plan apply scale"; e.g.
 # PEERS_STEPS=scale for the scale figures alone), PEERS_SKIP_APPLY=1 (no apply, no scale),
-# PEERS_SCALE (deployments of the scale step, default 100), PEERS_SCALE_MANIFEST=1,
+# PEERS_SCALE (deployments of the scale step, default 100), PEERS_SCALE_VARIANTS (default
+# "ours typed"), PEERS_SCALE_MANIFEST=1,
 # PEERS_VENDOR (the vendor directory), PROVIDER_BINARY (ours as built elsewhere),
 # TERRAFORM (default /usr/local/bin/terraform),
 # CARGO_TARGET_DIR.
@@ -607,7 +608,7 @@ record() { # figure variant value
 }
 
 # --- 1. start-up: benches/startup.rs on each binary ----------------------------------------
-say "start-up (benches/startup.rs, ${PEERS_SPAWNS:-20} starts each)"
+step startup && say "start-up (benches/startup.rs, ${PEERS_SPAWNS:-20} starts each)"
 startup_line() { # binary -> the AutoMTLS line of benches/startup.rs
   local out
   if ! out=$(PROVIDER_BINARY=$1 BENCH_SPAWNS=${PEERS_SPAWNS:-20} \
@@ -663,7 +664,7 @@ if [[ $bed == yes ]]; then
   fi
   if [[ ${PEERS_SKIP_APPLY:-0} != 1 ]] && step scale; then
     one_replica=1
-    scaled=(ours typed)
+    read -r -a scaled <<<"${PEERS_SCALE_VARIANTS:-ours typed}"
     [[ ${PEERS_SCALE_MANIFEST:-0} == 1 ]] && scaled+=(manifest)
     for v in "${scaled[@]}"; do
       ns=peers-scale-$v
