@@ -82,12 +82,9 @@ impl StreamError {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// A stream to a pod's port; the port-forward (when any) lives as long as it does.
 pub struct PodStream {
-    io: Box<dyn Io>,
+    io: Box<dyn AsyncIo>,
     _forwarder: Option<Portforwarder>,
 }
 
@@ -96,6 +93,29 @@ impl std::fmt::Debug for PodStream {
         f.write_str("PodStream")
     }
 }
+
+impl PodStream {
+    /// The same stream with TLS over it (the port-forward lives on inside):
+    /// `handshake` runs the TLS client's handshake over the plain stream.
+    pub async fn secured<F, Fut, T>(self, handshake: F) -> io::Result<PodStream>
+    where
+        F: FnOnce(Box<dyn AsyncIo>) -> Fut,
+        Fut: std::future::Future<Output = io::Result<T>>,
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let PodStream { io, _forwarder } = self;
+        let io: Box<dyn AsyncIo> = io;
+        let secured = handshake(io).await?;
+        Ok(PodStream {
+            io: Box::new(secured),
+            _forwarder,
+        })
+    }
+}
+
+/// The byte stream inside a [`PodStream`], for wrapping it ([`PodStream::secured`]).
+pub trait AsyncIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> AsyncIo for T {}
 
 /// Opens a stream to `port` of pod `ns/name`.
 pub async fn open(

@@ -70,6 +70,7 @@ pub mod resp;
 pub mod role;
 pub mod sentinel;
 pub mod streams;
+pub mod tls;
 pub mod versions;
 
 pub use conn::{Auth, BoxError, BoxTransport, RedisConn, RedisError, Transport};

@@ -284,6 +284,32 @@ pub async fn conn_as(
                 RedisError::connect(target, e)
             }
         })?;
+    // A deployment with TLS: its data pods speak TLS only.
+    let target = || format!("{ns}/{pod}:{port}");
+    let stream = match super::deployment::tls::client_for(c, ns, pod, port)
+        .await
+        .map_err(|e| RedisError::connect(target(), e))?
+    {
+        Some(tls) => {
+            let name = super::deployment::tls::server_name(ns, pod);
+            let handshake = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                stream.secured(|io| async move { tls.connect(io, &name).await }),
+            )
+            .await
+            .map_err(|_| {
+                RedisError::connect(
+                    target(),
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no TLS handshake within {REDIS_TIMEOUT:?}"),
+                    ),
+                )
+            })?;
+            handshake.map_err(|e| RedisError::connect(target(), e))?
+        }
+        None => stream,
+    };
     let auth = Auth::user(user, password.to_string());
     RedisConn::handshake(stream, Some(auth), REDIS_TIMEOUT).await
 }

@@ -137,7 +137,14 @@ pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
     for (k, v) in config::start_inputs(&spec.directives) {
         inputs.push((format!("directive {k}"), v));
     }
+    inputs.extend(super::tls::restart_inputs(spec));
     inputs
+}
+
+/// The deployment's redis.conf as its ConfigMap holds it: the rendered directives,
+/// then the TLS lines when it has TLS.
+pub fn redis_conf(spec: &DeploymentSpec) -> String {
+    files::redis_conf(&spec.id(), &spec.directives) + &super::tls::redis_conf_lines(spec)
 }
 
 /// The pod template's restart annotation: a hash of the files the pods read at start
@@ -227,7 +234,7 @@ pub fn build(
         json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": meta(spec.config_map_name()),
-            "data": {"redis.conf": files::redis_conf(&spec.id(), &spec.directives)},
+            "data": {"redis.conf": redis_conf(spec)},
         }),
     )?;
 
@@ -402,7 +409,7 @@ pub fn build(
     let mut pod_annotations = spec.annotations.clone();
     pod_annotations.insert(RESTART_HASH_ANNOTATION.to_string(), restart_hash);
 
-    let stateful_set = typed(
+    let mut stateful_set: StatefulSet = typed(
         "StatefulSet",
         json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -421,6 +428,8 @@ pub fn build(
             }
         }),
     )?;
+
+    super::tls::apply(spec, &mut internal_secret, &mut stateful_set);
 
     let mut primary_selector = selector.clone();
     primary_selector.insert(

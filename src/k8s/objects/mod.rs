@@ -6,6 +6,7 @@ pub mod deployment;
 pub mod monitoring;
 pub mod sentinel;
 pub mod spec;
+pub mod tls;
 
 use std::collections::BTreeMap;
 

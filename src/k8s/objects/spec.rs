@@ -204,6 +204,22 @@ pub struct DeploymentSpec {
     pub startup_timeout: Option<u64>,
     /// Pod hardening.
     pub security: Security,
+    /// TLS-only serving and replication, when on.
+    pub tls: Option<TlsSpec>,
+}
+
+/// TLS of a deployment: where its certificate is and who must present one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// The Secret with `tls.crt`, `tls.key` and `ca.crt`.
+    pub secret_name: String,
+    /// Whether the provider generates (and renews) it, rather than the user supplying it.
+    pub generated: bool,
+    /// Redis's `tls-auth-clients`: `no`, `optional` or `yes`.
+    pub auth_clients: String,
+    /// The sha256 of the certificate the pods run with (hex; empty while unknown): a
+    /// new certificate restarts the pods.
+    pub certificate_sha256: String,
 }
 
 impl DeploymentSpec {
@@ -240,6 +256,21 @@ impl DeploymentSpec {
     /// The cluster DNS name of pod `ordinal`.
     pub fn pod_host(&self, ordinal: i32) -> String {
         format!("{}.{}", self.pod_name(ordinal), self.pod_domain())
+    }
+
+    /// The names a TLS certificate of the deployment must cover: the client Service
+    /// (`host`), every pod (a wildcard over the headless domain), and loopback for the
+    /// probes and the exporter.
+    pub fn tls_names(&self) -> Vec<String> {
+        vec![
+            self.host(),
+            format!("*.{}", self.pod_domain()),
+            format!("{}.{}.svc", self.service_name(), self.namespace),
+            format!("{}.{}", self.service_name(), self.namespace),
+            self.service_name(),
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ]
     }
 
     /// The DNS domain of the pods: `<headless service>.<namespace>.svc.cluster.local`.
@@ -356,6 +387,7 @@ pub(crate) mod tests {
             annotations: BTreeMap::new(),
             startup_timeout: None,
             security: Security::default(),
+            tls: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod ownership;
 pub mod rotation;
 pub mod schema;
 pub mod streams;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,6 +91,8 @@ impl Deployment {
         let wrote = AtomicBool::new(false);
         // What a restore_from load did, for the state.
         let restored = std::sync::Mutex::new(None);
+        // The TLS certificate's and CA's digests, for the state.
+        let tls_digests = std::sync::Mutex::new(None);
         let work = async {
             if want.create_namespace {
                 apply::ensure_namespace(&c.kube, &c.field_manager, &spec.namespace)
@@ -102,6 +105,16 @@ impl Deployment {
                         )
                     })?;
             }
+            // The certificate the pods run with (generated, renewed or the user's).
+            let (spec, ca_digest) = tls::prepare(&c, spec).await?;
+            if let Ok(mut slot) = tls_digests.lock() {
+                *slot = tls::digests(&spec, ca_digest);
+            }
+            let want = model::Desired {
+                spec,
+                ..want.clone()
+            };
+            let spec = &want.spec;
             let (client_pw, owned) = ops::client_password(&c, spec, &want.password, &mut diags)
                 .await
                 .ok_or_else(|| Diagnostic::error("No password", "see the other diagnostics"))?;
@@ -189,8 +202,15 @@ impl Deployment {
                     *slot = Some(done);
                 }
             }
-            streams::apply(&c, spec, &passwords.admin, primary, &req.prior_state, &req.plan)
-                .await?;
+            streams::apply(
+                &c,
+                spec,
+                &passwords.admin,
+                primary,
+                &req.prior_state,
+                &req.plan,
+            )
+            .await?;
             Ok::<_, Diagnostic>((version, Some(spec.replicas as i64), Some(primary)))
         };
         let outcome = req.ctx.bounded(limit, work).await;
@@ -212,6 +232,7 @@ impl Deployment {
                     .set("ready_replicas", Value::int(ready.unwrap_or(0)));
                 let done = restored.into_inner().ok().flatten();
                 backups::set_restored(&mut resp.state, done, &req.prior_state);
+                tls::set_state(&mut resp.state, tls_digests.into_inner().ok().flatten());
                 return;
             }
         }
@@ -223,6 +244,7 @@ impl Deployment {
             resp.state.set("redis_version", Value::string(""));
             resp.state.set("ready_replicas", Value::int(0));
             backups::set_restored(&mut resp.state, None, &req.prior_state);
+            tls::set_state(&mut resp.state, None);
             return;
         }
         // A failed create that wrote nothing leaves no state; a failed update keeps the
@@ -337,7 +359,7 @@ impl Resource for Deployment {
         let mut drift = changes::Drift {
             config_map: format!("{}/{}", prior.namespace, prior.config_map_name()),
             config_map_lines: changes::conf_drift(
-                &files::redis_conf(&prior.id(), &prior.directives),
+                &crate::k8s::objects::deployment::redis_conf(&prior),
                 &conf,
             ),
             live: Vec::new(),
@@ -472,7 +494,8 @@ impl ModifyPlan for Deployment {
         if resp.diagnostics.has_errors() || !model::configurable_known(&resp.plan) {
             return;
         }
-        let next = model::parse(&resp.plan, &req.config);
+        let mut next = model::parse(&resp.plan, &req.config);
+        tls::plan(&self.shared, &req.ctx, &mut resp.plan, &mut next.spec).await;
         // Monitoring objects need their CRDs: say so now, not halfway through apply.
         if next.service_monitor || next.prometheus_rule {
             if let Ok(c) = self.shared.get() {

@@ -8,7 +8,7 @@ use crate::k8s::objects::spec::{
     AntiAffinity, DeploymentSpec, NetworkPolicySpec, Persistence, Resources, SecretKeyRef,
     Security, Toleration,
 };
-use crate::redis::files::{self, REDIS_PORT};
+use crate::redis::files::REDIS_PORT;
 use crate::tf::Value;
 
 use super::super::support::{int_of, map_of, str_of};
@@ -255,6 +255,7 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
                 .as_bool()
                 .unwrap_or(defaults.read_only_root_filesystem),
         },
+        tls: super::tls::parse(v, &name),
         name,
     };
     Desired {
@@ -289,7 +290,11 @@ pub fn set_derived(state: &mut Value, spec: &DeploymentSpec) {
     state.set("port", Value::int(REDIS_PORT as i64));
     state.set(
         "connection_url",
-        format!("redis://{}:{REDIS_PORT}", spec.host()),
+        format!(
+            "{}://{}:{REDIS_PORT}",
+            super::tls::scheme(spec),
+            spec.host()
+        ),
     );
     state.set(
         "password_secret",
@@ -300,7 +305,7 @@ pub fn set_derived(state: &mut Value, spec: &DeploymentSpec) {
     );
     state.set(
         "config_hash",
-        conf_hash(&files::redis_conf(&spec.id(), &spec.directives)),
+        conf_hash(&crate::k8s::objects::deployment::redis_conf(spec)),
     );
 }
 

@@ -531,6 +531,7 @@ pub async fn delete(
     if !left.is_empty() {
         warnings.push(super::ownership::left_alone(spec, &left));
     }
+    super::tls::delete_generated(c, spec).await.map_err(api)?;
     let foreign_pods = left
         .iter()
         .any(|f| f.kind == "StatefulSet" && f.name == spec.name);

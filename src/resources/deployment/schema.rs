@@ -198,6 +198,23 @@ pub fn schema() -> Schema {
     .optional()
     .description("Destroy first takes a verified snapshot of the primary to `destination` (as `redis_backup` does); if it fails, the destroy fails and nothing is deleted. The object's URL and sha256 are reported in a warning of the destroy and in the provider's log (the state is gone after it).");
 
+    let tls = Attribute::single_nested(
+        "tls",
+        vec![
+            b("enabled", "TLS on (default true when the block is set). Changing it restarts the pods."),
+            Attribute::single_nested(
+                "existing_secret",
+                vec![Attribute::string("name").required().description("Name of the Secret, in the deployment's namespace, with the keys `tls.crt`, `tls.key` and `ca.crt` (as cert-manager writes them). The certificate must cover the client Service's DNS name (`host`) and every pod's (`*.<name>-headless.<namespace>.svc.cluster.local`), and allow client authentication too (the replicas present it to the primary).")],
+            )
+            .optional()
+            .description("Use this Secret's certificate instead of generating one. When its content changes (a cert-manager renewal), the next plan shows it and the apply rolls the pods."),
+            s("auth_clients", "Redis's `tls-auth-clients`: `no` (default: clients need only the CA), `optional` or `yes` (clients must present a certificate signed by the CA). Changing it restarts the pods.")
+                .validator(validate::one_of(crate::redis::tls::AUTH_CLIENTS)),
+        ],
+    )
+    .optional()
+    .description("TLS for clients and replication: Redis listens on TLS only (port 6379, `port 0`), replicas replicate over TLS, the probes and the exporter speak TLS, and `connection_url` is `rediss://`. Without `existing_secret` the provider generates a CA and a server certificate (P-256; the certificate valid a year and renewed with the same CA within a month of expiry) into the Secret `<name>-tls` (keys `tls.crt`, `tls.key`, `ca.crt`, and `ca.key`, which no pod mounts); no private key is ever in Terraform state, only digests (`tls_certificate_sha256`, `tls_ca_sha256`). A new certificate rolls the pods one at a time: a client is dropped no longer than a rolling restart drops it.");
+
     Schema::new(
         Block::new("A Redis (or Valkey) server on Kubernetes: standalone (`replicas = 1`) or one primary with read replicas. Default timeouts: create 10m, update 10m, delete 5m.")
             .attribute(
@@ -259,6 +276,7 @@ pub fn schema() -> Schema {
             .attribute(security)
             .attribute(s("startup_timeout", &format!("How long a pod may take to start before Kubernetes restarts it, loading its dataset (AOF or RDB) included, as a duration (`\"30m\"`, `\"1h\"`). During it the liveness probe does not run (a startup probe asks Redis for PONG every {period} s), so a large dataset loads in peace; after it, liveness takes over. Default: sized from the memory the data may take (`resources.limits.memory`, else `requests.memory`) at a conservative {rate} MiB/s, at least {min} minutes. Changing it rolls the pods.", period = crate::k8s::objects::deployment::STARTUP_PERIOD_SECONDS, rate = crate::k8s::objects::deployment::STARTUP_LOAD_MIB_PER_SECOND, min = crate::k8s::objects::deployment::STARTUP_MIN_SECONDS / 60)))
             .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
+            .attribute(tls)
             .attribute(restore_from)
             .attribute(final_backup)
             .attribute(super::streams::schema())
@@ -266,7 +284,7 @@ pub fn schema() -> Schema {
             .attribute(computed(Attribute::string("service_name").description("The client Service (the primary).")))
             .attribute(computed(Attribute::string("host").description("Cluster DNS name of the client Service.")))
             .attribute(computed(Attribute::number("port").description("Redis port.")))
-            .attribute(computed(Attribute::string("connection_url").description("`redis://host:port`, without the password.")))
+            .attribute(computed(Attribute::string("connection_url").description("`redis://host:port` (`rediss://` with TLS), without the password.")))
             .attribute(computed(
                 Attribute::single_nested(
                     "password_secret",
@@ -282,6 +300,8 @@ pub fn schema() -> Schema {
             .attribute(Attribute::string("redis_version").computed().description("Version reported by Redis itself (INFO), not the image tag."))
             .attribute(computed(Attribute::number("restored_keys").description("Keys the last `restore_from` load wrote (keys already expired in the file are not counted); null when nothing was restored.")))
             .attribute(computed(Attribute::string("restored_sha256").description("The sha256 of the file the last `restore_from` load verified and loaded.")))
+            .attribute(computed(Attribute::string("tls_certificate_sha256").description("sha256 of the TLS server certificate (PEM) the pods run with; null without TLS. A new one in the Secret shows here in the plan and restarts the pods.")))
+            .attribute(computed(Attribute::string("tls_ca_sha256").description("sha256 of the CA certificate (PEM) clients verify the server with; null without TLS.")))
             .attribute(Attribute::string("config_hash").computed().description("Hash of the rendered redis.conf; a change out of band shows as drift."))
             .block(timeouts::block(&["create", "update", "delete"])),
     )
