@@ -110,6 +110,22 @@ fn listed(classes: &[String]) -> String {
     }
 }
 
+impl RolloutError {
+    /// Whether the API server could not be reached or answered that it is busy or
+    /// failing (429, 5xx): what a restart or an overloaded control plane looks like,
+    /// which a wait outlasts rather than reports.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RolloutError::Api(ApiError::Call { source, .. }) => match source {
+                kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+                kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// Why an attempt did not finish the wait: still in progress, or an error.
 enum Finding {
     Progress(String),
@@ -132,6 +148,9 @@ where
             match trying.await {
                 Ok(None) => Attempt::Done(()),
                 Ok(Some(progress)) => Attempt::Retry(Finding::Progress(progress)),
+                // The API server away for a moment (restarted, overloaded): keep
+                // waiting; the deadline's message quotes the last failure.
+                Err(e) if e.is_transient() => Attempt::Retry(Finding::Error(e)),
                 Err(e) => Attempt::Fail(Finding::Error(e)),
             }
         }
@@ -652,6 +671,80 @@ pub async fn no_pods(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn api_error(source: kube::Error) -> RolloutError {
+        RolloutError::Api(ApiError::Call {
+            verb: "get",
+            kind: "StatefulSet".into(),
+            namespace: "apps".into(),
+            name: "cache".into(),
+            source,
+        })
+    }
+
+    fn unreachable_api() -> RolloutError {
+        api_error(kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused",
+        ))))
+    }
+
+    fn answered(code: u16) -> RolloutError {
+        let mut status = kube::core::Status::failure("no", "Reason");
+        status.code = code;
+        api_error(kube::Error::Api(status.boxed()))
+    }
+
+    #[test]
+    fn an_unreachable_or_busy_api_server_is_transient_and_refusals_are_not() {
+        assert!(unreachable_api().is_transient());
+        assert!(answered(503).is_transient());
+        assert!(answered(429).is_transient());
+        assert!(!answered(404).is_transient());
+        assert!(!answered(422).is_transient());
+        assert!(!RolloutError::Gone("apps/cache".into()).is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_wait_outlasts_an_api_server_that_is_away_for_a_while() {
+        let mut calls = 0;
+        let outcome = wait_for("rollout".into(), Duration::from_secs(30), || {
+            calls += 1;
+            let n = calls;
+            async move {
+                match n {
+                    1 | 2 => Err(unreachable_api()),
+                    3 => Ok(Some("0 of 1 ready".into())),
+                    _ => Ok(None),
+                }
+            }
+        })
+        .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(calls, 4);
+    }
+
+    #[tokio::test]
+    async fn a_wait_whose_api_server_stays_away_times_out_quoting_the_failure() {
+        let outcome = wait_for("rollout".into(), Duration::from_millis(1200), || async {
+            Err::<Option<String>, _>(unreachable_api())
+        })
+        .await;
+        match outcome {
+            Err(RolloutError::TimedOut { progress, .. }) => {
+                assert!(progress.contains("Connection refused"), "{progress}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let outcome = wait_for("rollout".into(), Duration::from_secs(30), || async {
+            Err::<Option<String>, _>(RolloutError::Gone("apps/cache".into()))
+        })
+        .await;
+        assert!(
+            matches!(outcome, Err(RolloutError::Gone(_))),
+            "a final error ends it at once"
+        );
+    }
 
     fn sts(v: serde_json::Value) -> StatefulSet {
         serde_json::from_value(v).unwrap()
