@@ -166,7 +166,25 @@ fn users(server: Server) -> Vec<(&'static str, String, BTreeSet<String>)> {
         ),
         (acl::EXPORTER_USER, p.exporter, list(acl::EXPORTER_COMMANDS)),
         (acl::BACKUP_USER, p.backup, list(acl::BACKUP_COMMANDS)),
+        (acl::SENTINEL_USER, p.sentinel, list(acl::SENTINEL_COMMANDS)),
     ]
+}
+
+/// `args` as `user` sends them: the Sentinels publish and subscribe on their hello
+/// channel only, so their Pub/Sub commands name it (any other channel is refused, see
+/// `the_sentinel_user_publishes_and_subscribes_on_the_hello_channel_only`).
+fn on_users_channel(user: &str, mut args: Vec<String>) -> Vec<String> {
+    let pubsub = [
+        "PUBLISH",
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "SPUBLISH",
+        "SSUBSCRIBE",
+    ];
+    if user == acl::SENTINEL_USER && pubsub.contains(&args[0].as_str()) && args.len() > 1 {
+        args[1] = acl::SENTINEL_CHANNEL.into();
+    }
+    args
 }
 
 /// Every command the running server has, as (`name` or `container|sub`, arity); bare
@@ -229,7 +247,7 @@ async fn every_user_runs_exactly_its_commands_on(server: Server) {
     for (user, password, allowed) in users(server) {
         let mut conn = running.connect(user, &password).await;
         for (name, arity) in &commands {
-            let args = call_args(name, *arity);
+            let args = on_users_channel(user, call_args(name, *arity));
             if acl::UNRESTRICTED.contains(&name.as_str()) {
                 continue;
             }
@@ -288,6 +306,49 @@ async fn every_user_runs_exactly_its_commands_on_redis_7_4() {
 #[tokio::test]
 async fn every_user_runs_exactly_its_commands_on_valkey_8() {
     every_user_runs_exactly_its_commands_on(Server::Valkey8).await;
+}
+
+#[tokio::test]
+async fn the_sentinel_user_publishes_and_subscribes_on_the_hello_channel_only() {
+    for server in Server::ALL {
+        let running = Running::start(server, &[], &[]);
+        let mut sentinel = running.connect(acl::SENTINEL_USER, "sentinel-pw").await;
+        let hello = sentinel
+            .command(&["PUBLISH", acl::SENTINEL_CHANNEL, "hello"])
+            .await;
+        assert!(
+            matches!(hello, Ok(Reply::Integer(_))),
+            "{server:?}: {hello:?}"
+        );
+        for attempt in [
+            vec!["PUBLISH", "app:events", "x"],
+            vec!["SUBSCRIBE", "app:events"],
+            vec!["PSUBSCRIBE", "__sentinel__:*"],
+        ] {
+            let got = text(sentinel.command(&attempt).await);
+            assert!(got.contains("NOPERM"), "{server:?}: {attempt:?}: {got}");
+        }
+        // Subscribed to the hello channel, it receives what another Sentinel publishes.
+        let mut listening = running.connect(acl::SENTINEL_USER, "sentinel-pw").await;
+        let subscribed = listening
+            .command(&["SUBSCRIBE", acl::SENTINEL_CHANNEL])
+            .await
+            .unwrap_or_else(|e| panic!("{server:?}: SUBSCRIBE: {e}"));
+        let Reply::Array(confirmed) = &subscribed else {
+            panic!("{server:?}: SUBSCRIBE answered {subscribed:?}");
+        };
+        assert_eq!(
+            confirmed[0].as_text().as_deref(),
+            Some("subscribe"),
+            "{server:?}"
+        );
+        let mut root = running.root().await;
+        let receivers = root
+            .command(&["PUBLISH", acl::SENTINEL_CHANNEL, "10.0.0.1,26379,id,0"])
+            .await
+            .unwrap();
+        assert_eq!(receivers.as_integer(), Some(1), "{server:?}");
+    }
 }
 
 fn text(r: Result<Reply, RedisError>) -> String {
