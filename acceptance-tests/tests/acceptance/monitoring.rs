@@ -6,17 +6,17 @@
 //! firing and a quiet case for every alert.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use acceptance_tests::cli::{Tool, Workdir};
-use acceptance_tests::{admin, eventually, testbed_script, TestBed, TestNamespace};
+use acceptance_tests::{admin, eventually, TestBed, TestNamespace};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject};
 use kube::{Api, Client};
 use serde_json::Value;
 
 use crate::deployment::{deployment, pods};
+use crate::testbed_services::testbed;
 use crate::testbed_versions::http_get;
 
 #[path = "../../../tests/support/promtool_cases.rs"]
@@ -24,20 +24,6 @@ use crate::testbed_versions::http_get;
 mod promtool_cases;
 
 use promtool_cases::{run_promtool, Thresholds};
-
-fn crds(args: &[&str]) {
-    let out = Command::new(testbed_script())
-        .arg("crds")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "testbed crds {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn monitoring_api(client: &Client, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let resource = ApiResource {
@@ -48,6 +34,33 @@ fn monitoring_api(client: &Client, ns: &str, kind: &str, plural: &str) -> Api<Dy
         plural: plural.into(),
     };
     Api::namespaced_with(client.clone(), ns, &resource)
+}
+
+/// `name` read from `api`, retried while the API server refuses (it may, under the
+/// other tests' load); `None` when it does not exist.
+async fn read<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(
+        &format!("reading {name}"),
+        Duration::from_secs(60),
+        || async { Ok(Some(api.get_opt(name).await?)) },
+    )
+    .await
+    .unwrap()
+}
+
+/// Whether the ServiceMonitor, the PrometheusRule and the dashboard ConfigMap exist.
+async fn present(client: &Client, ns: &str) -> [bool; 3] {
+    let monitors = monitoring_api(client, ns, "ServiceMonitor", "servicemonitors");
+    let rules = monitoring_api(client, ns, "PrometheusRule", "prometheusrules");
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    [
+        read(&monitors, "cache").await.is_some(),
+        read(&rules, "cache").await.is_some(),
+        read(&maps, "cache-dashboard").await.is_some(),
+    ]
 }
 
 fn metrics_block(memory_percent: i64, on: bool) -> String {
@@ -105,7 +118,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     let w = Workdir::new(Tool::Tofu, &deployment(&ns.name, &metrics_block(85, true)));
 
     // Without the CRDs the plan refuses the rule, naming the attribute.
-    crds(&["monitoring", "--remove"]);
+    testbed(&["crds", "monitoring", "--remove"]);
     let out = w.fails(&["plan", "-input=false", "-no-color"]);
     assert!(
         out.contains("Prometheus Operator CRDs are not installed")
@@ -113,7 +126,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
         "{out}"
     );
 
-    crds(&["monitoring"]);
+    testbed(&["crds", "monitoring"]);
     // The API server may take a moment to serve just-established kinds.
     eventually(
         "a plan with the CRDs served",
@@ -143,7 +156,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     .unwrap();
     let monitors = monitoring_api(&client, &ns.name, "ServiceMonitor", "servicemonitors");
     let rules = monitoring_api(&client, &ns.name, "PrometheusRule", "prometheusrules");
-    let rule = rules.get("cache").await.unwrap();
+    let rule = read(&rules, "cache").await.unwrap();
     let replica_only = [
         "redis_master_link_up",
         "redis_connected_slave_lag_seconds",
@@ -168,7 +181,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     }
 
     // The objects, owned like the others.
-    let monitor = monitors.get("cache").await.unwrap();
+    let monitor = read(&monitors, "cache").await.unwrap();
     let labels = monitor.metadata.labels.clone().unwrap_or_default();
     assert_eq!(
         labels["app.kubernetes.io/managed-by"],
@@ -183,7 +196,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     assert_eq!(memory["labels"]["team"], "platform");
     rule_passes_promtool(&rule, &ns.name, 85);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
-    let board = maps.get("cache-dashboard").await.unwrap();
+    let board = read(&maps, "cache-dashboard").await.unwrap();
     assert_eq!(
         board.metadata.labels.as_ref().unwrap()["grafana_dashboard"],
         "1"
@@ -208,7 +221,7 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     let before = pods(&client, &ns.name).await;
     w.write(&deployment(&ns.name, &metrics_block(70, true)));
     w.apply();
-    let rule = rules.get("cache").await.unwrap();
+    let rule = read(&rules, "cache").await.unwrap();
     assert!(
         alert(&rule, "RedisMemoryHigh")["expr"]
             .as_str()
@@ -224,36 +237,22 @@ async fn the_exporter_answers_and_monitor_rule_and_dashboard_follow_the_configur
     // Turned off, all three go; the exporter stays.
     w.write(&deployment(&ns.name, &metrics_block(70, false)));
     w.apply();
-    assert!(
-        monitors.get_opt("cache").await.unwrap().is_none(),
-        "ServiceMonitor removed"
-    );
-    assert!(
-        rules.get_opt("cache").await.unwrap().is_none(),
-        "PrometheusRule removed"
-    );
-    assert!(
-        maps.get_opt("cache-dashboard").await.unwrap().is_none(),
-        "dashboard removed"
+    assert_eq!(
+        present(&client, &ns.name).await,
+        [false; 3],
+        "all three removed"
     );
     w.assert_plan_empty();
 
     // Back on, then destroy takes them with the rest.
     w.write(&deployment(&ns.name, &metrics_block(70, true)));
     w.apply();
-    assert!(rules.get_opt("cache").await.unwrap().is_some());
+    assert_eq!(present(&client, &ns.name).await, [true; 3]);
     w.destroy();
-    assert!(
-        monitors.get_opt("cache").await.unwrap().is_none(),
-        "ServiceMonitor destroyed"
+    assert_eq!(
+        present(&client, &ns.name).await,
+        [false; 3],
+        "all three destroyed"
     );
-    assert!(
-        rules.get_opt("cache").await.unwrap().is_none(),
-        "PrometheusRule destroyed"
-    );
-    assert!(
-        maps.get_opt("cache-dashboard").await.unwrap().is_none(),
-        "dashboard destroyed"
-    );
-    crds(&["monitoring", "--remove"]);
+    testbed(&["crds", "monitoring", "--remove"]);
 }

@@ -331,7 +331,7 @@ fn promtool_accepts_a_valid_rule_file_and_rejects_a_broken_expression() {
     );
 }
 
-fn testbed(args: &[&str]) {
+pub(crate) fn testbed(args: &[&str]) {
     run(Command::new(testbed_script()).args(args));
 }
 
