@@ -712,9 +712,7 @@ mod tests {
             "{admin}"
         );
         assert!(
-            admin.ends_with(
-                " (~* -@all +xgroup|create +xgroup|destroy +xinfo|groups +xtrim +del)"
-            ),
+            admin.ends_with(" (~* -@all +xgroup|create +xgroup|destroy +xinfo|groups +xtrim +del)"),
             "the stream commands in a selector of their own: {admin}"
         );
         assert!(acl.contains("user probe on nopass -@all +ping\n"));
@@ -1203,7 +1201,10 @@ mod tests {
                 "#!/bin/sh\ncat \"$1\" > \"$(dirname \"$1\")/started\"\n",
             ),
             ("bin/timeout", "#!/bin/sh\nshift\nexec \"$@\"\n"),
-            ("bin/sleep", "#!/bin/sh\necho >> \"$(dirname \"$0\")/../slept\"\n"),
+            (
+                "bin/sleep",
+                "#!/bin/sh\necho >> \"$(dirname \"$0\")/../slept\"\n",
+            ),
             ("config/sentinel.conf", "port 26379\n"),
             ("config/primary.conf", "sentinel parallel-syncs m 1\n"),
             ("config/discovery.env", discovery),

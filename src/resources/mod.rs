@@ -41,6 +41,8 @@ pub struct PlannedDeployment {
     pub replicas: i64,
     /// Its image.
     pub image: String,
+    /// It serves TLS only.
+    pub tls: bool,
 }
 
 /// The slot ConfigureProvider fills and resources read.

@@ -373,7 +373,10 @@ async fn a_changed_object_is_replaced_import_adopts_by_url_and_retain_on_destroy
     assert!(out.contains("1 to change, 0 to destroy"), "{out}");
     assert!(!out.contains("must be replaced"), "{out}");
     imported.apply();
-    assert_eq!(imported.attributes("redis_backup.gone")["sha256"], gone["sha256"]);
+    assert_eq!(
+        imported.attributes("redis_backup.gone")["sha256"],
+        gone["sha256"]
+    );
     imported.assert_plan_empty();
     imported.ok(&["state", "rm", "-no-color", "redis_backup.gone"]);
 

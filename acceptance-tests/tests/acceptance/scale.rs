@@ -16,7 +16,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 
 /// How many deployments (one pod each) one provider process applies at once.
-const DEPLOYMENTS: usize = 20;
+const DEPLOYMENTS: usize = 12;
 /// The API server's in-flight limit (reads and writes each) while the test runs: the
 /// provider's own 4 slots, Terraform's 10 resources at a time and the bed's controllers
 /// exceed it often.
@@ -111,7 +111,7 @@ mod whole_bed {
 
     #[tokio::test]
     #[ignore = "restarts the API server with tight limits: run-all runs it alone"]
-    async fn whole_bed_twenty_deployments_apply_refresh_and_destroy_through_api_throttling() {
+    async fn whole_bed_a_dozen_deployments_apply_refresh_and_destroy_through_api_throttling() {
         let client = admin().await;
         let ns = TestNamespace::create(&client, "scale").await.unwrap();
         // Not system:masters, whom the in-flight limits exempt: an identity with every

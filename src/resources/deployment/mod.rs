@@ -550,6 +550,7 @@ impl ModifyPlan for Deployment {
             super::PlannedDeployment {
                 replicas: next.spec.replicas as i64,
                 image: next.spec.image.clone(),
+                tls: next.spec.tls.is_some(),
             },
         );
         let adopted = ownership::adopted(&req.private);
@@ -583,7 +584,12 @@ impl ModifyPlan for Deployment {
         if let Some(why) = rotation::reason(&prior_want, &next) {
             rotation::warn(&next.spec.id(), &why, &next, &mut resp.diagnostics);
         } else if rotation::found_pending(&req.private) {
-            rotation::warn(&next.spec.id(), rotation::PENDING, &next, &mut resp.diagnostics);
+            rotation::warn(
+                &next.spec.id(),
+                rotation::PENDING,
+                &next,
+                &mut resp.diagnostics,
+            );
         }
         let mut change = changes::between(&prior, &next.spec);
         // The primary stays where it is (the provider never moves it back), unless this
