@@ -35,7 +35,7 @@ where
         .expect("creates the foreign object")
 }
 
-/// `(uid, resourceVersion, labels)` of `ns/name`, or None.
+/// `(uid, generation or else resourceVersion, labels)` of `ns/name`, or None.
 async fn seen<K>(
     client: &Client,
     ns: &str,
@@ -50,9 +50,15 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     api.get_opt(name).await.unwrap().map(|o| {
         let m = o.meta().clone();
+        // The spec's generation where there is one: the StatefulSet controller writes
+        // the status (a new resourceVersion) whenever it gets to it.
+        let version = match m.generation {
+            Some(g) => format!("generation {g}"),
+            None => m.resource_version.unwrap_or_default(),
+        };
         (
             m.uid.unwrap_or_default(),
-            m.resource_version.unwrap_or_default(),
+            version,
             m.labels.unwrap_or_default(),
         )
     })
