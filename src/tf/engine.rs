@@ -42,8 +42,8 @@ pub use messages::{
     ValidateEphemeralResourceConfigRequest, ValidateResourceConfigRequest,
 };
 use rules::{
-    guarded, mark_computed_unknown, note_panic, null_write_only, only_timeouts_differ,
-    run_plan_modifiers, unknown_type, validate_attributes,
+    config_errors, guarded, mark_computed_unknown, note_panic, null_write_only,
+    only_timeouts_differ, run_plan_modifiers, unknown_type, validate_attributes,
 };
 
 /// The framework for one provider: its schemas read once, its resources by type name.
@@ -250,16 +250,15 @@ impl Engine {
             Err(diags) => return diags,
         };
         let ctx = self.ctx(req.client);
-        let mut diags = Diagnostics::new();
-        validate_attributes(&schema.block, &req.config, Some(ctx.client), &mut diags);
-        if let Some(v) = resource.validate_config() {
-            let outcome = guarded("validation", v.validate(&ctx, &req.config, &mut diags)).await;
-            note_panic(outcome, &mut diags);
-        }
-        diags
-            .into_iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect()
+        let client = Some(ctx.client);
+        config_errors(
+            &ctx,
+            &schema.block,
+            &req.config,
+            client,
+            resource.validate_config(),
+        )
+        .await
     }
 
     /// Reads stored state: as is at the current schema version (attributes the schema

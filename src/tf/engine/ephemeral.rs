@@ -8,9 +8,9 @@ use super::messages::{
     EphemeralLifetimeRequest, OpenEphemeralResourceRequest, OpenEphemeralResourceResponse,
     RenewEphemeralResourceResponse, ValidateEphemeralResourceConfigRequest,
 };
-use super::rules::{guarded, mark_computed_unknown, note_panic, validate_attributes};
+use super::rules::{config_errors, guarded, mark_computed_unknown, note_panic};
 use super::Engine;
-use crate::tf::diag::{Diagnostics, Severity};
+use crate::tf::diag::Diagnostics;
 use crate::tf::ephemeral::{
     DeferralReason, LifetimeRequest, OpenRequest, OpenResponse, RenewResponse,
 };
@@ -49,16 +49,14 @@ impl Engine {
             Err(diags) => return diags,
         };
         let ctx = self.ctx(Default::default());
-        let mut diags = Diagnostics::new();
-        validate_attributes(&schema.block, &req.config, None, &mut diags);
-        if let Some(v) = resource.validate_config() {
-            let outcome = guarded("validation", v.validate(&ctx, &req.config, &mut diags)).await;
-            note_panic(outcome, &mut diags);
-        }
-        diags
-            .into_iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect()
+        config_errors(
+            &ctx,
+            &schema.block,
+            &req.config,
+            None,
+            resource.validate_config(),
+        )
+        .await
     }
 
     /// Opens an ephemeral resource whose configuration is wholly known; answers one that

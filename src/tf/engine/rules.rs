@@ -6,10 +6,10 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 
-use crate::tf::diag::{Diagnostic, Diagnostics};
+use crate::tf::diag::{Diagnostic, Diagnostics, Severity};
 use crate::tf::path::AttributePath;
 use crate::tf::plan::{PlanModifierRequest, PlanModifierResponse};
-use crate::tf::resource::ClientCapabilities;
+use crate::tf::resource::{ClientCapabilities, Context, ValidateConfig};
 use crate::tf::schema::{Attribute, Block, Schema};
 use crate::tf::timeouts;
 use crate::tf::validate::ValidateRequest;
@@ -51,6 +51,29 @@ pub(super) fn unknown_type(kind: &str, type_name: &str) -> Diagnostics {
         format!("This provider has no {kind} type named {type_name:?}."),
     );
     diags
+}
+
+/// The errors of a resource's (or ephemeral resource's) configuration: the attribute
+/// validators (see [`validate_attributes`]), then its own check, guarded against panics.
+/// Only errors: Terraform validates in every graph walk, so warnings are told by the
+/// plan, once.
+pub(super) async fn config_errors(
+    ctx: &Context,
+    block: &Block,
+    config: &Value,
+    client: Option<ClientCapabilities>,
+    own: Option<&dyn ValidateConfig>,
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    validate_attributes(block, config, client, &mut diags);
+    if let Some(v) = own {
+        let outcome = guarded("validation", v.validate(ctx, config, &mut diags)).await;
+        note_panic(outcome, &mut diags);
+    }
+    diags
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
 }
 
 /// Runs the attribute validators on the known values of `config`; with `client`, refuses
