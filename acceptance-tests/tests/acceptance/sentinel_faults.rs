@@ -206,25 +206,35 @@ impl Log {
     }
 }
 
-/// The acknowledged keys missing from the primary `pod`.
+/// The acknowledged keys missing from the primary `pod`. A read cut short (a port-forward
+/// to a pod that just came back can stall) is tried again on a new connection; only a
+/// complete read judges the keys.
 async fn lost(client: &Client, ns: &str, pod: &str, acked: &[String]) -> Vec<String> {
     let password = secret_value(client, ns, "cache-auth", "password").await;
-    let mut conn = PodRedis::connect(client, ns, pod, 6379).await.unwrap();
-    conn.call(&["AUTH", &password]).await.unwrap();
-    let mut missing = Vec::new();
-    for chunk in acked.chunks(200) {
-        let mut args = vec!["MGET"];
-        args.extend(chunk.iter().map(String::as_str));
-        let Reply::Array(values) = conn.call(&args).await.unwrap() else {
-            panic!("MGET is not an array");
-        };
-        for (key, value) in chunk.iter().zip(values) {
-            if matches!(value, Reply::Nil) {
-                missing.push(key.clone());
+    eventually(
+        "a complete read of the acknowledged keys",
+        Duration::from_secs(90),
+        || async {
+            let mut conn = PodRedis::connect(client, ns, pod, 6379).await?;
+            conn.call(&["AUTH", &password]).await?;
+            let mut missing = Vec::new();
+            for chunk in acked.chunks(200) {
+                let mut args = vec!["MGET"];
+                args.extend(chunk.iter().map(String::as_str));
+                let Reply::Array(values) = conn.call(&args).await? else {
+                    bail!("MGET is not an array");
+                };
+                for (key, value) in chunk.iter().zip(values) {
+                    if matches!(value, Reply::Nil) {
+                        missing.push(key.clone());
+                    }
+                }
             }
-        }
-    }
-    missing
+            Ok(Some(missing))
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// A fault aimed at the current primary.
