@@ -180,6 +180,18 @@ impl Workdir {
         self.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
     }
 
+    /// `apply -refresh-only -auto-approve`: the state takes what refresh reads; returns
+    /// its output.
+    pub fn refresh_only(&self) -> String {
+        self.ok(&[
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+        ])
+    }
+
     /// `plan -detailed-exitcode`: 0 no changes, 2 changes; panics on errors.
     pub fn plan_exit_code(&self) -> (i32, String) {
         let args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"];

@@ -132,17 +132,6 @@ fn checksum_matches(dir: &Path, file: &str) {
     );
 }
 
-/// `apply -refresh-only`: the state takes what refresh reads.
-fn refresh(w: &Workdir) {
-    w.ok(&[
-        "apply",
-        "-refresh-only",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-    ]);
-}
-
 async fn schedule_runs_verify_keep_report_and_go_with_destroy(tool: Tool) {
     let client = admin().await;
     let ns = TestNamespace::create(&client, "sched").await.unwrap();
@@ -219,7 +208,7 @@ async fn schedule_runs_verify_keep_report_and_go_with_destroy(tool: Tool) {
     }
 
     // Refresh reads the last run's facts.
-    refresh(&w);
+    w.refresh_only();
     let last = &w.attributes("redis_backup.nightly")["last_scheduled_run"];
     assert_eq!(last["outcome"], json!("succeeded"), "{last}");
     assert_eq!(last["job"], json!("now-3"));
@@ -267,7 +256,7 @@ async fn schedule_runs_verify_keep_report_and_go_with_destroy(tool: Tool) {
         files,
         "a failed run changes nothing on the claim"
     );
-    refresh(&w);
+    w.refresh_only();
     let last = &w.attributes("redis_backup.nightly")["last_scheduled_run"];
     assert_eq!(last["outcome"], json!("failed"), "{last}");
     assert!(last["file"].is_null(), "{last}");

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::bed::service_account_token;
 use acceptance_tests::cli::{Tool, Workdir};
+use acceptance_tests::leftovers::{leftovers, nothing_left};
 use acceptance_tests::resp::info_field;
 use acceptance_tests::{admin, eventually, PodRedis, TestBed, TestNamespace};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
@@ -99,41 +98,18 @@ async fn minimal_config_applies_is_reachable_and_plans_empty(tool: Tool) {
     let w = Workdir::new(tool, &deployment(&ns.name, ""));
     w.apply();
 
-    for (present, what) in [
-        (
-            exists::<StatefulSet>(&client, &ns.name, "cache").await,
-            "StatefulSet cache",
-        ),
-        (
-            exists::<Service>(&client, &ns.name, "cache").await,
-            "Service cache",
-        ),
-        (
-            exists::<Service>(&client, &ns.name, "cache-headless").await,
-            "Service cache-headless",
-        ),
-        (
-            exists::<ConfigMap>(&client, &ns.name, "cache-config").await,
-            "ConfigMap cache-config",
-        ),
-        (
-            exists::<Secret>(&client, &ns.name, "cache-auth").await,
-            "Secret cache-auth",
-        ),
-        (
-            exists::<Secret>(&client, &ns.name, "cache-internal").await,
-            "Secret cache-internal",
-        ),
-        (
-            exists::<PodDisruptionBudget>(&client, &ns.name, "cache").await,
-            "PodDisruptionBudget cache",
-        ),
-        (
-            exists::<NetworkPolicy>(&client, &ns.name, "cache").await,
-            "NetworkPolicy cache",
-        ),
+    let made = leftovers(&client, &ns.name).await.unwrap();
+    for what in [
+        "StatefulSet cache",
+        "Service cache",
+        "Service cache-headless",
+        "ConfigMap cache-config",
+        "Secret cache-auth",
+        "Secret cache-internal",
+        "PodDisruptionBudget cache",
+        "NetworkPolicy cache",
     ] {
-        assert!(present, "{what} exists");
+        assert!(made.iter().any(|m| m == what), "{what} exists: {made:?}");
     }
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
     let sts = sts.get("cache").await.unwrap();
@@ -180,34 +156,10 @@ async fn minimal_config_applies_is_reachable_and_plans_empty(tool: Tool) {
 
     w.assert_plan_empty();
     w.destroy();
-    for (present, what) in [
-        (
-            exists::<StatefulSet>(&client, &ns.name, "cache").await,
-            "StatefulSet",
-        ),
-        (
-            exists::<Service>(&client, &ns.name, "cache").await,
-            "Service",
-        ),
-        (
-            exists::<ConfigMap>(&client, &ns.name, "cache-config").await,
-            "ConfigMap",
-        ),
-        (
-            exists::<Secret>(&client, &ns.name, "cache-auth").await,
-            "Secret",
-        ),
-        (
-            exists::<PersistentVolumeClaim>(&client, &ns.name, "data-cache-0").await,
-            "PVC",
-        ),
-    ] {
-        assert!(!present, "{what} is gone after destroy");
-    }
-    assert!(
-        pods(&client, &ns.name).await.is_empty(),
-        "no pods after destroy"
-    );
+    // Pods and claims included: nothing the deployment made outlives it.
+    nothing_left(&client, &ns.name, Duration::from_secs(90))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -606,13 +606,7 @@ async fn a_failover_during_a_live_change_lands_the_change_on_the_new_primary_and
     in_effect(&client, &ns.name, &data, "maxmemory", "100663296").await;
     // The state follows the primary the Sentinels name, wherever the failover put it.
     let now = sentinel_primary(&client, &ns.name).await.unwrap();
-    w.ok(&[
-        "apply",
-        "-refresh-only",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-    ]);
+    w.refresh_only();
     assert_eq!(
         w.attributes("redis_deployment.cache")["primary_pod"],
         serde_json::json!(now),

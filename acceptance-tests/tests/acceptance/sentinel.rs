@@ -272,13 +272,7 @@ async fn sentinels_watch_tune_import_drift_and_destroy(tool: Tool, image: &str, 
     .unwrap();
     let new_primary = moved.split('.').next().unwrap().to_string();
     w.assert_plan_empty();
-    w.ok(&[
-        "apply",
-        "-refresh-only",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-    ]);
+    w.refresh_only();
     let attrs = w.attributes("redis_sentinel.ha");
     assert_eq!(attrs["current_primary_pod"], json!(new_primary), "{attrs}");
     assert_eq!(attrs["master_address"], json!(format!("{moved}:6379")));

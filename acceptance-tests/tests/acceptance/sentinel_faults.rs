@@ -375,13 +375,7 @@ async fn fault_case(
 /// resources.
 fn plan_is_empty_and_refresh_follows(w: &Workdir, primary: &str) {
     w.assert_plan_empty();
-    w.ok(&[
-        "apply",
-        "-refresh-only",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-    ]);
+    w.refresh_only();
     let cache = w.attributes("redis_deployment.cache");
     assert_eq!(cache["primary_pod"], json!(primary), "{cache}");
     let ha = w.attributes("redis_sentinel.ha");
@@ -519,13 +513,7 @@ async fn deleting_every_data_and_sentinel_pod_at_once_ends_with_one_primary_and_
         Duration::from_secs(90),
         || async {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            w.ok(&[
-                "apply",
-                "-refresh-only",
-                "-auto-approve",
-                "-input=false",
-                "-no-color",
-            ]);
+            w.refresh_only();
             let cache = w.attributes("redis_deployment.cache");
             Ok((cache["primary_pod"] == json!(now)).then_some(()))
         },

@@ -9,13 +9,14 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use acceptance_tests::cli::{mirror_cli_config, Tool, Workdir};
+use acceptance_tests::leftovers::nothing_left;
 use acceptance_tests::resp::{info_field, Reply};
 use acceptance_tests::runner::Workspace;
-use acceptance_tests::{admin, eventually, testbed_script, PodRedis, TestBed, TestNamespace};
+use acceptance_tests::{admin, testbed_script, PodRedis, TestBed, TestNamespace};
 use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
@@ -198,60 +199,11 @@ async fn ping_and_aof(client: &Client, ns: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Every object a deployment could leave in `ns`, by kind and name (the namespace's own
-/// kube-root-ca.crt aside); pods and claims until they are gone.
-async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
-    async fn names<K>(client: &Client, ns: &str) -> Vec<String>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-    {
-        let api: Api<K> = Api::namespaced(client.clone(), ns);
-        api.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} {}",
-                    K::kind(&()),
-                    o.meta().name.clone().unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-    let mut all = Vec::new();
-    all.extend(names::<StatefulSet>(client, ns).await);
-    all.extend(names::<Pod>(client, ns).await);
-    all.extend(names::<Service>(client, ns).await);
-    all.extend(names::<Secret>(client, ns).await);
-    all.extend(names::<ConfigMap>(client, ns).await);
-    all.extend(names::<PersistentVolumeClaim>(client, ns).await);
-    all.extend(names::<PodDisruptionBudget>(client, ns).await);
-    all.extend(names::<NetworkPolicy>(client, ns).await);
-    all.extend(names::<CronJob>(client, ns).await);
-    all.extend(names::<Job>(client, ns).await);
-    all.retain(|o| o != "ConfigMap kube-root-ca.crt");
-    all
-}
-
+/// Waits until the harness finds nothing of ours left in `ns`.
 async fn namespace_empties(client: &Client, ns: &str) {
-    eventually(
-        &format!("nothing left in {ns}"),
-        Duration::from_secs(90),
-        || async {
-            let left = leftovers(client, ns).await;
-            Ok(left.is_empty().then_some(()).or_else(|| {
-                eprintln!("{ns}: {left:?}");
-                None
-            }))
-        },
-    )
-    .await
-    .unwrap();
+    nothing_left(client, ns, Duration::from_secs(90))
+        .await
+        .unwrap();
 }
 
 async fn stacks_apply_replan_change_one_environment_and_destroy(tool: Tool) {
