@@ -69,6 +69,7 @@ pub mod replication;
 pub mod resp;
 pub mod role;
 pub mod sentinel;
+pub mod sentinel_files;
 pub mod streams;
 pub mod tls;
 pub mod versions;

@@ -18,11 +18,12 @@ use super::spec::{
 use super::{secret_data, typed, BuildError};
 use crate::digest::sha256_hex;
 use crate::k8s::apply::{ObjectSet, Owner};
-use crate::redis::files::{
-    self, keys, sentinel_keys, SentinelPasswords, REDIS_PORT, SENTINEL_CONFIG_DIR,
-    SENTINEL_DATA_AUTH_DIR, SENTINEL_INTERNAL_DIR, SENTINEL_PORT, SENTINEL_WORK_DIR,
-};
+use crate::redis::files::{keys, REDIS_PORT, SENTINEL_PORT};
 use crate::redis::sentinel::Tunables;
+use crate::redis::sentinel_files::{
+    self as files, sentinel_keys, SentinelPasswords, SENTINEL_CONFIG_DIR, SENTINEL_DATA_AUTH_DIR,
+    SENTINEL_INTERNAL_DIR, SENTINEL_WORK_DIR,
+};
 
 /// The component label value of every Sentinel object.
 pub const COMPONENT: &str = "sentinel";

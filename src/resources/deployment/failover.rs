@@ -22,7 +22,8 @@ use super::super::Clients;
 use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
 use crate::k8s::wait;
-use crate::redis::files::{sentinel_keys, Passwords, ADMIN_USER, SENTINEL_PORT};
+use crate::redis::files::{Passwords, ADMIN_USER, SENTINEL_PORT};
+use crate::redis::sentinel_files::sentinel_keys;
 use crate::redis::{wait_until, RedisError, Reply, Role};
 use crate::tf::Diagnostic;
 
