@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod leftovers;
 pub mod resp;
 pub mod runner;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;

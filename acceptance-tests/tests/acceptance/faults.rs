@@ -120,7 +120,7 @@ fn provider_pids(dir: &Path) -> Vec<u32> {
 }
 
 /// SIGKILLs every provider process of the CLI running in `w`; the pids killed.
-fn kill_provider(w: &Workdir) -> Vec<u32> {
+pub(crate) fn kill_provider(w: &Workdir) -> Vec<u32> {
     let pids = provider_pids(w.path());
     for pid in &pids {
         let out = Command::new("kill")

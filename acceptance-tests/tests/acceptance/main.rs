@@ -29,3 +29,4 @@ mod testbed_smoke;
 mod testbed_storage;
 mod testbed_versions;
 mod tls;
+mod tls_lifecycle;
