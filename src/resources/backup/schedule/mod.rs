@@ -1,7 +1,15 @@
-//! `redis_backup.schedule`: recurring in-cluster backups. The schema block and the
-//! computed facts of the last run, the typed model, plan-time checks (cron syntax,
-//! retention, quantities), and the glue that applies, reads and removes the schedule's
-//! objects (`k8s::objects::backup`) for the resource's create, read, update and delete.
+//! `redis_backup.schedule`: recurring in-cluster backups. The typed model, plan-time
+//! checks (retention, quantities), and the glue that applies, reads and removes the
+//! schedule's objects (`k8s::objects::backup`) for the resource's create, read, update
+//! and delete. The schema is in `schema`, the cron checks in `cron`, the last run in
+//! `last_run`.
+
+mod cron;
+mod last_run;
+mod schema;
+
+pub use last_run::{last_run, last_run_value, warn_if_failed, LastRun};
+pub use schema::{attribute, image_attribute, last_run_attribute};
 
 use std::collections::BTreeMap;
 
@@ -14,14 +22,13 @@ use kube::Api;
 use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet, Owner, SetError};
 use crate::k8s::names;
 use crate::k8s::objects::backup::{
-    self as objects, RunReport, ScheduleSpec, Source, Storage, CONTAINER, LABEL_BACKUP_INSTANCE,
-    LABEL_SCHEDULE,
+    self as objects, ScheduleSpec, Source, Storage, LABEL_BACKUP_INSTANCE, LABEL_SCHEDULE,
 };
 use crate::k8s::objects::spec::{Resources, SecretKeyRef, Security, LABEL_INSTANCE};
 use crate::k8s::objects::BuildError;
 use crate::resources::support::{int_of, map_of, path, str_of};
 use crate::resources::Clients;
-use crate::tf::{plan, validate, Attribute, AttributePath, Diagnostic, Diagnostics, Value};
+use crate::tf::{AttributePath, Diagnostic, Diagnostics, Value};
 
 /// The input attribute.
 pub const ATTR: &str = "schedule";
@@ -35,107 +42,6 @@ const DEFAULT_SIZE: &str = "5Gi";
 const DEFAULT_STARTING_DEADLINE: i64 = 300;
 const DEFAULT_BACKOFF_LIMIT: i64 = 1;
 const DEFAULT_ACTIVE_DEADLINE: i64 = 3600;
-
-fn s(name: &str, description: &str) -> Attribute {
-    Attribute::string(name).optional().description(description)
-}
-
-fn n(name: &str, description: &str) -> Attribute {
-    Attribute::number(name).optional().description(description)
-}
-
-/// The `schedule` attribute.
-pub fn attribute() -> Attribute {
-    Attribute::single_nested(
-        ATTR,
-        vec![
-            Attribute::string("cron")
-                .required()
-                .description("When to run, in cron syntax: five fields (minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT) with `*`, `?`, lists, ranges and steps (`*/15 * * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. Time zone prefixes are refused: use `time_zone`.")
-                .validator(validate::from_fn("a cron schedule", |req, diags| {
-                    if let Some(text) = req.value.as_str() {
-                        if let Err(why) = check_cron(text) {
-                            diags.error_at(
-                                req.path.clone(),
-                                "Invalid cron schedule",
-                                format!("{}: {text:?}: {why}", req.path),
-                            );
-                        }
-                    }
-                })),
-            s("time_zone", "IANA time zone of `cron`, e.g. `\"Europe/Berlin\"` (default: the controller manager's, usually UTC).")
-                .validator(validate::from_fn("an IANA time zone name", |req, diags| {
-                    if let Some(tz) = req.value.as_str() {
-                        if let Err(why) = check_time_zone(tz) {
-                            diags.error_at(req.path.clone(), "Invalid time zone", format!("{}: {why}", req.path));
-                        }
-                    }
-                })),
-            n("keep", &format!("Verified snapshots kept on the backup claim; older ones are deleted after each successful run (default {DEFAULT_KEEP}). A failed run deletes nothing."))
-                .validator(validate::int_between(1, 1000)),
-            Attribute::bool("suspend").optional().description("Start no new runs (default false); runs already started finish."),
-            s("name", "Name of the CronJob and of the backup claim, and prefix of the snapshot files (default `<deployment>-backup`; a DNS label of at most 52 characters). Name each schedule of one deployment differently. Changing it moves the schedule to new objects and an empty claim; the old ones are deleted (the old claim kept with `retain_on_destroy`).")
-                .validator(validate::from_fn("a DNS label of at most 52 characters", |req, diags| {
-                    if let Some(name) = req.value.as_str() {
-                        if let Err(e) = names::check_dns_label(name, 52) {
-                            diags.error_at(req.path.clone(), "Invalid name", format!("{}: {e}", req.path));
-                        }
-                    }
-                })),
-            s("storage_size", &format!("Size of the backup claim, a Kubernetes quantity (default `\"{DEFAULT_SIZE}\"`). Size it for `keep` snapshots. It may grow where the StorageClass allows expansion; it cannot shrink.")),
-            s("storage_class", "StorageClass of the backup claim; the cluster's default when unset. It cannot change once the claim exists (change `name` to move to a new claim)."),
-            n("starting_deadline_seconds", &format!("A run that could not start this many seconds after its time is skipped and counted as missed (default {DEFAULT_STARTING_DEADLINE}; at least 10)."))
-                .validator(validate::int_at_least(10)),
-            n("backoff_limit", &format!("Retries of a failed run, each a new pod (default {DEFAULT_BACKOFF_LIMIT})."))
-                .validator(validate::int_between(0, 10)),
-            n("active_deadline_seconds", &format!("A run still going after this many seconds is stopped and failed (default {DEFAULT_ACTIVE_DEADLINE})."))
-                .validator(validate::int_at_least(60)),
-            Attribute::single_nested(
-                "resources",
-                vec![
-                    Attribute::map("requests", crate::tf::Type::String).optional().description("Requested resources (`cpu`, `memory`) as Kubernetes quantities (default `cpu = \"50m\"`, `memory = \"64Mi\"`)."),
-                    Attribute::map("limits", crate::tf::Type::String).optional().description("Limits as Kubernetes quantities (default `memory = \"256Mi\"`)."),
-                ],
-            )
-            .optional()
-            .description("Resources of the backup container."),
-        ],
-    )
-    .optional()
-    .description("Recurring backups inside the cluster: a CronJob running the deployment's own image takes a snapshot with `redis-cli --rdb` from a replica (the primary when there is none, or when `source = \"primary\"`) as the backup user, verifies it with `redis-check-rdb`, writes its sha256 beside it (`<file>.sha256`, as `sha256sum -c` reads it) and keeps the newest `keep` on a claim of its own. A snapshot appears under its final name (`<name>-<UTC time>.rdb`) only once verified; a run that fails verification deletes it and fails. Runs never overlap. The outcome of the last finished run is in `last_scheduled_run`; a failed one is a plan warning. Destroy deletes the CronJob, its Jobs and the claim (the claim is kept with `retain_on_destroy`).")
-}
-
-/// The computed image the runs use.
-pub fn image_attribute() -> Attribute {
-    Attribute::string(IMAGE)
-        .computed()
-        .plan_modifier(plan::use_state_for_unknown())
-        .description("The image the scheduled runs use: the deployment's, read at plan. When the deployment's image changes, the plan updates the schedule to follow it. Null without a schedule.")
-}
-
-/// The computed facts of the last finished run.
-pub fn last_run_attribute() -> Attribute {
-    let c = |name: &str, d: &str| Attribute::string(name).computed().description(d);
-    let cn = |name: &str, d: &str| Attribute::number(name).computed().description(d);
-    Attribute::single_nested(
-        LAST_RUN,
-        vec![
-            c("job", "The run's Job."),
-            c("outcome", "`succeeded` or `failed`."),
-            c("started_at", "When it started (RFC 3339)."),
-            c("finished_at", "When it finished."),
-            c("source", "`host:port` the snapshot was taken from."),
-            c("file", "The snapshot's file on the backup claim (a successful run)."),
-            cn("size_bytes", "Its size."),
-            c("sha256", "Its sha256 (also in `<file>.sha256`)."),
-            cn("keys", "Keys `redis-check-rdb` read in it."),
-            c("message", "Why the run failed, in the run's or Kubernetes' words."),
-        ],
-    )
-    .computed()
-    .plan_modifier(plan::use_state_for_unknown())
-    .description("The last finished run of the schedule (read from its Jobs and their pods on refresh); null before the first. A failed last run is a plan warning.")
-}
 
 /// After a failed create or update: the schedule's computed attributes the apply could
 /// not settle are null (a state holds no unknowns).
@@ -276,140 +182,6 @@ pub fn source_of(v: &Value) -> Source {
 // ---------------------------------------------------------------------------
 // plan-time checks
 
-/// Checks a cron schedule as the CronJob controller parses it (five fields, or a
-/// descriptor); says what is wrong.
-pub fn check_cron(text: &str) -> Result<(), String> {
-    let t = text.trim();
-    if t.starts_with("TZ=") || t.starts_with("CRON_TZ=") {
-        return Err(
-            "a time zone in the schedule is not accepted by Kubernetes; set time_zone instead"
-                .into(),
-        );
-    }
-    if let Some(d) = t.strip_prefix('@') {
-        return match d {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
-                Ok(())
-            }
-            _ if d.starts_with("every ") && is_go_duration(d["every ".len()..].trim()) => Ok(()),
-            _ => Err(format!("unknown descriptor @{d} (use @hourly, @daily, @weekly, @monthly, @yearly or five fields)")),
-        };
-    }
-    let fields: Vec<&str> = t.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "{} fields; a schedule has five: minute hour day-of-month month day-of-week",
-            fields.len()
-        ));
-    }
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    let specs: [(&str, u32, u32, &[&str], u32); 5] = [
-        ("minute", 0, 59, &[], 0),
-        ("hour", 0, 23, &[], 0),
-        ("day of month", 1, 31, &[], 0),
-        ("month", 1, 12, &MONTHS, 1),
-        ("day of week", 0, 6, &DAYS, 0),
-    ];
-    for (field, (what, min, max, names, base)) in fields.iter().zip(specs) {
-        check_field(field, min, max, names, base).map_err(|e| format!("{what} {field:?}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// One field: a comma list of `*`/`?`, values or ranges, each with an optional `/step`.
-fn check_field(field: &str, min: u32, max: u32, names: &[&str], base: u32) -> Result<(), String> {
-    let value = |v: &str| -> Result<u32, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
-            return Ok(i as u32 + base);
-        }
-        let n: u32 = v.parse().map_err(|_| {
-            format!(
-                "{v:?} is not a number{}",
-                if names.is_empty() { "" } else { " or a name" }
-            )
-        })?;
-        if n < min || n > max {
-            return Err(format!("{n} is outside {min}-{max}"));
-        }
-        Ok(n)
-    };
-    for item in field.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (item, None),
-        };
-        if let Some(s) = step {
-            match s.parse::<u32>() {
-                Ok(n) if n > 0 => {}
-                _ => return Err(format!("step {s:?} must be a number above 0")),
-            }
-        }
-        if range == "*" || range == "?" {
-            continue;
-        }
-        match range.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (value(a)?, value(b)?);
-                if a > b {
-                    return Err(format!("range {range} begins after it ends"));
-                }
-            }
-            None => {
-                value(range)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A Go duration as `@every` takes it: `90s`, `1h30m`, `1.5h`.
-fn is_go_duration(text: &str) -> bool {
-    let mut rest = text;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .into_iter()
-            .filter(|u| rest.starts_with(u))
-            .max_by_key(|u| u.len());
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// An IANA zone name's shape (`Area/Location`, `UTC`); whether the zone exists is the
-/// API server's to say.
-fn check_time_zone(tz: &str) -> Result<(), String> {
-    let ok = !tz.is_empty()
-        && !tz.starts_with('/')
-        && !tz.ends_with('/')
-        && !tz.contains("..")
-        && tz
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{tz:?} is not an IANA time zone name like \"Europe/Berlin\" or \"UTC\""
-        ))
-    }
-}
-
 /// Checks across the block that attribute validators cannot make: quantities, and
 /// what an existing schedule cannot change (`prior` is the prior state's schedule).
 pub fn check(resource: &Value, deployment: &str, prior: Option<&Schedule>) -> Diagnostics {
@@ -493,190 +265,6 @@ pub fn check(resource: &Value, deployment: &str, prior: Option<&Schedule>) -> Di
         }
     }
     diags
-}
-
-// ---------------------------------------------------------------------------
-// the last run
-
-/// The last finished run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LastRun {
-    /// Its Job.
-    pub job: String,
-    /// `succeeded` or `failed`.
-    pub outcome: String,
-    /// Start.
-    pub started_at: String,
-    /// End.
-    pub finished_at: String,
-    /// What the run reported, if it got to report.
-    pub report: Option<RunReport>,
-    /// Why it failed (the run's reason, or Kubernetes' when it never reported).
-    pub message: String,
-}
-
-const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
-const LEGACY_JOB_NAME_LABEL: &str = "job-name";
-
-/// The Job's finished condition: (`succeeded`/`failed`, time, reason and message).
-fn finished(job: &Job) -> Option<(&'static str, String, String)> {
-    let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    conditions.iter().find_map(|c| {
-        let outcome = match c.type_.as_str() {
-            "Complete" => "succeeded",
-            "Failed" => "failed",
-            _ => return None,
-        };
-        (c.status == "True").then(|| {
-            let when = c
-                .last_transition_time
-                .as_ref()
-                .map(|t| t.0.to_string())
-                .unwrap_or_default();
-            let why = [c.reason.clone(), c.message.clone()]
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(": ");
-            (outcome, when, why)
-        })
-    })
-}
-
-/// The last finished run among a schedule's Jobs and their pods: the finished Job that
-/// started last, with the report of its last pod that wrote one.
-pub fn last_run(jobs: &[Job], pods: &[Pod]) -> Option<LastRun> {
-    let started = |j: &Job| {
-        j.status
-            .as_ref()
-            .and_then(|s| s.start_time.clone())
-            .or_else(|| j.metadata.creation_timestamp.clone())
-            .map(|t| t.0)
-    };
-    let job = jobs
-        .iter()
-        .filter(|j| finished(j).is_some())
-        .max_by_key(|j| started(j))?;
-    let (outcome, finished_at, why) = finished(job)?;
-    let name = job.metadata.name.clone().unwrap_or_default();
-    let mut runs: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| {
-            p.metadata.labels.as_ref().is_some_and(|l| {
-                l.get(JOB_NAME_LABEL)
-                    .or_else(|| l.get(LEGACY_JOB_NAME_LABEL))
-                    == Some(&name)
-            })
-        })
-        .collect();
-    runs.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    let report = runs.iter().rev().find_map(|p| {
-        let status = p.status.as_ref()?.container_statuses.as_ref()?;
-        let c = status.iter().find(|c| c.name == CONTAINER)?;
-        let message = c.state.as_ref()?.terminated.as_ref()?.message.as_deref()?;
-        RunReport::parse(message)
-    });
-    let message = match &report {
-        Some(r) if r.outcome == "failed" && !r.reason.is_empty() => {
-            if why.is_empty() {
-                r.reason.clone()
-            } else {
-                format!("{} ({why})", r.reason)
-            }
-        }
-        _ if outcome == "failed" => why,
-        _ => String::new(),
-    };
-    Some(LastRun {
-        job: name,
-        outcome: outcome.to_string(),
-        started_at: started(job).map(|t| t.to_string()).unwrap_or_default(),
-        finished_at,
-        report,
-        message,
-    })
-}
-
-/// The `last_scheduled_run` value of `run`.
-pub fn last_run_value(run: Option<&LastRun>) -> Value {
-    let Some(run) = run else {
-        return Value::Null;
-    };
-    let r = run.report.clone().unwrap_or_default();
-    let succeeded = run.outcome == "succeeded";
-    let text = |s: &str| {
-        if s.is_empty() {
-            Value::Null
-        } else {
-            Value::string(s)
-        }
-    };
-    let num = |n: Option<i64>| n.map(Value::int).unwrap_or(Value::Null);
-    Value::object([
-        ("job", Value::string(run.job.clone())),
-        ("outcome", Value::string(run.outcome.clone())),
-        ("started_at", text(&run.started_at)),
-        ("finished_at", text(&run.finished_at)),
-        ("source", text(&r.source)),
-        (
-            "file",
-            if succeeded {
-                text(&r.file)
-            } else {
-                Value::Null
-            },
-        ),
-        (
-            "size_bytes",
-            if succeeded {
-                num(r.size_bytes)
-            } else {
-                Value::Null
-            },
-        ),
-        (
-            "sha256",
-            if succeeded {
-                text(&r.sha256)
-            } else {
-                Value::Null
-            },
-        ),
-        ("keys", if succeeded { num(r.keys) } else { Value::Null }),
-        ("message", text(&run.message)),
-    ])
-}
-
-/// A plan warning when the state's last run failed.
-pub fn warn_if_failed(state: &Value, diags: &mut Diagnostics) {
-    let run = state.attribute(LAST_RUN);
-    if run.attribute("outcome").as_str() != Some("failed") {
-        return;
-    }
-    let field = |k: &str| run.attribute(k).as_str().unwrap_or("").to_string();
-    let schedule = state.attribute(ATTR);
-    let claim = schedule.attribute("name").as_str().map(str::to_owned);
-    diags.push(
-        Diagnostic::warning(
-            "The last scheduled backup failed",
-            format!(
-                "Job {} (started {}, failed {}): {}. No snapshot was kept from that run; the \
-                 earlier ones are unchanged{}. The next run follows the schedule; see the \
-                 Job's pods for details.",
-                field("job"),
-                field("started_at"),
-                field("finished_at"),
-                if field("message").is_empty() {
-                    "no reason given".to_string()
-                } else {
-                    field("message")
-                },
-                claim.map(|c| format!(" on claim {c}")).unwrap_or_default(),
-            ),
-        )
-        .at(AttributePath::new(LAST_RUN)),
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1042,38 +630,6 @@ pub async fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn cron_schedules_are_checked_field_by_field_as_the_controller_parses_them() {
-        for ok in [
-            "0 3 * * *",
-            "*/15 * * * *",
-            "0 0-23/2 * * MON-FRI",
-            "30 4 1,15 JAN,jul ?",
-            "5 4 * * sun",
-            "@daily",
-            "@every 1h30m",
-        ] {
-            assert_eq!(check_cron(ok), Ok(()), "{ok}");
-        }
-        for (bad, why) in [
-            ("0 3 * *", "4 fields"),
-            ("60 * * * *", "minute \"60\": 60 is outside 0-59"),
-            ("0 24 * * *", "hour \"24\": 24 is outside 0-23"),
-            ("0 0 0 * *", "day of month \"0\": 0 is outside 1-31"),
-            ("0 0 * 13 *", "month \"13\": 13 is outside 1-12"),
-            ("0 0 * * 7", "day of week \"7\": 7 is outside 0-6"),
-            ("*/0 * * * *", "step \"0\" must be a number above 0"),
-            ("0 5-2 * * *", "range 5-2 begins after it ends"),
-            ("0 0 * FOO *", "\"FOO\" is not a number or a name"),
-            ("TZ=UTC 0 3 * * *", "set time_zone instead"),
-            ("@fortnightly", "unknown descriptor"),
-        ] {
-            let e = check_cron(bad).unwrap_err();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
-    }
 
     fn resource(schedule: Value) -> Value {
         let mut fields: Vec<(&str, Value)> = vec![(ATTR, schedule)];
@@ -1135,91 +691,6 @@ mod tests {
         assert!(
             paths.contains(&Some(path(&["schedule", "storage_class"]))),
             "{d:?}"
-        );
-    }
-
-    fn job(name: &str, started: &str, condition: Option<(&str, &str)>) -> Job {
-        let mut status = json!({"startTime": started});
-        if let Some((kind, reason)) = condition {
-            status["conditions"] = json!([{"type": kind, "status": "True", "reason": reason,
-                "lastTransitionTime": started}]);
-        }
-        serde_json::from_value(
-            json!({"metadata": {"name": name, "creationTimestamp": started}, "status": status}),
-        )
-        .unwrap()
-    }
-
-    fn pod(job: &str, created: &str, message: &str) -> Pod {
-        serde_json::from_value(json!({
-            "metadata": {"name": format!("{job}-x"), "creationTimestamp": created,
-                         "labels": {JOB_NAME_LABEL: job}},
-            "status": {"containerStatuses": [{"name": CONTAINER, "image": "", "imageID": "",
-                "ready": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "message": message}}}]},
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_last_run_is_the_last_finished_job_with_its_pods_report() {
-        let jobs = vec![
-            job(
-                "b-1",
-                "2026-12-01T01:00:00Z",
-                Some(("Complete", "CompletionsReached")),
-            ),
-            job(
-                "b-2",
-                "2026-12-01T02:00:00Z",
-                Some(("Failed", "BackoffLimitExceeded")),
-            ),
-            job("b-3", "2026-12-01T03:00:00Z", None),
-        ];
-        let pods = vec![
-            pod(
-                "b-1",
-                "2026-12-01T01:00:00Z",
-                "outcome=succeeded\nfile=f1.rdb\nsize_bytes=10\nsha256=aa\nkeys=2\nsource=h:6379\n",
-            ),
-            pod(
-                "b-2",
-                "2026-12-01T02:00:00Z",
-                "outcome=failed\nreason=first try\n",
-            ),
-            pod(
-                "b-2",
-                "2026-12-01T02:01:00Z",
-                "outcome=failed\nreason=INFO replication answered: WRONGPASS\n",
-            ),
-        ];
-        let run = last_run(&jobs, &pods).unwrap();
-        assert_eq!(run.job, "b-2");
-        assert_eq!(run.outcome, "failed");
-        assert_eq!(
-            run.message,
-            "INFO replication answered: WRONGPASS (BackoffLimitExceeded)"
-        );
-        let v = last_run_value(Some(&run));
-        assert!(v.attribute("file").is_null());
-        let mut state = Value::object([(ATTR, Value::Null), (LAST_RUN, v)]);
-        let mut diags = Diagnostics::new();
-        warn_if_failed(&state, &mut diags);
-        assert_eq!(diags.len(), 1);
-        assert!(!diags.has_errors());
-
-        let run = last_run(&jobs[..1], &pods).unwrap();
-        let v = last_run_value(Some(&run));
-        assert_eq!(v.attribute("file").as_str(), Some("f1.rdb"));
-        assert_eq!(v.attribute("size_bytes").as_i64(), Some(10));
-        assert_eq!(v.attribute("keys").as_i64(), Some(2));
-        state.set(LAST_RUN, v);
-        let mut diags = Diagnostics::new();
-        warn_if_failed(&state, &mut diags);
-        assert!(diags.is_empty());
-        assert!(
-            last_run(&jobs[2..], &pods).is_none(),
-            "a running job is not a last run"
         );
     }
 
