@@ -22,7 +22,9 @@ testbed fault lose-node NODE [--grace SECONDS]
                                    pods' own tolerations decide, as in a real cluster)
 testbed fault restore-node NODE    the node comes back: Ready, its pods restart
 testbed fault apiserver-stop       stop kube-apiserver
-testbed fault apiserver-start      start it again (normal flags) and wait for /readyz
+testbed fault apiserver-start      start it again (normal flags) and wait for /readyz; after
+                                   more than 10 s away, restart the controller-manager and
+                                   scheduler too (what their lost leader lease does), and kwok
 testbed fault apiserver-tight --max-inflight N [--apf]
                                    restart it with --max-requests-inflight N and
                                    --max-mutating-requests-inflight N (priority and
@@ -177,6 +179,44 @@ fault_restore_node() {
   log "fault: node $node restored"
 }
 
+# How long a control plane's controllers keep their leader lease without renewing it:
+# kube-controller-manager's and kube-scheduler's default --leader-elect-renew-deadline.
+FAULT_RENEW_DEADLINE=10
+
+fault_apiserver_stop() {
+  stop kube-apiserver
+  date +%s >"$run/apiserver.stopped-at"
+}
+
+# The API server back with its normal flags. After an outage longer than the renew
+# deadline, a real control plane's controller-manager and scheduler have lost their
+# leader lease and exited, and the kubelet has started them again: they come back with
+# fresh caches. The bed runs them without leader election (under its load a missed
+# renewal would restart them mid-test), so this does what the lost lease does. Left
+# running instead, their watches stay broken for up to a minute after the API server is
+# back (client-go backs a refused watch off up to 30 s, with as much jitter again), and
+# a pod created just before the outage waits that long for the scheduler to see its
+# volume bound. kwok is restarted too: it learns where a pod's port-forward goes from a
+# PortForward object the runtime writes when the pod starts (a kubelet needs none), and
+# its watch of those stays broken as long, so port-forwards to pods started after the
+# outage would end at once.
+fault_apiserver_start() {
+  rm -f "$run/apiserver.extra-args"
+  local stopped_at=""
+  [ -f "$run/apiserver.stopped-at" ] && stopped_at="$(cat "$run/apiserver.stopped-at")"
+  rm -f "$run/apiserver.stopped-at"
+  start_apiserver
+  if [ -n "$stopped_at" ] && [ $(($(date +%s) - stopped_at)) -gt "$FAULT_RENEW_DEADLINE" ]; then
+    stop kube-scheduler
+    stop kube-controller-manager
+    stop kwok
+    start_controller_manager
+    start_scheduler
+    start_kwok
+    log "fault: the API server was away longer than the controllers' renew deadline (${FAULT_RENEW_DEADLINE}s): controller-manager and scheduler restarted, as after a lost leader lease, and kwok with fresh watches"
+  fi
+}
+
 fault_apiserver_restart() {
   stop kube-apiserver
   start_apiserver
@@ -230,11 +270,8 @@ cmd_fault() {
   heal) fault_heal "$@" ;;
   lose-node) fault_lose_node "$@" ;;
   restore-node) fault_restore_node "$@" ;;
-  apiserver-stop) stop kube-apiserver ;;
-  apiserver-start)
-    rm -f "$run/apiserver.extra-args"
-    start_apiserver
-    ;;
+  apiserver-stop) fault_apiserver_stop ;;
+  apiserver-start) fault_apiserver_start ;;
   apiserver-tight) fault_apiserver_tight "$@" ;;
   apiserver-relax)
     rm -f "$run/apiserver.extra-args"
