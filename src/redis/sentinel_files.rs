@@ -11,6 +11,7 @@ use super::files::{
     generate_password, keys, password_hash, ADMIN_USER, REDIS_PORT, SENTINEL_PORT, SENTINEL_USER,
 };
 use super::sentinel::Tunables;
+use super::tls;
 
 /// Where the Sentinel pods find their rendered files (a read-only ConfigMap).
 pub const SENTINEL_CONFIG_DIR: &str = "/etc/sentinel";
@@ -74,12 +75,18 @@ impl SentinelPasswords {
 /// The fixed head of sentinel.conf for the Sentinels of the deployment `id`:
 /// `resolve-hostnames` comes before any `monitor` line (Sentinel resolves the primary's
 /// name while it reads that line), and with `announce_hostnames` the Sentinels give
-/// out names, never IPs (pods move, names stay).
-pub fn sentinel_conf(id: &str, announce_hostnames: bool) -> String {
+/// out names, never IPs (pods move, names stay). With `tls_auth_clients` (the
+/// deployment's `tls-auth-clients`: it serves TLS only) the Sentinels do too, and speak
+/// TLS to the data servers and each other ([`tls::sentinel_conf_lines`]).
+pub fn sentinel_conf(id: &str, announce_hostnames: bool, tls_auth_clients: Option<&str>) -> String {
+    let listen = match tls_auth_clients {
+        Some(auth_clients) => tls::sentinel_conf_lines(auth_clients),
+        None => format!("port {SENTINEL_PORT}\n"),
+    };
     format!(
         "# Rendered by terraform-provider-redis for the Sentinels of {id}; copied to \
          {SENTINEL_WORK_DIR} at start (Sentinel rewrites its file).\n\
-         port {SENTINEL_PORT}\n\
+         {listen}\
          dir {SENTINEL_WORK_DIR}\n\
          sentinel resolve-hostnames yes\n\
          sentinel announce-hostnames {}\n",
@@ -236,16 +243,29 @@ mod tests {
 
     #[test]
     fn sentinel_conf_resolves_hostnames_and_the_primary_lines_follow_monitor() {
-        let head = sentinel_conf("apps/cache", true);
+        let head = sentinel_conf("apps/cache", true, None);
+        assert!(head.contains("\nport 26379\n"), "{head}");
         assert!(head.contains("sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"));
-        assert!(!head.contains("monitor"));
-        assert!(sentinel_conf("apps/cache", false).contains("announce-hostnames no"));
+        assert!(!head.contains("monitor") && !head.contains("tls"));
+        assert!(sentinel_conf("apps/cache", false, None).contains("announce-hostnames no"));
         assert_eq!(
             sentinel_primary_conf("mymaster", &tunables()),
             "sentinel down-after-milliseconds mymaster 5000\n\
              sentinel failover-timeout mymaster 60000\n\
              sentinel parallel-syncs mymaster 1\n"
         );
+    }
+
+    #[test]
+    fn over_a_tls_deployment_sentinel_conf_serves_tls_only_with_its_auth_clients() {
+        let head = sentinel_conf("apps/cache", true, Some("optional"));
+        assert!(!head.contains("\nport 26379\n"), "{head}");
+        assert!(
+            head.contains(&tls::sentinel_conf_lines("optional")),
+            "{head}"
+        );
+        assert!(head.contains("tls-auth-clients optional\n"));
+        assert!(head.contains("sentinel resolve-hostnames yes\n"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::TlsConnector;
 
 use super::conn::Transport;
-use super::files::REDIS_PORT;
+use super::files::{REDIS_PORT, SENTINEL_PORT};
 
 /// Where the pods find their certificate, key and CA (a read-only Secret volume).
 pub const TLS_DIR: &str = "/etc/redis-tls";
@@ -68,9 +68,22 @@ pub enum TlsError {
 /// The redis.conf lines of a TLS-only server: no plain port, TLS on [`REDIS_PORT`],
 /// replication over TLS, the certificate files under [`TLS_DIR`].
 pub fn redis_conf_lines(auth_clients: &str) -> String {
+    conf_lines(REDIS_PORT, auth_clients)
+}
+
+/// The sentinel.conf lines of a TLS-only Sentinel: no plain port, TLS on
+/// [`SENTINEL_PORT`], the certificate files under [`TLS_DIR`] (presented to clients and,
+/// as a client certificate, to the data servers and the other Sentinels), and with
+/// `tls-replication yes` every link a Sentinel opens (to the primary, its replicas and
+/// the other Sentinels) speaks TLS; it then announces its TLS port.
+pub fn sentinel_conf_lines(auth_clients: &str) -> String {
+    conf_lines(SENTINEL_PORT, auth_clients)
+}
+
+fn conf_lines(port: i32, auth_clients: &str) -> String {
     format!(
         "port 0\n\
-         tls-port {REDIS_PORT}\n\
+         tls-port {port}\n\
          tls-cert-file {TLS_DIR}/{cert}\n\
          tls-key-file {TLS_DIR}/{key}\n\
          tls-ca-cert-file {TLS_DIR}/{ca}\n\
@@ -93,25 +106,12 @@ pub fn cli_options() -> String {
     )
 }
 
-/// A shell script whose `redis-cli` calls to the data port (`-p` [`REDIS_PORT`] or no
-/// `-p`) speak TLS ([`cli_options`]); calls to other ports (Sentinels) are left as
-/// they are. Line by line, so it works in every `sh` (dash takes no `-` in a function
-/// name, and aliases are not expanded everywhere).
+/// A shell script whose `redis-cli` calls speak TLS ([`cli_options`]): to the data
+/// servers and to the Sentinels alike, which serve TLS only when their deployment does.
+/// Line by line, so it works in every `sh` (dash takes no `-` in a function name, and
+/// aliases are not expanded everywhere).
 pub fn cli_over_tls(script: &str) -> String {
-    let options = format!("redis-cli {} ", cli_options());
-    let mut out = String::with_capacity(script.len() + 256);
-    for line in script.split_inclusive('\n') {
-        let other_port = line
-            .split("-p ")
-            .skip(1)
-            .any(|rest| !rest.starts_with(&REDIS_PORT.to_string()));
-        if other_port {
-            out.push_str(line);
-        } else {
-            out.push_str(&line.replace("redis-cli ", &options));
-        }
-    }
-    out
+    script.replace("redis-cli ", &format!("redis-cli {} ", cli_options()))
 }
 
 /// The environment that makes redis_exporter scrape over TLS, checking the server
@@ -450,9 +450,24 @@ mod tests {
         assert_eq!(
             cli_over_tls(script),
             format!(
-                "a=$(redis-cli {o} -p 6379 ROLE)\nb=$(redis-cli -h s -p 26379 SENTINEL MASTERS)\nredis-cli {o} ping\n# redis-cli's own -t\n",
+                "a=$(redis-cli {o} -p 6379 ROLE)\nb=$(redis-cli {o} -h s -p 26379 SENTINEL MASTERS)\nredis-cli {o} ping\n# redis-cli's own -t\n",
                 o = cli_options()
             )
         );
+    }
+
+    #[test]
+    fn a_tls_sentinel_listens_on_tls_only_and_opens_every_link_over_tls() {
+        let conf = sentinel_conf_lines("yes");
+        assert!(conf.starts_with("port 0\ntls-port 26379\n"), "{conf}");
+        for line in [
+            "tls-cert-file /etc/redis-tls/tls.crt\n",
+            "tls-key-file /etc/redis-tls/tls.key\n",
+            "tls-ca-cert-file /etc/redis-tls/ca.crt\n",
+            "tls-auth-clients yes\n",
+            "tls-replication yes\n",
+        ] {
+            assert!(conf.contains(line), "{line} in {conf}");
+        }
     }
 }

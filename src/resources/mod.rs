@@ -41,8 +41,9 @@ pub struct PlannedDeployment {
     pub replicas: i64,
     /// Its image.
     pub image: String,
-    /// It serves TLS only.
-    pub tls: bool,
+    /// Its TLS when it serves TLS only (the certificate's digest empty while the apply
+    /// makes it).
+    pub tls: Option<crate::k8s::objects::spec::TlsSpec>,
 }
 
 /// The slot ConfigureProvider fills and resources read.

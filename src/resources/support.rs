@@ -284,17 +284,16 @@ pub async fn conn_as(
                 RedisError::connect(target, e)
             }
         })?;
-    // A deployment with TLS: its data pods speak TLS only.
+    // A deployment with TLS: its data pods and Sentinels speak TLS only.
     let target = || format!("{ns}/{pod}:{port}");
     let stream = match super::deployment::tls::client_for(c, ns, pod, port)
         .await
         .map_err(|e| RedisError::connect(target(), e))?
     {
         Some(tls) => {
-            let name = super::deployment::tls::server_name(ns, pod);
             let handshake = tokio::time::timeout(
                 REDIS_TIMEOUT,
-                stream.secured(|io| async move { tls.connect(io, &name).await }),
+                stream.secured(|io| async move { tls.client.connect(io, &tls.server_name).await }),
             )
             .await
             .map_err(|_| {

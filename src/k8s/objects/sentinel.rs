@@ -12,7 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{json, Value as Json};
 
 use super::spec::{
-    AntiAffinity, Resources, Security, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY,
+    AntiAffinity, Resources, Security, TlsSpec, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY,
     LABEL_NAME, MANAGED_BY, RESTART_HASH_ANNOTATION,
 };
 use super::{secret_data, typed, BuildError};
@@ -62,6 +62,9 @@ pub struct SentinelSpec {
     pub client_peers: Option<Vec<Json>>,
     /// Pod hardening.
     pub security: Security,
+    /// The deployment's TLS, when it serves TLS only: the Sentinels then do too, with its
+    /// certificate.
+    pub tls: Option<TlsSpec>,
 }
 
 impl SentinelSpec {
@@ -192,7 +195,7 @@ impl SentinelSpec {
 /// tunables, the Sentinel count and whom to ask for the primary are not here: the pods
 /// read them from the ConfigMap at start, and the provider changes them live.
 pub fn restart_inputs(spec: &SentinelSpec) -> Vec<(String, String)> {
-    vec![
+    let mut inputs = vec![
         ("image".to_string(), spec.image.clone()),
         ("master_name".to_string(), spec.master_name.clone()),
         (
@@ -208,7 +211,9 @@ pub fn restart_inputs(spec: &SentinelSpec) -> Vec<(String, String)> {
             "pod template".to_string(),
             format!("{:?}", (&spec.security, &spec.image_pull_policy)),
         ),
-    ]
+    ];
+    inputs.extend(super::tls::restart_inputs_of(spec.tls.as_ref()));
+    inputs
 }
 
 /// The ordered objects of the Sentinels.
@@ -222,7 +227,11 @@ pub fn build(
     let meta = |name: String| super::metadata(ns, name, &labels, &BTreeMap::new());
     let selector = spec.selector_labels();
 
-    let head = files::sentinel_conf(&spec.id(), spec.announce_hostnames);
+    let head = files::sentinel_conf(
+        &spec.id(),
+        spec.announce_hostnames,
+        spec.tls.as_ref().map(|t| t.auth_clients.as_str()),
+    );
     let peers: Vec<String> = (0..spec.replicas).map(|i| spec.pod_host(i)).collect();
     let data_hosts: Vec<String> = (0..spec.data_replicas).map(|i| spec.data_host(i)).collect();
     let config_map: ConfigMap = typed(
@@ -317,7 +326,7 @@ pub fn build(
     if let Some((key, value)) = inputs_annotation {
         sts_meta["annotations"][key] = json!(value);
     }
-    let stateful_set: StatefulSet = typed(
+    let mut stateful_set: StatefulSet = typed(
         "StatefulSet",
         json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -338,6 +347,9 @@ pub fn build(
             }
         }),
     )?;
+    if let (Some(t), Some(s)) = (&spec.tls, stateful_set.spec.as_mut()) {
+        super::tls::serve(t, &mut s.template, "sentinel");
+    }
 
     let headless: Service = super::service(
         meta(spec.headless_service_name()),
@@ -437,6 +449,16 @@ pub(crate) mod tests {
             fallback_primary: "cache-0.cache-headless.apps.svc.cluster.local".into(),
             client_peers: Some(vec![json!({"podSelector": {}})]),
             security: Security::default(),
+            tls: None,
+        }
+    }
+
+    fn tls() -> TlsSpec {
+        TlsSpec {
+            secret_name: "cache-tls".into(),
+            generated: false,
+            auth_clients: "optional".into(),
+            certificate_sha256: "abc".into(),
         }
     }
 
@@ -566,6 +588,7 @@ pub(crate) mod tests {
                 false,
             ),
             ("budget", |s| s.max_unavailable = None, false),
+            ("tls on", |s| s.tls = Some(tls()), true),
         ];
         let base = spec();
         for (what, change, restarts) in changes {
@@ -576,6 +599,77 @@ pub(crate) mod tests {
             assert_eq!(template_changed, restarts, "{what}: template");
             assert_eq!(inputs_changed, restarts, "{what}: restart inputs");
         }
+    }
+
+    #[test]
+    fn over_a_tls_deployment_the_sentinels_serve_its_certificate_and_speak_tls_everywhere() {
+        let mut s = spec();
+        s.tls = Some(tls());
+        let set = build(&s, &passwords(), None).unwrap();
+        let cm = set.object("ConfigMap", &s.config_map_name()).unwrap();
+        let conf = cm["data"][sentinel_keys::CONF].as_str().unwrap();
+        assert!(conf.contains("port 0\ntls-port 26379\n"), "{conf}");
+        assert!(
+            conf.contains("tls-auth-clients optional\n") && conf.contains("tls-replication yes\n")
+        );
+        let (template, pod) = pod_of(&s);
+        assert_eq!(
+            template["metadata"]["annotations"][super::super::tls::CERTIFICATE_ANNOTATION],
+            json!("abc")
+        );
+        let p = pod.spec.unwrap();
+        let volume = p
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "tls")
+            .unwrap();
+        let secret = volume.secret.unwrap();
+        assert_eq!(secret.secret_name.as_deref(), Some("cache-tls"));
+        let keys: Vec<String> = secret.items.unwrap().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["tls.crt", "tls.key", "ca.crt"], "never ca.key");
+        let c = &p.containers[0];
+        assert!(c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == "tls" && m.read_only == Some(true)));
+        let script = &c.command.as_ref().unwrap()[2];
+        let tls_cli = format!("redis-cli {} ", crate::redis::tls::cli_options());
+        for call in [
+            "-h \"$peer\" -p 26379 --raw sentinel get-master-addr-by-name",
+            "-h \"$host\" -p 6379 info replication",
+        ] {
+            assert!(
+                script
+                    .lines()
+                    .any(|l| l.contains(&tls_cli) && l.contains(call)),
+                "{call} over TLS in {script}"
+            );
+        }
+        let probe = &c
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref()
+            .unwrap()
+            .command;
+        assert!(probe.as_ref().unwrap()[2].starts_with(&tls_cli));
+        let mut rotated = s.clone();
+        rotated.tls.as_mut().unwrap().certificate_sha256 = "def".into();
+        assert_ne!(
+            pod_of(&s).0,
+            pod_of(&rotated).0,
+            "a new certificate rolls the pods"
+        );
+        assert_ne!(restart_inputs(&s), restart_inputs(&rotated));
+        let plain = build(&spec(), &passwords(), None).unwrap();
+        let conf = plain.object("ConfigMap", &s.config_map_name()).unwrap()["data"]
+            [sentinel_keys::CONF]
+            .to_string();
+        assert!(!conf.contains("tls"), "{conf}");
     }
 
     #[test]

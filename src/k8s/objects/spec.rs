@@ -260,11 +260,20 @@ impl DeploymentSpec {
 
     /// The names a TLS certificate of the deployment must cover: the client Service
     /// (`host`), every pod (a wildcard over the headless domain), and loopback for the
-    /// probes and the exporter.
+    /// probes and the exporter; and the names of its Sentinels (`redis_sentinel`'s
+    /// client Service and pods), which serve the same certificate.
     pub fn tls_names(&self) -> Vec<String> {
         vec![
             self.host(),
             format!("*.{}", self.pod_domain()),
+            format!(
+                "{}-sentinel.{}.svc.cluster.local",
+                self.name, self.namespace
+            ),
+            format!(
+                "*.{}-sentinel-headless.{}.svc.cluster.local",
+                self.name, self.namespace
+            ),
             format!("{}.{}.svc", self.service_name(), self.namespace),
             format!("{}.{}", self.service_name(), self.namespace),
             self.service_name(),

@@ -1,13 +1,15 @@
-//! TLS on a deployment's objects: the TLS-only redis.conf lines, the certificate
-//! volume, `redis-cli` speaking TLS in the start script and probes, the exporter
-//! scraping `rediss://`, and the certificate's digest on the pod template (a new
-//! certificate rolls the pods). The certificate Secret itself is made elsewhere.
+//! TLS on a deployment's objects and its Sentinels': the TLS-only redis.conf lines, the
+//! certificate volume, `redis-cli` speaking TLS in the start scripts and probes, the
+//! exporter scraping `rediss://`, and the certificate's digest on the pod templates (a
+//! new certificate rolls the pods); read back from a StatefulSet, what TLS its pods
+//! serve. The certificate Secret itself is made elsewhere.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, KeyToPath, Probe, Secret, SecretVolumeSource, Volume, VolumeMount,
+    Container, EnvVar, KeyToPath, PodTemplateSpec, Probe, Secret, SecretVolumeSource, Volume,
+    VolumeMount,
 };
 use k8s_openapi::ByteString;
 
@@ -24,7 +26,13 @@ const VOLUME: &str = "tls";
 
 /// What restarts the pods, as the plan names it: the TLS settings, and the certificate.
 pub fn restart_inputs(spec: &DeploymentSpec) -> Vec<(String, String)> {
-    match &spec.tls {
+    restart_inputs_of(spec.tls.as_ref())
+}
+
+/// What restarts pods serving `tls` (a deployment's or its Sentinels'), as the plan names
+/// it: the TLS settings, and the certificate.
+pub fn restart_inputs_of(tls: Option<&TlsSpec>) -> Vec<(String, String)> {
+    match tls {
         None => vec![("tls".to_string(), "off".to_string())],
         Some(t) => vec![
             (
@@ -72,6 +80,22 @@ pub fn apply(spec: &DeploymentSpec, internal_secret: &mut Secret, stateful_set: 
     let Some(template) = stateful_set.spec.as_mut().map(|s| &mut s.template) else {
         return;
     };
+    serve(t, template, "redis");
+    if let Some(c) = template
+        .spec
+        .as_mut()
+        .and_then(|p| p.containers.iter_mut().find(|c| c.name == "metrics"))
+    {
+        exporter_container(spec, c);
+    }
+}
+
+/// Makes container `container` of `template` serve TLS with `t`'s certificate: the
+/// Secret mounted under [`TLS_DIR`], its start script's and probes' `redis-cli` calls
+/// speaking TLS, and the certificate's digest and `tls-auth-clients` on the template, so
+/// that a new certificate or setting rolls the pods. The data pods' Redis container and
+/// the Sentinels' container alike.
+pub fn serve(t: &TlsSpec, template: &mut PodTemplateSpec, container: &str) {
     let annotations = template
         .metadata
         .get_or_insert_with(Default::default)
@@ -87,13 +111,39 @@ pub fn apply(spec: &DeploymentSpec, internal_secret: &mut Secret, stateful_set: 
         return;
     };
     pod.volumes.get_or_insert_with(Vec::new).push(volume(t));
-    for c in pod.containers.iter_mut() {
-        match c.name.as_str() {
-            "redis" => redis_container(c),
-            "metrics" => exporter_container(spec, c),
-            _ => {}
-        }
+    if let Some(c) = pod.containers.iter_mut().find(|c| c.name == container) {
+        server_container(c);
     }
+}
+
+/// The TLS that the pods of `sts` serve (a deployment's or its Sentinels'), read back from
+/// what [`serve`] wrote: the certificate volume's Secret and the template's annotations.
+/// `None` when they serve plain TCP. Whether the provider generates the Secret is not
+/// recorded there (`generated` is false).
+pub fn of_stateful_set(sts: &StatefulSet) -> Option<TlsSpec> {
+    let template = &sts.spec.as_ref()?.template;
+    let annotations = template.metadata.as_ref()?.annotations.as_ref()?;
+    let certificate_sha256 = annotations.get(CERTIFICATE_ANNOTATION)?.clone();
+    let secret_name = template
+        .spec
+        .as_ref()?
+        .volumes
+        .as_ref()?
+        .iter()
+        .find(|v| v.name == VOLUME)?
+        .secret
+        .as_ref()?
+        .secret_name
+        .clone()?;
+    Some(TlsSpec {
+        secret_name,
+        generated: false,
+        auth_clients: annotations
+            .get(AUTH_CLIENTS_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| "no".into()),
+        certificate_sha256,
+    })
 }
 
 fn volume(t: &TlsSpec) -> Volume {
@@ -149,7 +199,7 @@ fn prefix_probe(probe: &mut Option<Probe>) {
     }
 }
 
-fn redis_container(c: &mut Container) {
+fn server_container(c: &mut Container) {
     mount(c);
     if let Some(command) = c.command.as_mut() {
         prefix_script(command);
@@ -250,6 +300,22 @@ mod tests {
         let file = &o.internal_secret.data.unwrap()[file_keys::EXPORTER_PASSWORD_FILE];
         let parsed: serde_json::Value = serde_json::from_slice(&file.0).unwrap();
         assert!(parsed.get("rediss://exporter@127.0.0.1:6379").is_some());
+    }
+
+    #[test]
+    fn what_a_deployment_serves_is_read_back_from_its_stateful_set() {
+        let s = tls_spec();
+        let built = build(&s, &passwords(), true).unwrap().stateful_set;
+        let read = of_stateful_set(&built).unwrap();
+        let t = s.tls.unwrap();
+        assert_eq!(
+            (read.secret_name, read.auth_clients, read.certificate_sha256),
+            (t.secret_name, t.auth_clients, t.certificate_sha256)
+        );
+        assert_eq!(
+            of_stateful_set(&build(&spec(), &passwords(), true).unwrap().stateful_set),
+            None
+        );
     }
 
     #[test]

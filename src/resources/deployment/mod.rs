@@ -550,7 +550,7 @@ impl ModifyPlan for Deployment {
             super::PlannedDeployment {
                 replicas: next.spec.replicas as i64,
                 image: next.spec.image.clone(),
-                tls: next.spec.tls.is_some(),
+                tls: next.spec.tls.clone(),
             },
         );
         let adopted = ownership::adopted(&req.private);

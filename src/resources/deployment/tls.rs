@@ -17,7 +17,7 @@ use crate::digest::sha256_hex;
 use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::spec::TlsSpec;
 use crate::k8s::objects::DeploymentSpec;
-use crate::redis::files::REDIS_PORT;
+use crate::redis::files::{REDIS_PORT, SENTINEL_PORT};
 use crate::redis::tls::{self, keys, ClientTls};
 use crate::tf::{Context, Diagnostic, Value};
 
@@ -303,31 +303,55 @@ fn remember(c: &Clients, ns: &str, name: &str, client: Option<Arc<ClientTls>>) {
     }
 }
 
-/// How to reach port `port` of pod `ns/pod`: TLS (the client to use) when the pod is a
-/// data pod of a deployment with TLS. Learnt from the deployment's StatefulSet and its
-/// certificate Secret the first time, then remembered for the process's life (an apply
-/// updates it).
+/// How the provider speaks TLS to a pod: the client, and the name it checks the pod's
+/// certificate for.
+#[derive(Clone, Debug)]
+pub struct PodTls {
+    /// The client (the deployment's CA, its certificate presented).
+    pub client: Arc<ClientTls>,
+    /// The name the certificate must cover ([`server_name`]).
+    pub server_name: String,
+}
+
+/// How to reach port `port` of pod `ns/pod`: TLS when the pod is a data pod (port 6379)
+/// or a Sentinel (port 26379, pod `<deployment>-sentinel-<n>`) of a deployment with
+/// TLS. Learnt from the pod's StatefulSet and its certificate Secret the first time,
+/// then remembered for the process's life (an apply updates it, see [`forget`]).
 pub async fn client_for(
     c: &Clients,
     ns: &str,
     pod: &str,
     port: i32,
-) -> Result<Option<Arc<ClientTls>>, ApiError> {
-    if port != REDIS_PORT {
-        return Ok(None);
-    }
-    let Some((set, _)) = pod.rsplit_once('-') else {
+) -> Result<Option<PodTls>, ApiError> {
+    let (Some(server_name), Some((set, _))) = (server_name(ns, pod, port), pod.rsplit_once('-'))
+    else {
         return Ok(None);
     };
     let key = (c.api_server.clone(), ns.to_string(), set.to_string());
-    if let Some(found) = known().lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(found);
-    }
-    let found = learn(c, ns, set).await?;
+    let cached = known().lock().ok().and_then(|m| m.get(&key).cloned());
+    let found = match cached {
+        Some(found) => found,
+        None => {
+            let found = learn(c, ns, set).await?;
+            if let Ok(mut map) = known().lock() {
+                map.insert(key, found.clone());
+            }
+            found
+        }
+    };
+    Ok(found.map(|client| PodTls {
+        client,
+        server_name,
+    }))
+}
+
+/// Forgets what [`client_for`] learnt of the pods of StatefulSet `ns/set`: an apply that
+/// changed them (the Sentinels turning TLS on or off) makes the next connection learn
+/// again.
+pub fn forget(c: &Clients, ns: &str, set: &str) {
     if let Ok(mut map) = known().lock() {
-        map.insert(key, found.clone());
+        map.remove(&(c.api_server.clone(), ns.to_string(), set.to_string()));
     }
-    Ok(found)
 }
 
 async fn learn(c: &Clients, ns: &str, set: &str) -> Result<Option<Arc<ClientTls>>, ApiError> {
@@ -364,10 +388,20 @@ async fn learn(c: &Clients, ns: &str, set: &str) -> Result<Option<Arc<ClientTls>
     }
 }
 
-/// The name the provider checks a data pod's certificate for: its DNS name.
-pub fn server_name(ns: &str, pod: &str) -> String {
-    let set = pod.rsplit_once('-').map(|(s, _)| s).unwrap_or(pod);
-    format!("{pod}.{set}-headless.{ns}.svc.cluster.local")
+/// The name the provider checks the certificate of port `port` of `pod` for: a data
+/// pod's own DNS name; for a Sentinel, which serves its deployment's certificate, the
+/// deployment's client Service name (which every certificate of the deployment covers,
+/// a user's too). `None` for other ports and pods.
+pub fn server_name(ns: &str, pod: &str, port: i32) -> Option<String> {
+    let (set, _) = pod.rsplit_once('-')?;
+    match port {
+        REDIS_PORT => Some(format!("{pod}.{set}-headless.{ns}.svc.cluster.local")),
+        SENTINEL_PORT => {
+            let deployment = set.strip_suffix("-sentinel")?;
+            Some(format!("{deployment}.{ns}.svc.cluster.local"))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -397,10 +431,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_is_checked_under_its_headless_dns_name() {
+    fn a_pod_is_checked_under_its_headless_dns_name_and_a_sentinel_under_the_service_name() {
         assert_eq!(
-            server_name("apps", "cache-1"),
-            "cache-1.cache-headless.apps.svc.cluster.local"
+            server_name("apps", "cache-1", 6379).as_deref(),
+            Some("cache-1.cache-headless.apps.svc.cluster.local")
         );
+        assert_eq!(
+            server_name("apps", "cache-sentinel-2", 26379).as_deref(),
+            Some("cache.apps.svc.cluster.local")
+        );
+        assert_eq!(server_name("apps", "cache-1", 26379), None);
+        assert_eq!(server_name("apps", "cache-1", 9121), None);
     }
 }

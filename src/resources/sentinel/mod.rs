@@ -26,6 +26,8 @@ use super::support::{
 };
 use super::Shared;
 use crate::k8s::apply::{self, ApiError, Owner, SetError};
+use crate::k8s::objects::spec::TlsSpec;
+use crate::k8s::objects::tls;
 use crate::tf::json::{self as tfjson, JsonOptions};
 use crate::tf::resource::{
     ApplyRequest, ApplyResponse, ImportResponse, ImportState, ModifyPlan, ModifyPlanRequest,
@@ -96,6 +98,8 @@ impl Sentinel {
                     }
                 })?;
             wrote.store(true, Ordering::Relaxed);
+            // The Sentinel pods may now serve TLS or stop to: connections learn anew.
+            super::deployment::tls::forget(&c, &spec.namespace, &spec.name());
             if !left.is_empty() {
                 diags.warning(
                     "Objects with the Sentinels' names left alone",
@@ -114,15 +118,16 @@ impl Sentinel {
             };
             ops::converge(&c, &spec, &live, scaled_down, &passwords.admin, limit)
                 .await
-                .map(|seen| (seen, facts.image))
+                .map(|seen| (seen, facts.image, facts.tls))
         };
         let outcome = req.ctx.bounded(limit, work).await;
         resp.diagnostics.extend(diags);
         match settled(outcome, "Applying the Sentinels") {
             Err(d) => resp.diagnostics.push(d),
-            Ok((seen, image)) => {
+            Ok((seen, image, tls)) => {
                 model::set_derived(&mut resp.state, &want);
                 resp.state.set("image", image);
+                set_tls(&mut resp.state, tls.as_ref());
                 set_observed(&mut resp.state, &seen);
                 return;
             }
@@ -137,10 +142,41 @@ impl Sentinel {
                 }
             }
             resp.state.set("quorum_ok", Value::Bool(false));
+            if !resp.state.attribute(TLS_ATTR).is_known() {
+                resp.state.set(TLS_ATTR, Value::Null);
+            }
             return;
         }
         resp.state = req.prior_state.clone();
     }
+}
+
+/// The attribute holding the digest of the certificate the Sentinels serve.
+const TLS_ATTR: &str = "tls_certificate_sha256";
+
+/// The certificate the Sentinels serve, into a state or plan: its digest (unknown while
+/// the deployment's apply makes it), null without TLS.
+fn set_tls(v: &mut Value, tls: Option<&TlsSpec>) {
+    match tls {
+        None => v.set(TLS_ATTR, Value::Null),
+        Some(t) if t.certificate_sha256.is_empty() => v.set(TLS_ATTR, Value::unknown()),
+        Some(t) => v.set(TLS_ATTR, t.certificate_sha256.clone()),
+    }
+}
+
+/// The TLS named by a state's or plan's digest, for comparing restart inputs (the
+/// Secret and `auth_clients` are not recorded; the digest says whether the pods roll).
+fn tls_of(v: &Value) -> Option<TlsSpec> {
+    let digest = v.attribute(TLS_ATTR);
+    if digest.is_null() {
+        return None;
+    }
+    Some(TlsSpec {
+        secret_name: String::new(),
+        generated: false,
+        auth_clients: String::new(),
+        certificate_sha256: digest.as_str().unwrap_or("(known after apply)").to_string(),
+    })
 }
 
 /// The facts the Sentinels report, into the state.
@@ -212,6 +248,7 @@ impl Resource for Sentinel {
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
         resp.state.set("image", image);
+        set_tls(&mut resp.state, tls::of_stateful_set(&sts).as_ref());
         let ready = sts
             .status
             .as_ref()
@@ -335,7 +372,10 @@ impl ModifyPlan for Sentinel {
                 .await;
             match checked {
                 Ok(Err(d)) => return resp.diagnostics.push(d),
-                Ok(Ok(Some(image))) => resp.plan.set("image", image),
+                Ok(Ok(Some(facts))) => {
+                    resp.plan.set("image", facts.image);
+                    set_tls(&mut resp.plan, facts.tls.as_ref());
+                }
                 Ok(Ok(None)) | Err(_) => {}
             }
         }
@@ -351,12 +391,14 @@ impl ModifyPlan for Sentinel {
         };
         let mut before = prior.names();
         before.image = image(&req.prior_state);
+        before.tls = tls_of(&req.prior_state);
         let mut after = next.names();
         after.image = if resp.plan.attribute("image").is_known() {
             image(&resp.plan)
         } else {
             before.image.clone()
         };
+        after.tls = tls_of(&resp.plan);
         changes::between(&before, &after).warn(&next.id(), &mut resp.diagnostics);
     }
 }
@@ -435,6 +477,7 @@ impl ImportState for Sentinel {
                     state.set(attr, Value::string(""));
                 }
                 state.set("quorum_ok", Value::Bool(false));
+                state.set(TLS_ATTR, Value::Null);
                 resp.state = state;
             }
             Err(e) => resp

@@ -6,7 +6,7 @@
 use serde_json::Value as Json;
 
 use crate::k8s::objects::sentinel::SentinelSpec;
-use crate::k8s::objects::spec::{AntiAffinity, Resources, Security};
+use crate::k8s::objects::spec::{AntiAffinity, Resources, Security, TlsSpec};
 use crate::redis::files::SENTINEL_PORT;
 use crate::redis::sentinel::Tunables;
 use crate::tf::Value;
@@ -61,6 +61,9 @@ pub struct DeploymentFacts {
     pub primary_host: String,
     /// The client peers of its NetworkPolicy (`None`: it has none, anyone may connect).
     pub client_peers: Option<Vec<Json>>,
+    /// Its TLS, when it serves TLS only (its pods' certificate Secret, digest and
+    /// `tls-auth-clients`).
+    pub tls: Option<TlsSpec>,
 }
 
 /// `namespace/name` split; `None` when it is not of that form.
@@ -139,6 +142,7 @@ impl Desired {
             fallback_primary: facts.primary_host.clone(),
             client_peers: facts.client_peers.clone(),
             security: Security::default(),
+            tls: facts.tls.clone(),
         }
     }
 
@@ -151,6 +155,7 @@ impl Desired {
             replicas: 0,
             primary_host: String::new(),
             client_peers: None,
+            tls: None,
         })
     }
 }

@@ -18,8 +18,9 @@ use super::super::{Clients, Shared};
 use super::model::{DeploymentFacts, Desired};
 use crate::k8s::apply::{self, ApiError, ObjectSet, Owner};
 use crate::k8s::objects::sentinel::{self, SentinelSpec};
+use crate::k8s::objects::spec::TlsSpec;
 use crate::k8s::objects::spec::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY};
-use crate::k8s::objects::tls::CERTIFICATE_ANNOTATION;
+use crate::k8s::objects::tls;
 use crate::k8s::portforward::PodStream;
 use crate::k8s::wait;
 use crate::redis::files::{keys, ADMIN_USER, SENTINEL_PORT};
@@ -54,24 +55,6 @@ fn redis_container(sts: &StatefulSet) -> (String, Option<String>) {
             )
         })
         .unwrap_or_default()
-}
-
-/// Whether the deployment's pods serve TLS only (their template names a certificate).
-fn serves_tls(sts: &StatefulSet) -> bool {
-    sts.spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .is_some_and(|a| a.contains_key(CERTIFICATE_ANNOTATION))
-}
-
-fn tls_unsupported(want: &Desired) -> Diagnostic {
-    unusable(
-        want,
-        "it serves TLS only (its tls block), and redis_sentinel does not speak TLS yet: the \
-         Sentinels could not monitor it. Remove the redis_sentinel or the deployment's tls."
-            .into(),
-    )
 }
 
 /// Why a deployment cannot have Sentinels, at `deployment_id`.
@@ -124,26 +107,39 @@ fn replicas_too_few(want: &Desired, replicas: i64) -> Diagnostic {
     )
 }
 
-/// Plan-time: the deployment's image, from this run's plan of it or the cluster; an
-/// error when it does not exist (and is not planned in this run) or has fewer than 2
-/// pods. `Ok(None)` when the cluster cannot tell in time (apply checks again).
+/// What the plan knows of the deployment the Sentinels run beside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanFacts {
+    /// Its image (the Sentinels').
+    pub image: String,
+    /// Its TLS, which the Sentinels serve too (the certificate's digest empty while the
+    /// deployment's apply makes it).
+    pub tls: Option<TlsSpec>,
+}
+
+/// Plan-time: the deployment's image and TLS, from this run's plan of it or the
+/// cluster; an error when it does not exist (and is not planned in this run) or has
+/// fewer than 2 pods. `Ok(None)` when the cluster cannot tell in time (apply checks
+/// again).
 pub async fn deployment_at_plan(
     c: &Clients,
     shared: &Shared,
     want: &Desired,
-) -> Result<Option<String>, Diagnostic> {
+) -> Result<Option<PlanFacts>, Diagnostic> {
     if let Some(planned) = shared.planned_deployment(&want.id()) {
         if planned.replicas < 2 {
             return Err(replicas_too_few(want, planned.replicas));
         }
-        if planned.tls {
-            return Err(tls_unsupported(want));
-        }
-        return Ok(Some(planned.image));
+        return Ok(Some(PlanFacts {
+            image: planned.image,
+            tls: planned.tls,
+        }));
     }
     match deployment(c, want).await {
-        Ok(sts) if serves_tls(&sts) => Err(tls_unsupported(want)),
-        Ok(sts) => Ok(Some(redis_container(&sts).0)),
+        Ok(sts) => Ok(Some(PlanFacts {
+            image: redis_container(&sts).0,
+            tls: tls::of_stateful_set(&sts),
+        })),
         Err(d) if d.path.is_some() => Err(d),
         Err(d) => {
             tracing::debug!(detail = %d.detail, "deployment not checked at plan");
@@ -166,9 +162,6 @@ fn secret_text(secret: Option<Secret>) -> BTreeMap<String, String> {
 /// of its pods with ROLE; pod 0 when none answers as primary).
 pub async fn deployment_facts(c: &Clients, want: &Desired) -> Result<DeploymentFacts, Diagnostic> {
     let sts = deployment(c, want).await?;
-    if serves_tls(&sts) {
-        return Err(tls_unsupported(want));
-    }
     let (image, image_pull_policy) = redis_container(&sts);
     let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let names = want.names();
@@ -231,6 +224,7 @@ pub async fn deployment_facts(c: &Clients, want: &Desired) -> Result<DeploymentF
         replicas,
         primary_host: primary.unwrap_or_else(|| names.data_host(0)),
         client_peers,
+        tls: tls::of_stateful_set(&sts),
     })
 }
 
@@ -559,29 +553,4 @@ pub async fn delete(
             .map_err(waited)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set(annotations: serde_json::Value) -> StatefulSet {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "cache"},
-            "spec": {
-                "selector": {},
-                "serviceName": "cache-headless",
-                "template": {"metadata": {"annotations": annotations}},
-            },
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn a_deployment_whose_pods_name_a_certificate_serves_tls_and_others_do_not() {
-        assert!(serves_tls(&set(
-            serde_json::json!({CERTIFICATE_ANNOTATION: "ab12"})
-        )));
-        assert!(!serves_tls(&set(serde_json::json!({"other": "x"}))));
-    }
 }

@@ -117,6 +117,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::string("image").computed().description("The Sentinels' image: the deployment's, so Sentinel and server are the same version. A new deployment image rolls the Sentinel pods at the next apply."))
         .attribute(Attribute::string("master_address").computed().description("The primary's `host:port` as the Sentinels report it (a DNS name with `announce_hostnames`). Follows failovers: refreshed, never planned."))
         .attribute(Attribute::string("current_primary_pod").computed().description("The data pod that is the primary now, as the Sentinels report it."))
+        .attribute(Attribute::string("tls_certificate_sha256").computed().description("sha256 of the TLS certificate the Sentinels serve; null when the deployment has no `tls`. Over a TLS deployment the Sentinels serve TLS only on 26379 with the deployment's certificate Secret (verify them with its CA; the certificate the provider generates covers the Sentinels' Service and pod names too), present it to the data servers and each other (`tls-replication yes`), and follow its `auth_clients`. A new certificate on the deployment shows here in the plan and rolls the Sentinel pods."))
         .attribute(Attribute::bool("quorum_ok").computed().description("Whether SENTINEL CKQUORUM said enough Sentinels are reachable to authorize a failover, at the last read."))
         .block(timeouts::block(&["create", "update", "delete"])),
     )
