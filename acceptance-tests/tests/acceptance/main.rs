@@ -22,6 +22,7 @@ mod sentinel;
 mod sentinel_faults;
 mod sentinel_tls;
 mod stacks;
+mod startup;
 mod streams;
 mod testbed_faults;
 mod testbed_policies;

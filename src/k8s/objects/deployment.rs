@@ -159,8 +159,9 @@ fn restart_hash(spec: &DeploymentSpec, users_acl: &str, start_script: &str) -> S
     sha256_hex(text.as_bytes())[..16].to_string()
 }
 
-/// How often the startup probe asks Redis for PONG.
-pub const STARTUP_PERIOD_SECONDS: u64 = 10;
+/// How often the startup probe asks Redis for PONG: often, since its first ask comes as
+/// the container starts, before Redis listens, and every start waits for the next one.
+pub const STARTUP_PERIOD_SECONDS: u64 = 2;
 /// The load rate the default start-up budget assumes: conservative (an AOF replayed
 /// from a slow disk), since the budget only ends a start that is stuck.
 pub const STARTUP_LOAD_MIB_PER_SECOND: u64 = 5;
@@ -564,20 +565,20 @@ mod tests {
             let pod = o.stateful_set.spec.unwrap().template.spec.unwrap();
             pod.containers[0].startup_probe.clone().unwrap()
         };
-        // No memory named: the least budget, 600 s in 10 s steps, asking for PONG.
+        // No memory named: the least budget, 600 s in 2 s steps, asking for PONG.
         let p = probe(&spec());
-        assert_eq!(p.period_seconds, Some(10));
-        assert_eq!(p.failure_threshold, Some(60));
+        assert_eq!(p.period_seconds, Some(2));
+        assert_eq!(p.failure_threshold, Some(300));
         assert_eq!(p.exec.unwrap().command, Some(files::probe_command()));
         // 8Gi may take 8192 MiB / 5 MiB/s = 1639 s to load.
         let mut big = spec();
         big.resources.limits.insert("memory".into(), "8Gi".into());
         assert_eq!(startup_seconds(&big), 1639);
-        assert_eq!(probe(&big).failure_threshold, Some(164));
+        assert_eq!(probe(&big).failure_threshold, Some(820));
         // The input wins, and changing it is a restart the plan names.
         let mut told = big.clone();
         told.startup_timeout = Some(90);
-        assert_eq!(probe(&told).failure_threshold, Some(9));
+        assert_eq!(probe(&told).failure_threshold, Some(45));
         let named = |s: &DeploymentSpec| restart_inputs(s);
         let before = named(&big);
         let after = named(&told);
