@@ -107,7 +107,7 @@ pub fn schema() -> Schema {
                 ],
             )
             .optional()
-            .description("Use the password in this existing Secret instead of generating one."),
+            .description("Use the password in this existing Secret instead of generating one; the provider only reads it. To rotate without a gap, point this at a new Secret or key holding the new password: a new value written into the same Secret reaches the clients that read that Secret before the pods accept it (until the next apply rotates it in)."),
             Attribute::string("password_wo")
                 .optional()
                 .sensitive()
