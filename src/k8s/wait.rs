@@ -132,6 +132,15 @@ enum Finding {
     Error(RolloutError),
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Progress(p) => f.write_str(p),
+            Finding::Error(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Runs `attempt` under the deadline; a progress finding keeps waiting, an error stops.
 async fn wait_for<F, Fut>(
     what: String,
@@ -142,7 +151,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<String>, RolloutError>>,
 {
-    let outcome = wait::until(timeout, PACE, || {
+    let outcome = wait::waiting_for(&what, timeout, PACE, || {
         let trying = attempt();
         async move {
             match trying.await {
@@ -312,6 +321,56 @@ pub fn pull_failure(pods: &[Pod]) -> Option<(String, String)> {
 fn about_claims(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("persistentvolumeclaim") || m.contains("is being deleted")
+}
+
+/// Why the first pod among `pods` that is not ready is not, in the words of whoever
+/// holds it up: the scheduler, the kubelet (a container waiting or not ready), or only
+/// its phase.
+pub fn not_ready(pods: &[Pod]) -> Option<String> {
+    pods.iter().find_map(|pod| {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let status = pod.status.as_ref();
+        let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
+        let condition = |kind: &str| conditions.iter().find(|c| c.type_ == kind);
+        if condition("Ready").is_some_and(|c| c.status == "True") {
+            return None;
+        }
+        let words = |c: &k8s_openapi::api::core::v1::PodCondition| {
+            c.message
+                .as_deref()
+                .or(c.reason.as_deref())
+                .map(|m| format!(": {}", m.trim()))
+                .unwrap_or_default()
+        };
+        if !scheduled(pod) {
+            let why = condition("PodScheduled").map(words).unwrap_or_default();
+            return Some(format!("pod {name} not scheduled yet{why}"));
+        }
+        let waiting = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .find_map(|c| {
+                let w = c.state.as_ref()?.waiting.as_ref()?;
+                Some(format!(
+                    "container {} waiting ({}{})",
+                    c.name,
+                    w.reason.as_deref().unwrap_or("no reason given"),
+                    w.message
+                        .as_deref()
+                        .map(|m| format!(": {}", m.trim()))
+                        .unwrap_or_default()
+                ))
+            });
+        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        Some(match waiting {
+            Some(w) => format!("pod {name} {phase}, {w}"),
+            None => format!(
+                "pod {name} {phase}, not ready{}",
+                condition("Ready").map(words).unwrap_or_default()
+            ),
+        })
+    })
 }
 
 /// Whether the pod is on a node.
@@ -584,7 +643,10 @@ pub async fn rollout(
                 return Err(RolloutError::Unschedulable { pod, message });
             }
         }
-        Ok(Some(progress.to_string()))
+        Ok(Some(match not_ready(&live) {
+            Some(why) => format!("{progress}; {why}"),
+            None => progress.to_string(),
+        }))
     })
     .await
 }
@@ -744,6 +806,40 @@ mod tests {
             matches!(outcome, Err(RolloutError::Gone(_))),
             "a final error ends it at once"
         );
+    }
+
+    #[test]
+    fn a_pod_that_is_not_ready_is_explained_in_the_words_of_whoever_holds_it_up() {
+        let pod = |v: serde_json::Value| -> Pod { serde_json::from_value(v).unwrap() };
+        let pending = pod(json!({
+            "metadata": {"name": "cache-0"},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."}]}
+        }));
+        assert_eq!(
+            not_ready(&[pending]).as_deref(),
+            Some("pod cache-0 not scheduled yet: 0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.")
+        );
+        let starting = pod(json!({
+            "metadata": {"name": "cache-1"},
+            "spec": {"nodeName": "n1", "containers": []},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False",
+                "reason": "ContainersNotReady", "message": "containers with unready status: [redis]"}]}
+        }));
+        assert_eq!(
+            not_ready(std::slice::from_ref(&starting)).as_deref(),
+            Some("pod cache-1 Running, not ready: containers with unready status: [redis]")
+        );
+        let ready = pod(json!({
+            "metadata": {"name": "cache-2"},
+            "spec": {"nodeName": "n1", "containers": []},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        }));
+        assert_eq!(not_ready(std::slice::from_ref(&ready)), None);
+        assert!(not_ready(&[ready, starting])
+            .unwrap()
+            .starts_with("pod cache-1"));
     }
 
     fn sts(v: serde_json::Value) -> StatefulSet {

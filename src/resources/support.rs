@@ -208,10 +208,10 @@ pub async fn check_namespace_exists(c: &Clients, ctx: &Context, ns: &str, diags:
         Ok(Err(e)) => {
             tracing::debug!(namespace = ns, error = %crate::k8s::apply::describe(&e), "namespace not checked at plan");
         }
-        Err(Interrupted::TimedOut(after)) => {
+        Err(Interrupted::TimedOut(expired)) => {
             tracing::debug!(
                 namespace = ns,
-                ?after,
+                %expired,
                 "namespace not checked at plan: no answer in time"
             );
         }

@@ -30,11 +30,12 @@ pub struct Context {
 }
 
 /// Why [`Context::bounded`] gave up on an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Interrupted {
-    /// The operation's timeout ran out.
-    #[error("timed out after {0:?}")]
-    TimedOut(Duration),
+    /// The operation's timeout ran out: how long it was, and what the waits inside it
+    /// were still waiting for ("timed out after 2m waiting for X; last: Y").
+    #[error("{0}")]
+    TimedOut(crate::wait::Expired),
     /// Terraform asked the provider to stop (e.g. Ctrl-C).
     #[error("stopped: Terraform asked the provider to stop")]
     Stopped,
@@ -53,14 +54,15 @@ impl Context {
     }
 
     /// Runs `operation` until it finishes, `limit` runs out, or Terraform asks the provider
-    /// to stop, whichever comes first.
+    /// to stop, whichever comes first. A timeout quotes what the waits inside it saw last
+    /// ([`crate::wait::bounded`]).
     pub async fn bounded<F: Future>(
         &self,
         limit: Duration,
         operation: F,
     ) -> Result<F::Output, Interrupted> {
         tokio::select! {
-            out = tokio::time::timeout(limit, operation) => out.map_err(|_| Interrupted::TimedOut(limit)),
+            out = crate::wait::bounded(limit, operation) => out.map_err(Interrupted::TimedOut),
             () = self.stopped() => Err(Interrupted::Stopped),
         }
     }
@@ -249,7 +251,10 @@ mod tests {
         let slow = tokio::time::sleep(Duration::from_secs(60));
         assert_eq!(
             ctx.bounded(Duration::from_millis(10), slow).await,
-            Err(Interrupted::TimedOut(Duration::from_millis(10)))
+            Err(Interrupted::TimedOut(crate::wait::Expired {
+                after: Duration::from_millis(10),
+                last: None
+            }))
         );
         let (tx, rx) = watch::channel(false);
         let ctx = Context::new(ClientCapabilities::default(), rx);
