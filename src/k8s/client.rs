@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::credentials::{Credential, ExecError, ExecPlugin, RefreshingToken};
 use super::throttle::{InFlightLayer, Slots, Throttled};
+use crate::wait;
 
 /// How long connecting to the API server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -312,13 +313,143 @@ async fn client_with(
         .map_err(ClientError::Build)?
         .with_layer(&tower::buffer::BufferLayer::new(1024))
         .with_layer(&InFlightLayer(in_flight))
-        .with_layer(&tower::retry::RetryLayer::new(retry));
+        .with_layer(&tower::retry::RetryLayer::new(Reconnecting::new(retry)));
     Ok(match refresh {
         None => builder.build(),
         Some(token) => builder
             .with_layer(&tower::filter::AsyncFilterLayer::new(token))
             .build(),
     })
+}
+
+/// The longest pause between two tries to reach an API server that refused the
+/// connection or did not accept it in time.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+/// The first such pause.
+const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(200);
+/// Tries again to reach the API server outside an operation with a deadline.
+const UNBOUNDED_RECONNECTS: u32 = 3;
+
+/// The client's retry policy: what [`Throttled`] retries (429 while the caller waits,
+/// 503/504 a few times), and a request that never reached the API server (the connection
+/// refused, or not accepted within [`CONNECT_TIMEOUT`]): nothing was sent, so any request
+/// may go again. Those are tried again with back-off for as long as the deadline of the
+/// operation that sent it leaves time ([`wait::remaining`]), which also hears of each
+/// failure ([`wait::saw`]) so that its timeout can name it; outside such an operation,
+/// [`UNBOUNDED_RECONNECTS`] times.
+#[derive(Clone, Debug)]
+pub(crate) struct Reconnecting {
+    throttled: Throttled,
+    unreached: u32,
+}
+
+impl Reconnecting {
+    pub(crate) fn new(throttled: Throttled) -> Self {
+        Self {
+            throttled,
+            unreached: 0,
+        }
+    }
+
+    /// The pause before try `attempt + 1` (from 1): doubling up to the cap, with up to a
+    /// half taken off at random.
+    fn backoff(attempt: u32) -> Duration {
+        use rand::Rng as _;
+        FIRST_RECONNECT_DELAY
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(MAX_RECONNECT_DELAY)
+            .mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+
+    /// Whether another try fits: before the operation's deadline, or a few times.
+    fn another_try(&self, delay: Duration) -> bool {
+        match wait::remaining() {
+            Some(left) => left > delay,
+            None => self.unreached <= UNBOUNDED_RECONNECTS,
+        }
+    }
+}
+
+/// Whether `e` says the request never reached the server: the connection refused, or a
+/// connect that did not finish in time (the client's connect timeout; a read timeout
+/// after the request went out is not one).
+pub(crate) fn unreached(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let connect_timeout = io.kind() == std::io::ErrorKind::TimedOut
+                && io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<tokio::time::error::Elapsed>());
+            if io.kind() == std::io::ErrorKind::ConnectionRefused || connect_timeout {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let words = cause.to_string();
+        if !text.contains(&words) {
+            text = format!("{text}: {words}");
+        }
+        next = cause.source();
+    }
+    text
+}
+
+impl<B> tower::retry::Policy<http::Request<kube::client::Body>, http::Response<B>, tower::BoxError>
+    for Reconnecting
+{
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+    fn retry(
+        &mut self,
+        request: &mut http::Request<kube::client::Body>,
+        result: &mut Result<http::Response<B>, tower::BoxError>,
+    ) -> Option<Self::Future> {
+        let e = match result {
+            Ok(_) => {
+                return tower::retry::Policy::<_, http::Response<B>, _>::retry(
+                    &mut self.throttled,
+                    request,
+                    result,
+                )
+                .map(|sleep| Box::pin(sleep) as Self::Future)
+            }
+            Err(e) if unreached(e.as_ref()) => e,
+            Err(_) => return None,
+        };
+        let why = chain(e.as_ref());
+        wait::saw(Some("the API server"), &why);
+        self.unreached += 1;
+        let delay = Self::backoff(self.unreached);
+        if !self.another_try(delay) {
+            return None;
+        }
+        tracing::debug!(
+            method = %request.method(),
+            path = request.uri().path(),
+            error = %why,
+            delay_ms = delay.as_millis() as u64,
+            tries = self.unreached,
+            "the API server could not be reached: trying again"
+        );
+        Some(Box::pin(tokio::time::sleep(delay)))
+    }
+
+    fn clone_request(
+        &mut self,
+        request: &http::Request<kube::client::Body>,
+    ) -> Option<http::Request<kube::client::Body>> {
+        tower::retry::Policy::<_, http::Response<B>, _>::clone_request(&mut self.throttled, request)
+    }
 }
 
 /// Runs the user's exec plugin, if it is the credential the client would use, and puts
@@ -456,9 +587,17 @@ mod tests {
     async fn fake_api_server(
         reply: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
     ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        serve(listener, reply)
+    }
+
+    /// [`fake_api_server`] on a listener of the caller's.
+    fn serve(
+        listener: tokio::net::TcpListener,
+        reply: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let count = std::sync::Arc::new(AtomicUsize::new(0));
         let counted = count.clone();
@@ -666,6 +805,103 @@ mod tests {
         assert!(
             err.to_string().contains(&format!("127.0.0.1:{port}")),
             "{err}"
+        );
+    }
+
+    /// A port nothing listens on (yet).
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn only_a_refused_connection_or_a_connect_timeout_counts_as_never_sent() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let wrapped: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(kube::Error::Service(Box::new(refused)));
+        assert!(unreached(wrapped.as_ref()));
+        let elapsed = tokio::time::timeout(Duration::ZERO, std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        let connect_timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, elapsed);
+        assert!(unreached(&connect_timeout));
+        let read_timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(!unreached(&read_timeout), "the request may have gone out");
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!unreached(&reset));
+    }
+
+    #[tokio::test]
+    async fn an_api_server_that_is_not_up_yet_is_tried_again_until_it_answers_within_the_deadline()
+    {
+        let port = closed_port();
+        let access = ClusterAccess {
+            host: Some(format!("http://127.0.0.1:{port}")),
+            ..ClusterAccess::default()
+        };
+        let client = client(&access, slots()).await.unwrap();
+        let count = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .unwrap();
+            serve(listener, |_| Some(version())).1
+        });
+        let info = wait::bounded(Duration::from_secs(30), client.apiserver_version())
+            .await
+            .expect("within the deadline")
+            .expect("a refused connection is tried again while the deadline allows");
+        assert_eq!(info.git_version, "v1.34.4");
+        let count = count.await.unwrap();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_api_server_that_stays_away_is_tried_until_the_deadline_or_a_few_times_without_one()
+    {
+        let port = closed_port();
+        let access = ClusterAccess {
+            host: Some(format!("http://127.0.0.1:{port}")),
+            ..ClusterAccess::default()
+        };
+        let client = client(&access, slots()).await.unwrap();
+        // Within a deadline: tries until the next would not fit, then the cause itself.
+        let started = std::time::Instant::now();
+        let outcome = wait::bounded(Duration::from_secs(6), client.apiserver_version()).await;
+        let tried = started.elapsed();
+        match outcome {
+            Ok(Err(e)) => assert!(
+                crate::k8s::apply::describe(&e).contains("refused"),
+                "{}",
+                crate::k8s::apply::describe(&e)
+            ),
+            Err(expired) => {
+                let text = expired.to_string();
+                assert!(
+                    text.starts_with("timed out after 6s waiting for the API server; last: ")
+                        && text.contains("refused"),
+                    "{text}"
+                );
+            }
+            Ok(Ok(_)) => panic!("nothing listens"),
+        }
+        assert!(
+            tried >= Duration::from_secs(3),
+            "tried again while the deadline allowed: {tried:?}"
+        );
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(20), client.apiserver_version())
+            .await
+            .expect("ends on its own without a deadline")
+            .unwrap_err();
+        assert!(
+            crate::k8s::apply::describe(&err).contains("refused"),
+            "{}",
+            crate::k8s::apply::describe(&err)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a few short tries"
         );
     }
 }
