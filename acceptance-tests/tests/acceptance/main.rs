@@ -20,6 +20,7 @@ mod runtime;
 mod scale;
 mod sentinel;
 mod sentinel_faults;
+mod sentinel_netpol;
 mod sentinel_tls;
 mod stacks;
 mod startup;

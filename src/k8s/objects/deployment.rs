@@ -471,6 +471,7 @@ pub fn build(
     };
 
     let np = &spec.network_policy;
+    // The user's clients: `network_policy`'s pods and namespaces.
     let mut clients = Vec::new();
     if np.client_namespace_labels.is_empty() {
         let pods = if np.client_pod_labels.is_empty() {
@@ -488,15 +489,16 @@ pub fn build(
     }
     // The deployment's own pods replicate from each other; its Sentinels (the
     // `redis_sentinel` of this deployment) monitor and reconfigure them.
-    clients.push(json!({"podSelector": {"matchLabels": selector}}));
-    clients.push(json!({"podSelector": {"matchLabels": spec.sentinel_selector_labels()}}));
+    let mut redis_peers = clients.clone();
+    redis_peers.push(json!({"podSelector": {"matchLabels": selector}}));
+    redis_peers.push(json!({"podSelector": {"matchLabels": spec.sentinel_selector_labels()}}));
     // Its scheduled backups (`redis_backup.schedule`) take snapshots from it, whatever
     // the client labels say.
-    clients.push(
+    redis_peers.push(
         json!({"podSelector": {"matchLabels": super::backup::admitted_pod_labels(&spec.name)}}),
     );
     let mut ingress = vec![json!({
-        "from": clients,
+        "from": redis_peers,
         "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
     })];
     if spec.metrics.is_some() {
@@ -510,8 +512,14 @@ pub fn build(
         let from = json!([{"namespaceSelector": {"matchLabels": labels}}]);
         ingress.push(json!({"from": from, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}));
     }
+    // The same clients reach its Sentinels (a `redis_sentinel`'s pods, which this policy
+    // selects too): the clients are named in one place, and a change of them reaches
+    // the Sentinels with this apply. Each pod listens on its own port only (data pods
+    // 6379 and the exporter's, Sentinels 26379), so a rule meets nothing on the others.
+    ingress.push(json!({"from": clients, "ports": [{"protocol": "TCP", "port": SENTINEL_PORT}]}));
     // Out: DNS anywhere, Redis on the deployment's own pods (replicas to the primary,
     // a starting pod asking its peers' ROLE), and its Sentinels (who is the primary).
+    // The Sentinels need no more: they reach the data pods and each other.
     let egress = json!([
         {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
         {"to": [{"podSelector": {"matchLabels": selector}}],
@@ -525,7 +533,7 @@ pub fn build(
             "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": meta(spec.name.clone()),
             "spec": {
-                "podSelector": {"matchLabels": selector},
+                "podSelector": spec.policy_selector(),
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": ingress,
                 "egress": egress,
@@ -552,7 +560,9 @@ mod tests {
 
     use super::*;
     use crate::k8s::objects::spec::tests::spec;
-    use crate::k8s::objects::spec::{AntiAffinity, Metrics, LABEL_COMPONENT, LABEL_INSTANCE};
+    use crate::k8s::objects::spec::{
+        AntiAffinity, Metrics, LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME,
+    };
 
     fn passwords() -> Passwords {
         Passwords::with_internal("client-pw".into(), &BTreeMap::new())
@@ -749,6 +759,39 @@ mod tests {
             json!("cache")
         );
         assert_eq!(egress[1]["ports"][0]["port"], json!(REDIS_PORT));
+    }
+
+    #[test]
+    fn the_policy_selects_the_sentinels_too_and_admits_only_the_clients_on_sentinels_port() {
+        let mut s = spec();
+        s.network_policy
+            .client_pod_labels
+            .insert("app".into(), "web".into());
+        let np = build(&s, &passwords(), true).unwrap().network_policy;
+        let selector = np.spec.clone().unwrap().pod_selector.unwrap();
+        let mut sentinel_pod = s.sentinel_selector_labels();
+        sentinel_pod.insert(LABEL_NAME.into(), "redis".into());
+        assert!(crate::k8s::objects::selects(
+            &selector,
+            &s.selector_labels()
+        ));
+        assert!(crate::k8s::objects::selects(&selector, &sentinel_pod));
+        let mut other = sentinel_pod.clone();
+        other.insert(LABEL_INSTANCE.into(), "other".into());
+        assert!(!crate::k8s::objects::selects(&selector, &other));
+        let np = serde_json::to_value(np.spec).unwrap();
+        let sentinel_rules: Vec<&Json> = np["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["ports"][0]["port"] == json!(SENTINEL_PORT))
+            .collect();
+        assert_eq!(sentinel_rules.len(), 1);
+        assert_eq!(
+            sentinel_rules[0]["from"],
+            json!([{"podSelector": {"matchLabels": {"app": "web"}}}]),
+            "the user's clients only: the Sentinels admit their own peers"
+        );
     }
 
     #[test]

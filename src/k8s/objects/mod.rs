@@ -134,3 +134,87 @@ pub(crate) fn anti_affinity(rule: spec::AntiAffinity, selector: &BTreeMap<String
             "requiredDuringSchedulingIgnoredDuringExecution": [term]}}),
     }
 }
+
+/// Whether a label selector (a NetworkPolicy's `podSelector`, a workload's selector)
+/// selects an object labelled `labels`: every `matchLabels` pair and every
+/// `matchExpressions` term holds. An empty selector selects everything; an operator
+/// Kubernetes does not define selects nothing.
+pub fn selects(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    let pairs = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let terms = selector.match_expressions.iter().flatten().all(|term| {
+        let value = labels.get(&term.key);
+        let values = term.values.as_deref().unwrap_or_default();
+        match term.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    pairs && terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    fn selector(v: Json) -> LabelSelector {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_selector_selects_labels_meeting_every_pair_and_every_expression() {
+        let labels = BTreeMap::from([
+            ("app".to_string(), "redis".to_string()),
+            ("component".to_string(), "sentinel".to_string()),
+        ]);
+        let cases = [
+            (json!({}), true),
+            (json!({"matchLabels": {"app": "redis"}}), true),
+            (json!({"matchLabels": {"app": "redis", "tier": "x"}}), false),
+            (
+                json!({"matchLabels": {"app": "redis"}, "matchExpressions": [
+                    {"key": "component", "operator": "In", "values": ["server", "sentinel"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [
+                    {"key": "component", "operator": "In", "values": ["server"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [
+                    {"key": "component", "operator": "NotIn", "values": ["server"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}),
+                false,
+            ),
+        ];
+        for (s, want) in cases {
+            assert_eq!(selects(&selector(s.clone()), &labels), want, "{s}");
+        }
+    }
+}

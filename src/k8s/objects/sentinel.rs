@@ -57,8 +57,9 @@ pub struct SentinelSpec {
     pub data_replicas: i32,
     /// The primary to monitor when nobody knows one: the primary found at apply.
     pub fallback_primary: String,
-    /// Who besides the data pods and Sentinels may connect: the client peers of the
-    /// deployment's NetworkPolicy; `None` when the deployment has no policy (anyone).
+    /// Whom the Sentinels' own policy admits besides the data pods and Sentinels: none
+    /// when the deployment's NetworkPolicy admits its clients to the Sentinels itself
+    /// (see [`own_client_peers`]); `None` when the deployment has no policy (anyone).
     pub client_peers: Option<Vec<Json>>,
     /// Pod hardening.
     pub security: Security,
@@ -390,9 +391,34 @@ pub fn build(
     Ok(set)
 }
 
-/// The Sentinels' NetworkPolicy: in, the data pods, the other Sentinels and the
-/// deployment's clients (anyone when the deployment admits anyone) on Sentinel's port;
-/// out, DNS, the data pods' Redis port and the other Sentinels.
+/// Whom the Sentinels' own policy admits besides the data pods and the other Sentinels,
+/// given the deployment's NetworkPolicy `np`. Nobody when `np` selects the Sentinel pods:
+/// it admits the deployment's clients to them on Sentinel's port itself, so a change of
+/// the clients reaches the Sentinels when the deployment is applied, and no copy here
+/// goes stale. A policy an earlier version wrote (selecting the data pods only): its
+/// first rule's peers, copied, until the deployment is applied again.
+pub fn own_client_peers(np: &NetworkPolicy, spec: &SentinelSpec) -> Vec<Json> {
+    let Some(np) = np.spec.as_ref() else {
+        return Vec::new();
+    };
+    let selector = np.pod_selector.clone().unwrap_or_default();
+    if super::selects(&selector, &spec.object_labels()) {
+        return Vec::new();
+    }
+    np.ingress
+        .iter()
+        .flatten()
+        .next()
+        .and_then(|rule| rule.from.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|peer| serde_json::to_value(peer).ok())
+        .collect()
+}
+
+/// The Sentinels' NetworkPolicy: in, the data pods, the other Sentinels and
+/// `client_peers` (anyone when the deployment has no policy) on Sentinel's port; out,
+/// DNS, the data pods' Redis port and the other Sentinels.
 fn policy(spec: &SentinelSpec, meta: &dyn Fn(String) -> Json) -> Json {
     let sentinels = json!({"podSelector": {"matchLabels": spec.selector_labels()}});
     let data = json!({"podSelector": {"matchLabels": spec.data_selector_labels()}});
@@ -673,7 +699,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_policy_admits_the_data_pods_the_sentinels_and_the_deployments_clients() {
+    fn the_policy_admits_the_data_pods_the_sentinels_and_the_peers_it_is_given() {
         let s = spec();
         let set = build(&s, &passwords(), None).unwrap();
         let np = set.object("NetworkPolicy", &s.name()).unwrap();
@@ -689,6 +715,129 @@ pub(crate) mod tests {
         let set = build(&open, &passwords(), None).unwrap();
         let np = set.object("NetworkPolicy", &s.name()).unwrap();
         assert!(np["spec"]["ingress"][0].get("from").is_none());
+    }
+
+    /// Whether a pod of the policies' namespace labelled `client` may open a connection
+    /// to a pod labelled `target` on `port`, by the NetworkPolicy rules (pod selectors
+    /// only, as these policies name same-namespace clients): open when no policy selects
+    /// the target, else when a rule of a selecting policy admits the client on the port.
+    fn admitted(
+        policies: &[NetworkPolicy],
+        target: &BTreeMap<String, String>,
+        client: &BTreeMap<String, String>,
+        port: i32,
+    ) -> bool {
+        let selecting: Vec<_> = policies
+            .iter()
+            .filter_map(|p| p.spec.as_ref())
+            .filter(|s| super::super::selects(&s.pod_selector.clone().unwrap_or_default(), target))
+            .collect();
+        selecting.is_empty()
+            || selecting
+                .iter()
+                .flat_map(|s| s.ingress.iter().flatten())
+                .any(|rule| {
+                    let on_port = rule.ports.as_ref().is_none_or(|ports| {
+                        ports.iter().any(|p| {
+                            p.port
+                                == Some(
+                                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(
+                                        port,
+                                    ),
+                                )
+                        })
+                    });
+                    let from = rule.from.as_ref().is_none_or(|peers| {
+                        peers.iter().any(|peer| {
+                            peer.namespace_selector.is_none()
+                                && peer
+                                    .pod_selector
+                                    .as_ref()
+                                    .is_some_and(|sel| super::super::selects(sel, client))
+                        })
+                    });
+                    on_port && from
+                })
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The Sentinels' own NetworkPolicy.
+    fn own_policy(s: &SentinelSpec) -> NetworkPolicy {
+        let set = build(s, &passwords(), None).unwrap();
+        serde_json::from_value(set.object("NetworkPolicy", &s.name()).unwrap()).unwrap()
+    }
+
+    fn deployment_policy(clients: &[(&str, &str)]) -> NetworkPolicy {
+        let mut d = super::super::spec::tests::spec();
+        d.replicas = 3;
+        d.network_policy.client_pod_labels = labels(clients);
+        let passwords =
+            crate::redis::files::Passwords::with_internal("pw".into(), &BTreeMap::new());
+        super::super::deployment::build(&d, &passwords, true)
+            .unwrap()
+            .network_policy
+    }
+
+    #[test]
+    fn a_change_of_the_deployments_clients_reaches_the_sentinels_without_rebuilding_their_objects()
+    {
+        let mut s = spec();
+        let before = deployment_policy(&[("app", "web")]);
+        let own = own_client_peers(&before, &s);
+        assert!(
+            own.is_empty(),
+            "the deployment's policy admits them: {own:?}"
+        );
+        s.client_peers = Some(own);
+        let sentinels_own = own_policy(&s);
+        let sentinel_pod = s.object_labels();
+        let data_pod = s.data_selector_labels();
+        let (web, api) = (labels(&[("app", "web")]), labels(&[("app", "api")]));
+
+        let now = [before, sentinels_own.clone()];
+        assert!(admitted(&now, &sentinel_pod, &web, SENTINEL_PORT));
+        assert!(!admitted(&now, &sentinel_pod, &api, SENTINEL_PORT));
+        assert!(admitted(&now, &data_pod, &web, REDIS_PORT));
+        // The Sentinels' own peers, from their own policy.
+        assert!(admitted(&now, &sentinel_pod, &data_pod, SENTINEL_PORT));
+        assert!(admitted(&now, &sentinel_pod, &sentinel_pod, SENTINEL_PORT));
+
+        // The deployment applied with other clients; the Sentinels' objects unchanged.
+        let after = [deployment_policy(&[("app", "api")]), sentinels_own];
+        assert!(admitted(&after, &sentinel_pod, &api, SENTINEL_PORT));
+        assert!(!admitted(&after, &sentinel_pod, &web, SENTINEL_PORT));
+        assert!(admitted(&after, &data_pod, &api, REDIS_PORT));
+        assert!(!admitted(&after, &data_pod, &web, REDIS_PORT));
+    }
+
+    #[test]
+    fn sentinels_beside_a_policy_of_an_earlier_version_admit_its_clients_themselves() {
+        let s = spec();
+        let mut old = deployment_policy(&[("app", "web")]);
+        let spec_of = old.spec.as_mut().unwrap();
+        spec_of.pod_selector =
+            serde_json::from_value(json!({"matchLabels": s.data_selector_labels()})).unwrap();
+        let own = own_client_peers(&old, &s);
+        assert_eq!(
+            own[0],
+            json!({"podSelector": {"matchLabels": {"app": "web"}}})
+        );
+        let mut with_copy = s.clone();
+        with_copy.client_peers = Some(own);
+        let sentinels_own = own_policy(&with_copy);
+        let web = labels(&[("app", "web")]);
+        assert!(admitted(
+            &[old, sentinels_own],
+            &s.object_labels(),
+            &web,
+            SENTINEL_PORT
+        ));
     }
 
     #[test]

@@ -336,6 +336,17 @@ impl DeploymentSpec {
         ])
     }
 
+    /// The pods its NetworkPolicy selects: its Redis pods and its Sentinels' (so that
+    /// the clients it names reach both, from one policy).
+    pub fn policy_selector(&self) -> serde_json::Value {
+        serde_json::json!({
+            "matchLabels": {LABEL_NAME: "redis", LABEL_INSTANCE: self.name},
+            "matchExpressions": [{
+                "key": LABEL_COMPONENT, "operator": "In", "values": ["server", "sentinel"],
+            }],
+        })
+    }
+
     /// The labels that make an object this deployment's: `managed-by` and `instance`.
     /// An object with our names but not these labels is someone else's.
     pub fn owner_labels(&self) -> BTreeMap<String, String> {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use serde_json::Value as Json;
 
 use super::super::support::{
     admin_conn, api_diag, conn_as, diag_from, error_text, path, REDIS_TIMEOUT,
@@ -171,16 +170,7 @@ pub async fn deployment_facts(c: &Clients, want: &Desired) -> Result<DeploymentF
         .map_err(|e| api_diag(c, "Cannot read the deployment's NetworkPolicy", &e))?;
     let client_peers = policy
         .filter(|np| is_deployment_policy(np, &want.deployment))
-        .and_then(|np| np.spec)
-        .and_then(|s| s.ingress)
-        .and_then(|rules| rules.into_iter().next())
-        .map(|rule| {
-            rule.from
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|peer| serde_json::to_value(peer).ok())
-                .collect::<Vec<Json>>()
-        });
+        .map(|np| sentinel::own_client_peers(&np, &names));
     let internal = apply::get::<Secret>(&c.kube, ns, &names.deployment_secret_name())
         .await
         .map_err(|e| api_diag(c, "Cannot read the deployment's internal Secret", &e))?;
