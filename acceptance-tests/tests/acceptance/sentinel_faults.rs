@@ -426,7 +426,6 @@ async fn killing_the_primary_process_resumes_writes_and_loses_no_acknowledged_ke
 }
 
 #[tokio::test]
-#[ignore = "issue 12: under load the lost node's pod never came back because the bed's runtime stalled re-attaching its network (fixed in the runtime, 64b8fc6); un-ignore after a loaded full run on a bed started with that runtime passes"]
 async fn losing_the_primarys_node_fails_over_and_the_old_pod_rejoins_as_a_replica() {
     let (f, w, ns, _nodes) =
         fault_case(Tool::Terraform, REDIS, "always", Fault::NodeLost, "ha-node").await;
