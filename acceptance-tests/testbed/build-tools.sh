@@ -4,7 +4,7 @@
 # its folder is missing, so changing a version in versions.env rebuilds just that one.
 #
 #   build-tools.sh [all|k8s|etcd|kwok|tofu|terragrunt|redis|valkey|redis_exporter|
-#                   promtool|monitoring-crds|seaweedfs]...
+#                   promtool|monitoring-crds|seaweedfs|fake-gcs-server|azurite]...
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -327,6 +327,38 @@ build_seaweedfs() {
   finish $name "$v" "$w"
 }
 
+# fake-gcs-server, a Google Cloud Storage emulator (its main package is the module root).
+build_fake_gcs_server() {
+  local v=$FAKE_GCS_SERVER_VERSION name=fake-gcs-server
+  is_built $name "$v" && return 0
+  log "building fake-gcs-server $v"
+  local w
+  w="$(new_wrapper $name)"
+  (
+    cd "$w"
+    mkdir -p bin
+    GOBIN="$w/bin" go install -trimpath -ldflags "-s -w" "github.com/fsouza/fake-gcs-server@$v"
+  )
+  finish $name "$v" "$w"
+}
+
+# Azurite, the Azure Storage emulator, from the npm registry into its own prefix
+# (the newest release that runs on Node.js 20; `azurite-blob` is its Blob service).
+build_azurite() {
+  local v=$AZURITE_VERSION name=azurite
+  is_built $name "$v" && return 0
+  command -v npm >/dev/null || {
+    log "npm is needed for azurite (Node.js with npm; Debian: apt-get install nodejs npm)"
+    return 1
+  }
+  log "installing azurite $v (npm)"
+  local w
+  w="$(new_wrapper $name)"
+  mkdir -p "$w/bin"
+  npm install --prefix "$w/bin" --no-audit --no-fund --omit=dev --loglevel=error "azurite@$v" >&2
+  finish $name "$v" "$w"
+}
+
 build_servers() {
   build_server redis "$REDIS_72_VERSION"
   build_server redis "$REDIS_74_VERSION"
@@ -349,6 +381,8 @@ for t in "${targets[@]}"; do
     build_promtool
     build_monitoring_crds
     build_seaweedfs
+    build_fake_gcs_server
+    build_azurite
     ;;
   k8s | kubernetes) build_k8s ;;
   etcd) build_etcd ;;
@@ -360,6 +394,8 @@ for t in "${targets[@]}"; do
   promtool) build_promtool ;;
   monitoring-crds) build_monitoring_crds ;;
   seaweedfs) build_seaweedfs ;;
+  fake-gcs-server | gcs) build_fake_gcs_server ;;
+  azurite | azure) build_azurite ;;
   *)
     log "unknown target $t"
     exit 2

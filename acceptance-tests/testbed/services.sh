@@ -3,6 +3,9 @@
 #   an S3-compatible object store (SeaweedFS: `weed server -s3`) on 127.0.0.1 only,
 #   with credentials made once per test bed home and printed by `testbed env`
 #   (pods reach it through the runtime's relay, objectstore.py);
+#   a Google Cloud Storage emulator (fake-gcs-server) and an Azure Blob Storage emulator
+#   (Azurite's Blob service, its account key made once per test bed home), each on
+#   127.0.0.1 only with one bucket (container) made at start, for gs:// and az:// backups;
 #   the Prometheus Operator CRDs (ServiceMonitor, PrometheusRule), on demand;
 #   promtool, terragrunt and redis_exporter on the paths `testbed env` prints.
 #
@@ -13,6 +16,8 @@ seaweedfs_bin="$tools/seaweedfs-$SEAWEEDFS_VERSION"
 promtool_bin="$tools/promtool-$PROMETHEUS_VERSION"
 monitoring_crds="$tools/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
 exporter_bin="$tools/redis_exporter-$REDIS_EXPORTER_VERSION"
+gcs_bin="$tools/fake-gcs-server-$FAKE_GCS_SERVER_VERSION"
+azurite_bin="$tools/azurite-$AZURITE_VERSION"
 
 # The object store's ports (HTTP; each gRPC port is the HTTP port - 10000), loopback only,
 # all below the kernel's ephemeral range (32768+), where an outgoing connection could hold one.
@@ -22,6 +27,11 @@ S3_VOLUME_PORT=${TESTBED_S3_VOLUME_PORT:-28080}
 S3_FILER_PORT=${TESTBED_S3_FILER_PORT:-28888}
 S3_REGION=us-east-1
 S3_BUCKET=testbed
+GCS_PORT=${TESTBED_GCS_PORT:-28443}
+GCS_BUCKET=testbed
+AZURE_PORT=${TESTBED_AZURE_PORT:-28100}
+AZURE_ACCOUNT=testbed
+AZURE_CONTAINER=testbed
 
 # s3_credentials: one identity with every S3 action, made once (kept with the PKI).
 s3_credentials() {
@@ -115,6 +125,106 @@ TESTBED_S3_POD_ENDPOINT=http://$(s3_pod_address):$S3_PORT
 EOF
 }
 
+# --- Google Cloud Storage (fake-gcs-server). It takes no credentials: the provider reaches
+# it with backup_store.gcs { endpoint, skip_signature }.
+
+gcs_bucket() { # gcs_bucket NAME: creates it; an existing one is fine
+  local code
+  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -H 'Content-Type: application/json' \
+    --data "{\"name\":\"$1\"}" "http://127.0.0.1:$GCS_PORT/storage/v1/b")"
+  case "$code" in 200 | 409) return 0 ;; *) return 1 ;; esac
+}
+
+start_gcs() {
+  if [ ! -f "$gcs_bin/.complete" ]; then
+    log "warning: the GCS emulator is not built ($gcs_bin); run 'testbed build fake-gcs-server', then 'testbed up'"
+    return 0
+  fi
+  mkdir -p "$data/gcs"
+  start gcs "$gcs_bin/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
+    -public-host "127.0.0.1:$GCS_PORT" -external-url "http://127.0.0.1:$GCS_PORT" \
+    -backend filesystem -filesystem-root "$data/gcs" -log-level warn
+  local deadline=$((SECONDS + 60))
+  until gcs_bucket "$GCS_BUCKET"; do
+    is_running gcs || die "the GCS emulator exited while starting (see $logs/gcs.log)"
+    [ $SECONDS -lt $deadline ] || die "GCS emulator not ready after 60s; see $logs/gcs.log"
+    sleep 0.3
+  done
+}
+
+gcs_env() {
+  [ -f "$gcs_bin/.complete" ] || return 0
+  printf 'TESTBED_GCS_ENDPOINT=http://127.0.0.1:%s\nTESTBED_GCS_BUCKET=%s\n' "$GCS_PORT" "$GCS_BUCKET"
+}
+
+# --- Azure Blob Storage (Azurite's Blob service): one account whose key is made once
+# (kept with the PKI).
+
+azure_credentials() {
+  [ -f "$pki/azure.env" ] && return 0
+  printf 'AZURE_KEY=%s\n' "$(openssl rand -base64 32)" >"$pki/azure.env"
+  chmod 600 "$pki/azure.env"
+}
+
+azure_key() { sed -n 's/^AZURE_KEY=//p' "$pki/azure.env"; }
+
+# azure_request METHOD PATH QUERY HEADER...: one Shared Key signed Blob request with an
+# empty body, path-style (the account is the URL's first segment); prints the HTTP status.
+azure_request() {
+  local method=$1 path=$2 query=$3
+  shift 3
+  local headers=("$@") date canon sts hexkey sig h args=()
+  date="$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')"
+  headers+=("x-ms-date:$date" "x-ms-version:2021-08-06")
+  canon="/$AZURE_ACCOUNT/$AZURE_ACCOUNT$path"
+  [ -n "$query" ] && canon+=$'\n'"$(printf '%s' "$query" | tr '&' '\n' | sed 's/=/:/' | LC_ALL=C sort)"
+  # The verb, eleven empty standard headers (a Content-Length of 0 signs as empty), the
+  # x-ms-* headers sorted, the resource.
+  sts="$(printf '%s\n\n\n\n\n\n\n\n\n\n\n\n%s\n%s' "$method" "$(printf '%s\n' "${headers[@]}" | LC_ALL=C sort)" "$canon")"
+  hexkey="$(azure_key | base64 -d | od -An -tx1 | tr -d ' \n')"
+  sig="$(printf '%s' "$sts" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary | base64 -w0)"
+  for h in "${headers[@]}"; do args+=(-H "$h"); done
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" "${args[@]}" -H 'Content-Length: 0' \
+    -H "Authorization: SharedKey $AZURE_ACCOUNT:$sig" \
+    "http://127.0.0.1:$AZURE_PORT/$AZURE_ACCOUNT$path${query:+?$query}"
+}
+
+# azure_container NAME: creates it with anonymous read access (tests read what the
+# provider wrote without signing); an existing one is fine.
+azure_container() {
+  local code
+  code="$(azure_request PUT "/$1" restype=container x-ms-blob-public-access:container)"
+  case "$code" in 201 | 409) return 0 ;; *) return 1 ;; esac
+}
+
+start_azurite() {
+  if [ ! -f "$azurite_bin/.complete" ]; then
+    log "warning: the Azure emulator is not built ($azurite_bin); run 'testbed build azurite', then 'testbed up'"
+    return 0
+  fi
+  command -v node >/dev/null || die "Node.js is needed to run Azurite"
+  azure_credentials
+  mkdir -p "$data/azure"
+  # Telemetry off: nothing leaves the machine.
+  AZURITE_ACCOUNTS="$AZURE_ACCOUNT:$(azure_key)" start azure "$azurite_bin/node_modules/.bin/azurite-blob" \
+    --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" --location "$data/azure" \
+    --disableTelemetry --skipApiVersionCheck --silent
+  local deadline=$((SECONDS + 60))
+  until azure_container "$AZURE_CONTAINER" >/dev/null 2>&1; do
+    is_running azure || die "the Azure emulator exited while starting (see $logs/azure.log)"
+    [ $SECONDS -lt $deadline ] || die "Azure emulator not ready after 60s; see $logs/azure.log"
+    sleep 0.3
+  done
+}
+
+# The account's name and key under the standard variables the provider reads.
+azure_env() {
+  [ -f "$azurite_bin/.complete" ] && [ -f "$pki/azure.env" ] || return 0
+  printf 'AZURE_STORAGE_ACCOUNT_NAME=%s\nAZURE_STORAGE_ACCOUNT_KEY=%s\n' "$AZURE_ACCOUNT" "$(azure_key)"
+  printf 'TESTBED_AZURE_ENDPOINT=http://127.0.0.1:%s/%s\nTESTBED_AZURE_CONTAINER=%s\n' \
+    "$AZURE_PORT" "$AZURE_ACCOUNT" "$AZURE_CONTAINER"
+}
+
 services_env() {
   local promtool="" crds="" exporter=""
   [ -f "$promtool_bin/.complete" ] && promtool="$promtool_bin/promtool"
@@ -126,6 +236,8 @@ REDIS_EXPORTER=$exporter
 TESTBED_MONITORING_CRDS=$crds
 EOF
   s3_env
+  gcs_env
+  azure_env
 }
 
 # testbed bucket NAME...: creates buckets in the object store.

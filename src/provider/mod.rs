@@ -129,6 +129,8 @@ fn store_settings(v: &Value) -> crate::store::Settings {
         gcs: GcsSettings {
             service_account_key: secret(gcs.attribute("service_account_key")),
             service_account_path: opt_string(gcs.attribute("service_account_path")),
+            endpoint: opt_string(gcs.attribute("endpoint")),
+            skip_signature: gcs.attribute("skip_signature").as_bool(),
         },
         azure: AzureSettings {
             account: opt_string(az.attribute("account")),
@@ -166,6 +168,8 @@ fn backup_store_attribute() -> Attribute {
                 vec![
                     s("service_account_key", "A service account key (its JSON). Default: `GOOGLE_SERVICE_ACCOUNT_KEY`.").sensitive(),
                     s("service_account_path", "Path of a service account key file. Default: `GOOGLE_SERVICE_ACCOUNT` or `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server."),
+                    s("endpoint", "Endpoint URL (an emulator such as fake-gcs-server, a private endpoint); `http://` is allowed. Default: `GOOGLE_BASE_URL`, else `https://storage.googleapis.com`."),
+                    b("skip_signature", "Send requests unsigned, fetching no credentials (emulators, public buckets). Default: `GOOGLE_SKIP_SIGNATURE`, else false."),
                 ],
             )
             .optional()

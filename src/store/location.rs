@@ -165,13 +165,18 @@ pub struct S3Settings {
 
 /// How to reach Google Cloud Storage. Unset fields come from `GOOGLE_*` variables
 /// (`GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_KEY`,
-/// `GOOGLE_APPLICATION_CREDENTIALS`), then the metadata server.
+/// `GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_BASE_URL`, `GOOGLE_SKIP_SIGNATURE`), then
+/// the metadata server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcsSettings {
     /// A service account key (its JSON).
     pub service_account_key: Option<Secret>,
     /// Path of a service account key file.
     pub service_account_path: Option<String>,
+    /// Endpoint URL (an emulator such as fake-gcs-server, a private endpoint).
+    pub endpoint: Option<String>,
+    /// Send requests unsigned, fetching no credentials (emulators, public buckets).
+    pub skip_signature: Option<bool>,
 }
 
 /// How to reach Azure Blob Storage. Unset fields come from `AZURE_*` variables

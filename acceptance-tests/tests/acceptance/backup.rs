@@ -121,7 +121,7 @@ async fn fill(conn: &mut PodRedis, image: &str) {
 }
 
 /// Keys in every database, from INFO keyspace.
-async fn key_count(conn: &mut PodRedis) -> u64 {
+pub(crate) async fn key_count(conn: &mut PodRedis) -> u64 {
     let info = conn.call(&["INFO", "keyspace"]).await.unwrap();
     info.text()
         .unwrap()

@@ -4,6 +4,7 @@
 mod backup;
 mod backup_faults;
 mod backup_schedule;
+mod backup_stores;
 mod day_two;
 mod deployment;
 mod ephemeral;
