@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use super::support::{
     api_diag, check_namespace_exists, deleted, diag_from, known_or_empty, path, settled,
@@ -301,26 +301,40 @@ impl Resource for Deployment {
             return;
         };
         let prior = model::parse(&req.state, &req.state).spec;
-        // Both at once: a refresh of many deployments waits one round trip, not two.
+        // All four at once: a refresh of many deployments waits one round trip, not four.
+        // The Secrets (the admin password, the ACL file and the clients' password) may be
+        // refused to a plan-only identity: that is said below, not an error.
+        let ns = &prior.namespace;
         let config_map = prior.config_map_name();
+        let internal_name = prior.internal_secret_name();
         let work = async {
-            tokio::try_join!(
-                apply::get::<StatefulSet>(&c.kube, &prior.namespace, &prior.name),
-                apply::get::<ConfigMap>(&c.kube, &prior.namespace, &config_map),
+            tokio::join!(
+                async {
+                    tokio::try_join!(
+                        apply::get::<StatefulSet>(&c.kube, ns, &prior.name),
+                        apply::get::<ConfigMap>(&c.kube, ns, &config_map),
+                    )
+                },
+                apply::get::<Secret>(&c.kube, ns, &internal_name),
+                apply::get::<Secret>(&c.kube, ns, &prior.password.name),
             )
         };
-        let (sts, cm) = match req.ctx.bounded(Duration::from_secs(60), work).await {
+        let (objects, internal, password) =
+            match req.ctx.bounded(Duration::from_secs(60), work).await {
+                Err(e) => {
+                    resp.diagnostics
+                        .push(stopped_or_timed_out(e, "Reading the deployment"));
+                    return;
+                }
+                Ok(found) => found,
+            };
+        let (sts, cm) = match objects {
             Err(e) => {
-                resp.diagnostics
-                    .push(stopped_or_timed_out(e, "Reading the deployment"));
-                return;
-            }
-            Ok(Err(e)) => {
                 resp.diagnostics
                     .push(api_diag(&c, "Cannot read the deployment", &e));
                 return;
             }
-            Ok(Ok(found)) => found,
+            Ok(found) => found,
         };
         let Some(sts) = sts else {
             tracing::info!(id = %prior.id(), "statefulset gone: removing from state");
@@ -364,25 +378,43 @@ impl Resource for Deployment {
             ),
             live: Vec::new(),
         };
+        // The internal Secret's error goes to the live facts (a denial is said there).
+        let (internal, mut internal_error) = match internal {
+            Ok(s) => (Ok(s), None),
+            Err(e) => (Err(e.to_string()), Some(e)),
+        };
+        // The connection live facts were read on, kept for the streams' groups.
+        let mut primary_conn = None;
         if ready > 0 {
-            match req
-                .ctx
-                .bounded(REDIS_TIMEOUT * 2, ops::live_facts(&c, &prior))
-                .await
-            {
-                Ok(Ok((version, drifted, primary))) => {
-                    if let Some(v) = version {
+            // The StatefulSet just read says whether the pods speak TLS: not read again.
+            if let Err(e) = tls::learn_from(&c, ns, &sts).await {
+                tracing::warn!(error = %e, "TLS of the pods not learnt from the StatefulSet");
+            }
+            let admin = match (&internal, internal_error.take()) {
+                (Ok(s), _) => ops::admin_password_in(
+                    s.as_ref()
+                        .and_then(|s| s.data.as_ref())
+                        .unwrap_or(&Default::default()),
+                ),
+                (Err(_), Some(e)) => Err(e.into()),
+                (Err(e), None) => Err(e.clone().into()),
+            };
+            let facts = async { ops::live_facts(&c, &prior, &admin?).await };
+            match req.ctx.bounded(REDIS_TIMEOUT * 2, facts).await {
+                Ok(Ok(facts)) => {
+                    if let Some(v) = facts.version {
                         resp.state.set("redis_version", v);
                     }
                     // A failover between applies is not drift: the state follows it.
-                    if let Some(p) = primary {
+                    if let Some(p) = facts.primary {
                         resp.state.set("primary_pod", prior.pod_name(p));
                     }
-                    if !drifted.is_empty() {
-                        tracing::info!(?drifted, "settings changed out of band");
+                    if !facts.drifted.is_empty() {
+                        tracing::info!(drifted = ?facts.drifted, "settings changed out of band");
                         hash.push_str("+live-drift");
                     }
-                    drift.live = drifted;
+                    drift.live = facts.drifted;
+                    primary_conn = Some(facts.conn);
                 }
                 // An identity allowed to plan but not to read the internal Secret
                 // (docs/guides/rbac.md, the plan-only Role): say what is not checked.
@@ -399,25 +431,32 @@ impl Resource for Deployment {
             }
         }
         // A password the pods do not accept alone yet: the apply rotates it.
-        match req
-            .ctx
-            .bounded(REDIS_TIMEOUT, rotation::pending(&c, &prior))
-            .await
-        {
-            Ok(Ok(pending)) => {
+        let pending = match (&internal, &password) {
+            // Without the internal Secret nothing is pending, whatever the other read said.
+            (Ok(None), _) => Ok(false),
+            (Ok(i), Ok(p)) => Ok(rotation::pending_in(&prior, i.as_ref(), p.as_ref())),
+            (Err(e), _) => Err(e.clone()),
+            (Ok(Some(_)), Err(e)) => Err(e.to_string()),
+        };
+        match pending {
+            Ok(pending) => {
                 if pending {
                     hash.push_str("+password-rotation");
                 }
                 rotation::remember_pending(&mut resp.private, pending);
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "password rotation state not read"),
             Err(e) => tracing::warn!(error = %e, "password rotation state not read"),
         }
         resp.state.set("config_hash", hash);
         drift.store(&mut resp.private);
         // The configured groups that exist now: one deleted out of band is drift.
         if ready > 0 {
-            let live = streams::live(&c, &prior, None, &req.state);
+            let live = async {
+                match primary_conn.as_mut() {
+                    Some(conn) => streams::live_on(conn, &req.state).await,
+                    None => streams::live(&c, &prior, None, &req.state).await,
+                }
+            };
             match req.ctx.bounded(REDIS_TIMEOUT * 2, live).await {
                 Ok(Ok(Some(streams))) => resp.state.set("streams", streams),
                 Ok(Ok(None)) => {}

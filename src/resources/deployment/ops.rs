@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::ByteString;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::Api;
 
@@ -19,9 +20,10 @@ use super::INPUTS_ANNOTATION;
 use crate::k8s::apply::{self, ApiError, Foreign, ObjectSet, Owner};
 use crate::k8s::objects::spec::{Metrics, SecretKeyRef};
 use crate::k8s::objects::{self, DeploymentSpec};
+use crate::k8s::portforward::PodStream;
 use crate::k8s::{names, volumes, wait};
 use crate::redis::files::{self, keys, Passwords};
-use crate::redis::{config, wait_ready, RedisError};
+use crate::redis::{config, wait_ready, RedisConn, RedisError};
 use crate::tf::{Diagnostic, Diagnostics, Value};
 
 /// The clients' password, per its source, and whether the provider keeps it in its own
@@ -464,35 +466,50 @@ pub async fn volumes_grown(
 #[error("{0}")]
 struct Failed(String, #[source] RedisError);
 
-/// The pod serving as primary, its version and the settings changed on it out of band.
+/// What a refresh learns from the servers: the pod serving as primary, its version, the
+/// settings changed on it out of band, and the connection to it (for the refresh's other
+/// questions: a port-forward each costs the API server a stream).
+pub struct LiveFacts {
+    /// The server's version (INFO server).
+    pub version: Option<String>,
+    /// Settings not in effect: name, wanted, live.
+    pub drifted: Vec<(String, String, String)>,
+    /// The ordinal of the pod serving as primary, when one does.
+    pub primary: Option<i32>,
+    /// The connection the facts were read on (to the primary, or pod 0).
+    pub conn: RedisConn<PodStream>,
+}
+
+/// The admin password in the internal Secret's `data`.
+pub fn admin_password_in(
+    internal: &BTreeMap<String, ByteString>,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    internal
+        .get(keys::ADMIN_PASSWORD)
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .ok_or_else(|| "the internal Secret has no admin password".into())
+}
+
+/// The pod serving as primary, its version and the settings changed on it out of band,
+/// asked as the admin user (`admin`, its password).
 pub async fn live_facts(
     c: &Clients,
     spec: &DeploymentSpec,
-) -> Result<
-    (Option<String>, Vec<(String, String, String)>, Option<i32>),
-    Box<dyn std::error::Error + Send + Sync>,
-> {
-    let internal = apply::get::<Secret>(&c.kube, &spec.namespace, &spec.internal_secret_name())
-        .await?
-        .and_then(|s| s.data)
-        .unwrap_or_default();
-    let admin = internal
-        .get(keys::ADMIN_PASSWORD)
-        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-        .ok_or("the internal Secret has no admin password")?;
+    admin: &str,
+) -> Result<LiveFacts, Box<dyn std::error::Error + Send + Sync>> {
     // One pod answers ROLE and the rest on one connection (a port-forward each costs the
     // API server a stream: a refresh of many deployments is mostly these).
     let (primary, mut conn) = if spec.replicas == 1 {
-        let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), &admin).await?;
+        let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), admin).await?;
         let role = conn.role().await?;
         (
             matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0),
             conn,
         )
     } else {
-        let primary = failover::live_primary(c, spec, spec.replicas, &admin).await?;
+        let primary = failover::live_primary(c, spec, spec.replicas, admin).await?;
         let pod = spec.pod_name(primary.unwrap_or(0));
-        (primary, admin_conn(c, &spec.namespace, &pod, &admin).await?)
+        (primary, admin_conn(c, &spec.namespace, &pod, admin).await?)
     };
     let version = conn
         .info("server")
@@ -500,7 +517,12 @@ pub async fn live_facts(
         .server_version()
         .map(str::to_owned);
     let drifted = config::drifted(&mut conn, &spec.directives).await?;
-    Ok((version, drifted, primary))
+    Ok(LiveFacts {
+        version,
+        drifted,
+        primary,
+        conn,
+    })
 }
 
 /// Deletes every object of the deployment's (the monitoring objects the state asked for

@@ -101,24 +101,26 @@ pub const PENDING: &str = "the password Secret holds a password the pods do not 
 const PENDING_KEY: &str = "password_rotation";
 
 /// Whether the pods (per the internal Secret's ACL file) accept anything but the
-/// password Secret's password; `false` when either Secret or the key is missing.
-pub async fn pending(c: &Clients, spec: &DeploymentSpec) -> Result<bool, apply::ApiError> {
-    let ns = &spec.namespace;
-    let value = |s: Option<Secret>, key: &str| {
-        s.and_then(|s| s.data)
-            .and_then(|d| d.get(key).cloned())
+/// password Secret's password; `false` when either Secret or the key is missing. The
+/// refresh reads both Secrets with the deployment's other objects, at once.
+pub fn pending_in(
+    spec: &DeploymentSpec,
+    internal: Option<&Secret>,
+    password: Option<&Secret>,
+) -> bool {
+    let value = |s: Option<&Secret>, key: &str| {
+        s.and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(key))
             .map(|b| String::from_utf8_lossy(&b.0).into_owned())
     };
-    let internal = apply::get::<Secret>(&c.kube, ns, &spec.internal_secret_name()).await?;
     let Some(acl_file) = value(internal, keys::USERS_ACL) else {
-        return Ok(false);
+        return false;
     };
-    let secret = apply::get::<Secret>(&c.kube, ns, &spec.password.name).await?;
-    let Some(password) = value(secret, &spec.password.key).filter(|p| !p.is_empty()) else {
-        return Ok(false);
+    let Some(password) = value(password, &spec.password.key).filter(|p| !p.is_empty()) else {
+        return false;
     };
     let hashes = files::client_hashes_in(&acl_file);
-    Ok(!hashes.is_empty() && hashes != [files::password_hash(&password)])
+    !hashes.is_empty() && hashes != [files::password_hash(&password)]
 }
 
 /// Records in `private` whether a refresh found a rotation pending.
@@ -343,5 +345,39 @@ mod tests {
         );
         assert!(text.contains("30 s later"), "{text}");
         assert!(text.contains("keep working until step 3"), "{text}");
+    }
+
+    #[test]
+    fn a_rotation_is_pending_when_the_pods_accept_another_hash_than_the_secrets_password() {
+        use k8s_openapi::ByteString;
+        let spec = desired(vec![]).spec;
+        let secret = |pairs: &[(&str, &str)]| Secret {
+            data: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let acl = |hashes: &[&str]| {
+            let rules: Vec<String> = hashes.iter().map(|h| format!("#{h}")).collect();
+            format!(
+                "user {} on {} ~* &* +@all\n",
+                acl::CLIENT_USER,
+                rules.join(" ")
+            )
+        };
+        let new = files::password_hash("new");
+        let old = files::password_hash("old");
+        let password = secret(&[(spec.password.key.as_str(), "new")]);
+        let both = secret(&[(keys::USERS_ACL, &acl(&[&old, &new]))]);
+        let only_new = secret(&[(keys::USERS_ACL, &acl(&[&new]))]);
+        assert!(pending_in(&spec, Some(&both), Some(&password)));
+        assert!(!pending_in(&spec, Some(&only_new), Some(&password)));
+        // Either Secret missing, or the password key: nothing to say.
+        assert!(!pending_in(&spec, None, Some(&password)));
+        assert!(!pending_in(&spec, Some(&both), None));
+        assert!(!pending_in(&spec, Some(&both), Some(&secret(&[]))));
     }
 }

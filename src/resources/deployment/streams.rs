@@ -13,7 +13,7 @@ use super::failover;
 use crate::k8s::apply;
 use crate::k8s::objects::DeploymentSpec;
 use crate::redis::files::keys;
-use crate::redis::{streams, RedisError};
+use crate::redis::{streams, RedisConn, RedisError, Transport};
 use crate::tf::{
     validate, Attribute, AttributePath, Diagnostic, Diagnostics, ObjectNesting, Type, Value,
 };
@@ -348,10 +348,7 @@ pub async fn live(
     primary: Option<i32>,
     state: &Value,
 ) -> Result<Option<Value>, Box<dyn std::error::Error + Send + Sync>> {
-    let Some(elements) = state.attribute("streams").as_elements() else {
-        return Ok(None);
-    };
-    if elements.is_empty() {
+    if configured(state).is_none() {
         return Ok(None);
     }
     let admin = admin_password(c, spec).await?;
@@ -366,12 +363,31 @@ pub async fn live(
         &admin,
     )
     .await?;
+    live_on(&mut conn, state).await
+}
+
+/// The state's streams, when it has any.
+fn configured(state: &Value) -> Option<&[Value]> {
+    state
+        .attribute("streams")
+        .as_elements()
+        .filter(|e| !e.is_empty())
+}
+
+/// [`live`] on a connection to the primary already open.
+pub async fn live_on<S: Transport>(
+    conn: &mut RedisConn<S>,
+    state: &Value,
+) -> Result<Option<Value>, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(elements) = configured(state) else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(elements.len());
     for element in elements {
         let mut element = element.clone();
         if let Some(name) = str_of(element.attribute("name")) {
             let db = int_of(element.attribute("db")).unwrap_or(0);
-            let live = streams::groups(&mut conn, db, &name).await?;
+            let live = streams::groups(conn, db, &name).await?;
             let kept: Vec<Value> = element
                 .attribute("groups")
                 .as_elements()

@@ -354,19 +354,37 @@ pub fn forget(c: &Clients, ns: &str, set: &str) {
     }
 }
 
+/// What [`client_for`] would learn for the deployment whose StatefulSet `sts` was just
+/// read (by a refresh), remembered without reading it again.
+pub async fn learn_from(c: &Clients, ns: &str, sts: &StatefulSet) -> Result<(), ApiError> {
+    let Some(set) = sts.metadata.name.as_deref() else {
+        return Ok(());
+    };
+    let found = from_statefulset(c, ns, sts).await?;
+    remember(c, ns, set, found);
+    Ok(())
+}
+
 async fn learn(c: &Clients, ns: &str, set: &str) -> Result<Option<Arc<ClientTls>>, ApiError> {
     let Some(sts) = apply::get::<StatefulSet>(&c.kube, ns, set).await? else {
         return Ok(None);
     };
+    from_statefulset(c, ns, &sts).await
+}
+
+async fn from_statefulset(
+    c: &Clients,
+    ns: &str,
+    sts: &StatefulSet,
+) -> Result<Option<Arc<ClientTls>>, ApiError> {
     let secret_name = sts
         .spec
-        .and_then(|s| s.template.spec)
-        .and_then(|p| p.volumes)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|v| v.name == "tls")
-        .and_then(|v| v.secret)
-        .and_then(|s| s.secret_name);
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.volumes.as_ref())
+        .and_then(|v| v.iter().find(|v| v.name == "tls"))
+        .and_then(|v| v.secret.as_ref())
+        .and_then(|s| s.secret_name.clone());
     let Some(secret_name) = secret_name else {
         return Ok(None);
     };
