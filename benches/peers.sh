@@ -30,7 +30,8 @@
 # reused. Knobs: PEERS_RUNS, PEERS_STEPS (default "startup schema plan apply scale"; e.g.
 # PEERS_STEPS=scale for the scale figures alone), PEERS_SKIP_APPLY=1 (no apply, no scale),
 # PEERS_SCALE (deployments of the scale step, default 100), PEERS_SCALE_VARIANTS (default
-# "ours typed"), PEERS_SCALE_MANIFEST=1,
+# "ours typed"), PEERS_SCALE_MANIFEST=1, PEERS_VARIANTS (the plan and apply steps' variants,
+# default "ours manifest typed"), PEERS_PLAN_SIZES (default "10 100"),
 # PEERS_VENDOR (the vendor directory), PROVIDER_BINARY (ours as built elsewhere),
 # TERRAFORM (default /usr/local/bin/terraform),
 # CARGO_TARGET_DIR.
@@ -631,7 +632,8 @@ step startup && for side in ours peer; do
 done
 
 # --- 2. schema, plans, apply -----------------------------------------------------------------
-variants=(ours manifest typed)
+read -r -a variants <<<"${PEERS_VARIANTS:-ours manifest typed}"
+read -r -a plan_sizes <<<"${PEERS_PLAN_SIZES:-10 100}"
 step schema && for v in ours manifest; do # typed shares the manifest variant's provider
   dir=$(prepare "$v" 10 "peers-bench-$v")
   say "providers schema -json ($v)"
@@ -647,7 +649,7 @@ if [[ $bed == yes ]]; then
     "$kubectl" --kubeconfig "$kubeconfig" create namespace "peers-bench-$v" >/dev/null
   done
   step plan && for v in "${variants[@]}"; do
-    for n in 10 100; do
+    for n in "${plan_sizes[@]}"; do
       dir=$(prepare "$v" "$n" "peers-bench-$v")
       say "plan of $n new deployments ($v)"
       record "plan-$n-new(ms)" "$v" "$(median_of "$dir" "$((n * $(per_deployment "$v"))) to add" plan -input=false -lock=false)"
@@ -688,6 +690,8 @@ echo
 echo "machine: $(nproc) cores, load average $(cut -d ' ' -f 1-3 /proc/loadavg); $("$terraform" version | head -n 1)"
 echo "ours: redis-k8s/redis $ours_version ($ours_bin); theirs: hashicorp/kubernetes $peer_version ($peer_bin${peer_dir:+, $(cat "$peer_dir/BUILD" 2>/dev/null || echo "build time unknown")})"
 echo "medians of $runs runs (start-up: of ${PEERS_SPAWNS:-20} starts; apply/destroy: one run); ratio = ours / theirs"
+# A subset run says which subset: a figure left out prints as "-".
+echo "steps:$steps variants: ${variants[*]}; plan sizes: ${plan_sizes[*]}; scale variants: ${PEERS_SCALE_VARIANTS:-ours typed}${PEERS_SKIP_APPLY:+ (PEERS_SKIP_APPLY=$PEERS_SKIP_APPLY)}"
 printf '%-26s %10s %12s %10s %12s %10s\n' figure ours manifest ratio typed ratio
 for f in "${figures[@]}"; do
   o=${fig["$f|ours"]:--} m=${fig["$f|manifest"]:--} t=${fig["$f|typed"]:--}
