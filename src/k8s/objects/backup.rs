@@ -542,7 +542,8 @@ mod tests {
         );
         let np = crate::k8s::objects::deployment::build(&d, &passwords, true)
             .unwrap()
-            .network_policy;
+            .network_policy
+            .unwrap();
         let ingress = serde_json::to_value(np.spec.unwrap().ingress.unwrap()).unwrap();
         let redis = ingress
             .as_array()

@@ -37,8 +37,8 @@ pub struct Objects {
     pub metrics_service: Option<Service>,
     /// Disruption budget.
     pub pdb: Option<PodDisruptionBudget>,
-    /// Who may connect.
-    pub network_policy: NetworkPolicy,
+    /// Who may connect; none when the user turned it off.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 impl Objects {
@@ -63,7 +63,10 @@ impl Objects {
             Some(p) => set.put(p)?,
             None => set.absent::<PodDisruptionBudget>(ns, &spec.name),
         }
-        set.put(&self.network_policy)?;
+        match &self.network_policy {
+            Some(p) => set.put(p)?,
+            None => set.absent::<NetworkPolicy>(ns, &spec.name),
+        }
         let (service_monitor, prometheus_rule) = spec
             .metrics
             .as_ref()
@@ -550,7 +553,7 @@ pub fn build(
         headless_service,
         metrics_service,
         pdb,
-        network_policy,
+        network_policy: (!spec.network_policy.disabled).then_some(network_policy),
     })
 }
 
@@ -720,11 +723,51 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_turned_off_is_not_built_and_is_removed_by_the_apply() {
+        let on = spec();
+        let mut off = spec();
+        off.network_policy.disabled = true;
+        let kinds = |s: &DeploymentSpec| {
+            build(s, &passwords(), true)
+                .unwrap()
+                .into_set(s)
+                .unwrap()
+                .names()
+                .into_iter()
+                .filter(|(kind, _, _)| kind == "NetworkPolicy")
+                .collect::<Vec<_>>()
+        };
+        assert!(build(&on, &passwords(), true)
+            .unwrap()
+            .network_policy
+            .is_some());
+        assert!(build(&off, &passwords(), true)
+            .unwrap()
+            .network_policy
+            .is_none());
+        assert_eq!(
+            kinds(&on),
+            vec![("NetworkPolicy".into(), "cache".into(), true)]
+        );
+        assert_eq!(
+            kinds(&off),
+            vec![("NetworkPolicy".into(), "cache".into(), false)]
+        );
+    }
+
+    #[test]
     fn the_exporter_port_admits_only_labelled_namespaces_and_egress_only_dns_and_our_pods() {
         let mut s = spec();
         s.metrics = Some(Metrics::new("oliver006/redis_exporter:v1.88.0".into()));
         let policy = |s: &DeploymentSpec| {
-            serde_json::to_value(build(s, &passwords(), true).unwrap().network_policy.spec).unwrap()
+            serde_json::to_value(
+                build(s, &passwords(), true)
+                    .unwrap()
+                    .network_policy
+                    .unwrap()
+                    .spec,
+            )
+            .unwrap()
         };
         let np = policy(&s);
         assert_eq!(np["policyTypes"], json!(["Ingress", "Egress"]));
@@ -767,7 +810,10 @@ mod tests {
         s.network_policy
             .client_pod_labels
             .insert("app".into(), "web".into());
-        let np = build(&s, &passwords(), true).unwrap().network_policy;
+        let np = build(&s, &passwords(), true)
+            .unwrap()
+            .network_policy
+            .unwrap();
         let selector = np.spec.clone().unwrap().pod_selector.unwrap();
         let mut sentinel_pod = s.sentinel_selector_labels();
         sentinel_pod.insert(LABEL_NAME.into(), "redis".into());

@@ -782,6 +782,7 @@ pub(crate) mod tests {
         super::super::deployment::build(&d, &passwords, true)
             .unwrap()
             .network_policy
+            .unwrap()
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct Toleration {
 /// Who may connect to Redis.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetworkPolicySpec {
+    /// The user turned the policy off (`network_policy.enabled = false`): none is made,
+    /// and one made earlier is deleted.
+    pub disabled: bool,
     /// Pods (in the deployment's namespace) allowed as clients; empty = every pod of the namespace.
     pub client_pod_labels: BTreeMap<String, String>,
     /// Namespaces whose pods are allowed as clients.

@@ -213,6 +213,7 @@ pub fn parse(v: &Value, config: &Value) -> Desired {
             .collect(),
         metrics,
         network_policy: NetworkPolicySpec {
+            disabled: np.attribute("enabled").as_bool() == Some(false),
             client_pod_labels: map_of(np.attribute("client_pod_labels")),
             client_namespace_labels: map_of(np.attribute("client_namespace_labels")),
             metrics_namespace_labels: map_of(np.attribute("metrics_namespace_labels")),

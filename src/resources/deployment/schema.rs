@@ -135,10 +135,10 @@ pub fn schema() -> Schema {
     let network_policy = Attribute::single_nested(
         "network_policy",
         vec![
-            b("enabled", "Create the NetworkPolicy (default true)."),
+            b("enabled", "Create the NetworkPolicy (default true). `false` deletes the one the provider made: every pod that can reach the pods may then connect."),
             m(
                 "client_pod_labels",
-                "Labels of the pods allowed to connect; every pod of the namespace when empty.",
+                "Labels of the pods allowed to connect (to Redis on 6379, and to the Sentinels of a `redis_sentinel` watching this deployment on 26379); every pod of the namespace when empty.",
             ),
             m(
                 "client_namespace_labels",
@@ -274,7 +274,7 @@ pub fn schema() -> Schema {
             .attribute(m("labels", "Extra labels on every object."))
             .attribute(m("annotations", "Extra annotations on every object."))
             .attribute(security)
-            .attribute(s("startup_timeout", &format!("How long a pod may take to start before Kubernetes restarts it, loading its dataset (AOF or RDB) included, as a duration (`\"30m\"`, `\"1h\"`). During it the liveness probe does not run (a startup probe asks Redis for PONG every {period} s), so a large dataset loads in peace; after it, liveness takes over. Default: sized from the memory the data may take (`resources.limits.memory`, else `requests.memory`) at a conservative {rate} MiB/s, at least {min} minutes. Changing it rolls the pods.", period = crate::k8s::objects::deployment::STARTUP_PERIOD_SECONDS, rate = crate::k8s::objects::deployment::STARTUP_LOAD_MIB_PER_SECOND, min = crate::k8s::objects::deployment::STARTUP_MIN_SECONDS / 60)))
+            .attribute(s("startup_timeout", &format!("How long a pod may take to start before Kubernetes restarts it, loading its dataset (AOF or RDB) included, as a duration (`\"30m\"`, `\"1h\"`). Until Redis answers PONG (a startup probe asks every {period} s; while it loads it answers LOADING) the pod is not ready and the liveness and readiness probes do not run; a pod still loading when the time is up is restarted. After it, liveness (a TCP connect) and readiness take over. Default: sized from the memory the data may take (`resources.limits.memory`, else `requests.memory`) at a conservative {rate} MiB/s, at least {min} minutes. Changing it rolls the pods.", period = crate::k8s::objects::deployment::STARTUP_PERIOD_SECONDS, rate = crate::k8s::objects::deployment::STARTUP_LOAD_MIB_PER_SECOND, min = crate::k8s::objects::deployment::STARTUP_MIN_SECONDS / 60)))
             .attribute(b("wait_for_ready", "Wait until every pod is ready and answers PING (default true)."))
             .attribute(tls)
             .attribute(restore_from)
