@@ -146,13 +146,28 @@ impl TlsRedis {
     /// the CA certificates in `ca_pem` and checking the pod's DNS name
     /// (`<pod>.<deployment>-headless.<ns>.svc.cluster.local`).
     pub async fn connect(client: &Client, ns: &str, pod: &str, ca_pem: &str) -> Result<TlsRedis> {
+        let set = pod.rsplit_once('-').map(|(s, _)| s).unwrap_or(pod);
+        let name = format!("{pod}.{set}-headless.{ns}.svc.cluster.local");
+        TlsRedis::connect_to(client, ns, pod, 6379, &name, ca_pem).await
+    }
+
+    /// Connects to `port` of `ns/pod` through a port-forward, trusting only the CA
+    /// certificates in `ca_pem` and checking that the server is `server_name`.
+    pub async fn connect_to(
+        client: &Client,
+        ns: &str,
+        pod: &str,
+        port: u16,
+        server_name: &str,
+        ca_pem: &str,
+    ) -> Result<TlsRedis> {
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let mut forwarder = pods
-            .portforward(pod, &[6379])
+            .portforward(pod, &[port])
             .await
-            .with_context(|| format!("port-forward to {ns}/{pod}:6379"))?;
+            .with_context(|| format!("port-forward to {ns}/{pod}:{port}"))?;
         let stream = forwarder
-            .take_stream(6379)
+            .take_stream(port)
             .context("the port-forward has no stream")?;
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -163,8 +178,7 @@ impl TlsRedis {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let set = pod.rsplit_once('-').map(|(s, _)| s).unwrap_or(pod);
-        let name = ServerName::try_from(format!("{pod}.{set}-headless.{ns}.svc.cluster.local"))?;
+        let name = ServerName::try_from(server_name.to_string())?;
         let tls = tokio::time::timeout(
             Duration::from_secs(10),
             tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream),
@@ -185,15 +199,19 @@ impl TlsRedis {
         })
     }
 
+    /// One command's reply as it came (an error reply too).
+    pub async fn reply(&mut self, args: &[&str]) -> Result<Reply> {
+        tokio::time::timeout(Duration::from_secs(10), self.resp.call(args))
+            .await
+            .with_context(|| format!("no reply to {} within 10 s", args[0]))?
+    }
+
     /// One command; an error reply becomes an error, any other its text (empty when
     /// it is not a string).
     pub async fn call(&mut self, args: &[&str]) -> Result<String> {
-        match tokio::time::timeout(Duration::from_secs(10), self.resp.call(args)).await {
-            Err(_) => bail!("no reply to {} within 10 s", args[0]),
-            Ok(reply) => match reply? {
-                Reply::Error(e) => bail!("{}: {e}", args[0]),
-                reply => Ok(reply.text().map(str::to_owned).unwrap_or_default()),
-            },
+        match self.reply(args).await? {
+            Reply::Error(e) => bail!("{}: {e}", args[0]),
+            reply => Ok(reply.text().map(str::to_owned).unwrap_or_default()),
         }
     }
 }

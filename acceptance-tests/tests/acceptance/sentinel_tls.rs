@@ -1,24 +1,23 @@
 //! `redis_sentinel` over a TLS `redis_deployment`, against the test bed with the real
 //! terraform: the Sentinels serve TLS only on 26379 with the deployment's certificate
 //! (a client trusting its CA and checking a Sentinel's own DNS name gets in, a plain one
-//! gets no answer), monitor the TLS-only data pods, and fail over when the primary pod
-//! is deleted; the plan is then empty, and destroy leaves nothing behind.
+//! gets no answer), monitor the TLS-only data pods, and carry out a failover asked of
+//! them; the plan is then empty, and destroy leaves nothing behind.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use acceptance_tests::cli::{Tool, Workdir};
 use acceptance_tests::leftovers::nothing_left;
-use acceptance_tests::resp::{Reply, Resp};
-use acceptance_tests::{admin, eventually, Io, PodRedis, TestNamespace};
-use anyhow::{Context, Result};
+use acceptance_tests::resp::Reply;
+use acceptance_tests::tls::TlsRedis;
+use acceptance_tests::{admin, eventually, PodRedis, TestNamespace};
+use anyhow::Result;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::DeleteParams;
+use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
+
+use crate::deployment::secret_value;
 
 /// A TLS deployment of a primary and a replica, and three Sentinels over it.
 fn stack(ns: &str) -> String {
@@ -33,47 +32,18 @@ const SENTINELS: [&str; 3] = ["cache-sentinel-0", "cache-sentinel-1", "cache-sen
 
 /// A connection to a Sentinel over TLS through a port-forward, trusting only `ca_pem`
 /// and checking the Sentinel pod's own DNS name, as a Sentinel-aware client does.
-struct TlsSentinel {
-    resp: Resp<Box<dyn Io>>,
-    _forwarder: kube::api::Portforwarder,
-}
+struct TlsSentinel(TlsRedis);
 
 impl TlsSentinel {
     async fn connect(client: &Client, ns: &str, pod: &str, ca_pem: &str) -> Result<TlsSentinel> {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let mut forwarder = pods
-            .portforward(pod, &[26379])
-            .await
-            .with_context(|| format!("port-forward to {ns}/{pod}:26379"))?;
-        let stream = forwarder.take_stream(26379).context("no stream")?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots.add(cert?)?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from(format!(
-            "{pod}.cache-sentinel-headless.{ns}.svc.cluster.local"
-        ))?;
-        let tls = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream),
-        )
-        .await
-        .context("no TLS handshake within 10 s")??;
-        Ok(TlsSentinel {
-            resp: Resp::new(Box::new(tls) as Box<dyn Io>),
-            _forwarder: forwarder,
-        })
+        let name = format!("{pod}.cache-sentinel-headless.{ns}.svc.cluster.local");
+        Ok(TlsSentinel(
+            TlsRedis::connect_to(client, ns, pod, 26379, &name, ca_pem).await?,
+        ))
     }
 
     async fn call(&mut self, args: &[&str]) -> Result<Reply> {
-        tokio::time::timeout(Duration::from_secs(10), self.resp.call(args))
-            .await
-            .with_context(|| format!("no reply to {} within 10 s", args[0]))?
+        self.0.reply(args).await
     }
 
     /// The primary's pod as this Sentinel names it (`cache-1` of `cache-1.cache-headless...`).
@@ -143,13 +113,19 @@ async fn sentinels_over_a_tls_deployment_serve_tls_only_and_fail_over() {
         "a plain PING to a Sentinel was answered"
     );
 
-    // The primary pod deleted: the Sentinels, talking TLS to the data pods and each
-    // other, promote the replica.
+    // A failover asked of one Sentinel: the Sentinels, talking TLS to the data pods and
+    // each other, promote the replica and demote cache-0. (Deleting the primary pod is
+    // not a sure failover: a pod back within down_after_milliseconds is never seen
+    // down. The pod-loss failovers are in sentinel_faults.rs.)
     let started = std::time::Instant::now();
-    Api::<Pod>::namespaced(client.clone(), ns)
-        .delete("cache-0", &DeleteParams::default())
+    let admin_pw = secret_value(&client, ns, "cache-sentinel-internal", "admin-password").await;
+    let mut s = TlsSentinel::connect(&client, ns, SENTINELS[0], &ca)
         .await
         .unwrap();
+    s.call(&["AUTH", "terraform", &admin_pw]).await.unwrap();
+    let reply = s.call(&["SENTINEL", "FAILOVER", "mymaster"]).await.unwrap();
+    assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
+    drop(s);
     eventually(
         "the Sentinels promote cache-1",
         Duration::from_secs(90),
