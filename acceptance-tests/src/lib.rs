@@ -194,18 +194,23 @@ pub struct PodRedis {
 
 impl PodRedis {
     pub async fn connect(client: &Client, ns: &str, pod: &str, port: u16) -> Result<PodRedis> {
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
-        let mut forwarder = pods
-            .portforward(pod, &[port])
-            .await
-            .with_context(|| format!("port-forward to {ns}/{pod}:{port}"))?;
-        let stream = forwarder
-            .take_stream(port)
-            .context("the port-forward has no stream")?;
+        let (forwarder, stream) = port_forward(client, ns, pod, port).await?;
         Ok(PodRedis {
-            resp: resp::Resp::new(Box::new(stream) as Box<dyn Io>),
+            resp: resp::Resp::new(stream),
             _forwarder: forwarder,
         })
+    }
+
+    /// Whether a plain (not TLS) PING to `ns/pod:port` gets an answer (the port-forward
+    /// itself must open).
+    pub async fn answers_plain_ping(
+        client: &Client,
+        ns: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<bool> {
+        let mut plain = PodRedis::connect(client, ns, pod, port).await?;
+        Ok(plain.call(&["PING"]).await.is_ok())
     }
 
     /// One command; a Redis error reply becomes an error.
@@ -217,6 +222,25 @@ impl PodRedis {
             Ok(Ok(reply)) => Ok(reply),
         }
     }
+}
+
+/// A port-forward to `ns/pod:port` and its stream (the forwarder must live as long as
+/// the stream is used).
+pub async fn port_forward(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    port: u16,
+) -> Result<(kube::api::Portforwarder, Box<dyn Io>)> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    let mut forwarder = pods
+        .portforward(pod, &[port])
+        .await
+        .with_context(|| format!("port-forward to {ns}/{pod}:{port}"))?;
+    let stream = forwarder
+        .take_stream(port)
+        .context("the port-forward has no stream")?;
+    Ok((forwarder, Box::new(stream)))
 }
 
 /// Parses `KEY=value` lines, ignoring anything else.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use rcgen::{
@@ -161,14 +161,7 @@ impl TlsRedis {
         server_name: &str,
         ca_pem: &str,
     ) -> Result<TlsRedis> {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let mut forwarder = pods
-            .portforward(pod, &[port])
-            .await
-            .with_context(|| format!("port-forward to {ns}/{pod}:{port}"))?;
-        let stream = forwarder
-            .take_stream(port)
-            .context("the port-forward has no stream")?;
+        let (forwarder, stream) = crate::port_forward(client, ns, pod, port).await?;
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(cert?)?;
