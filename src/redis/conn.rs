@@ -306,15 +306,27 @@ impl<S: Transport> RedisConn<S> {
             timeout,
             healthy: true,
         };
-        if let Some(auth) = auth {
-            let reply = match &auth.username {
-                Some(user) => conn.command(&["AUTH", user, &auth.password]).await?,
-                None => conn.command(&["AUTH", &auth.password]).await?,
-            };
+        // AUTH and PING go in one write: one round trip, which through a port-forward is
+        // most of what opening a connection costs. A refused AUTH is the error reported
+        // (the PING after it is answered NOAUTH).
+        let auth_args: Option<Vec<&str>> = auth.as_ref().map(|auth| match &auth.username {
+            Some(user) => vec!["AUTH", user.as_str(), auth.password.as_str()],
+            None => vec!["AUTH", auth.password.as_str()],
+        });
+        let mut commands: Vec<&[&str]> = Vec::with_capacity(2);
+        if let Some(args) = &auth_args {
+            commands.push(args);
+        }
+        commands.push(&["PING"]);
+        let mut replies = conn.pipeline(&commands).await?.into_iter();
+        if auth_args.is_some() {
+            let reply = replies.next().unwrap_or(Reply::Nil);
             expect_ok("AUTH", &reply)?;
         }
-        conn.ping().await?;
-        Ok(conn)
+        match replies.next() {
+            Some(Reply::Simple(s)) if s == "PONG" => Ok(conn),
+            other => Err(unexpected("PING", "PONG", &other.unwrap_or(Reply::Nil))),
+        }
     }
 
     /// The timeout of each round trip.
@@ -353,6 +365,25 @@ impl<S: Transport> RedisConn<S> {
         }
     }
 
+    /// Sends `commands` in one write and reads their replies, in order: one round trip
+    /// instead of one per command. Every reply is read even when one is an error, so the
+    /// connection stays usable; the first error reply is then returned as
+    /// [`RedisError::Server`] for its command.
+    pub async fn pipeline(&mut self, commands: &[&[&str]]) -> Result<Vec<Reply>, RedisError> {
+        let labels: Vec<String> = commands.iter().map(|c| command_label(c)).collect();
+        tracing::debug!(commands = ?labels, "redis pipeline");
+        let replies = self.exchange(commands, &labels).await?;
+        for (reply, label) in replies.iter().zip(&labels) {
+            if let Reply::Error(message) = reply {
+                return Err(RedisError::Server {
+                    command: label.clone(),
+                    message: message.clone(),
+                });
+            }
+        }
+        Ok(replies)
+    }
+
     /// `PING`, expecting `PONG`.
     pub async fn ping(&mut self) -> Result<(), RedisError> {
         match self.command(&["PING"]).await? {
@@ -366,10 +397,7 @@ impl<S: Transport> RedisConn<S> {
     pub async fn info(&mut self, sections: &str) -> Result<Info, RedisError> {
         let mut args = vec!["INFO"];
         args.extend(sections.split_whitespace());
-        match self.command(&args).await? {
-            Reply::Bulk(bytes) => Ok(Info::parse(&String::from_utf8_lossy(&bytes))),
-            other => Err(unexpected("INFO", "a bulk string", &other)),
-        }
+        info_from(&self.command(&args).await?)
     }
 
     /// `CONFIG GET <pattern>`: the matching parameters and their values.
@@ -404,8 +432,18 @@ impl<S: Transport> RedisConn<S> {
 
     /// `ROLE`.
     pub async fn role(&mut self) -> Result<Role, RedisError> {
-        let reply = self.command(&["ROLE"]).await?;
-        Role::from_reply(&reply).ok_or_else(|| unexpected("ROLE", "a role description", &reply))
+        role_from(&self.command(&["ROLE"]).await?)
+    }
+
+    /// `ROLE` and `INFO <sections>` in one round trip.
+    pub async fn role_and_info(&mut self, sections: &str) -> Result<(Role, Info), RedisError> {
+        let mut info_args = vec!["INFO"];
+        info_args.extend(sections.split_whitespace());
+        let replies = self.pipeline(&[&["ROLE"], &info_args]).await?;
+        let (Some(role), Some(info)) = (replies.first(), replies.get(1)) else {
+            return Err(RedisError::EmptyCommand);
+        };
+        Ok((role_from(role)?, info_from(info)?))
     }
 
     /// `DBSIZE`: keys in the selected database.
@@ -448,7 +486,18 @@ impl<S: Transport> RedisConn<S> {
         args: &[A],
         label: &str,
     ) -> Result<Reply, RedisError> {
-        if args.is_empty() {
+        let mut replies = self.exchange(&[args], &[label.to_owned()]).await?;
+        replies.pop().ok_or(RedisError::EmptyCommand)
+    }
+
+    /// Writes `commands` in one write and reads one reply for each, all within the
+    /// timeout. `labels` name the commands in errors.
+    async fn exchange<A: AsRef<[u8]>>(
+        &mut self,
+        commands: &[&[A]],
+        labels: &[String],
+    ) -> Result<Vec<Reply>, RedisError> {
+        if commands.is_empty() || commands.iter().any(|args| args.is_empty()) {
             return Err(RedisError::EmptyCommand);
         }
         if !self.healthy {
@@ -464,10 +513,13 @@ impl<S: Transport> RedisConn<S> {
             ..
         } = self;
         write_buf.clear();
-        resp::encode_command(args, write_buf);
+        for args in commands {
+            resp::encode_command(args, write_buf);
+        }
+        let first = labels.first().map(String::as_str).unwrap_or_default();
         let exchange = async {
             let io = |source| RedisError::Io {
-                command: label.to_owned(),
+                command: first.to_owned(),
                 source,
             };
             let written = stream.write_all(write_buf).await;
@@ -475,16 +527,21 @@ impl<S: Transport> RedisConn<S> {
             write_buf.fill(0);
             written.map_err(io)?;
             stream.flush().await.map_err(io)?;
-            read_reply(stream, read_buf, label).await
+            let mut replies = Vec::with_capacity(commands.len());
+            for i in 0..commands.len() {
+                let label = labels.get(i).map(String::as_str).unwrap_or(first);
+                replies.push(read_reply(stream, read_buf, label).await?);
+            }
+            Ok(replies)
         };
-        let reply = tokio::time::timeout(*timeout, exchange)
+        let replies = tokio::time::timeout(*timeout, exchange)
             .await
             .map_err(|_| RedisError::Timeout {
-                command: label.to_owned(),
+                command: first.to_owned(),
                 after: *timeout,
             })??;
         self.healthy = true;
-        Ok(reply)
+        Ok(replies)
     }
 }
 
@@ -548,6 +605,17 @@ fn command_label<A: AsRef<[u8]>>(args: &[A]) -> String {
         }
     }
     name
+}
+
+fn role_from(reply: &Reply) -> Result<Role, RedisError> {
+    Role::from_reply(reply).ok_or_else(|| unexpected("ROLE", "a role description", reply))
+}
+
+fn info_from(reply: &Reply) -> Result<Info, RedisError> {
+    match reply {
+        Reply::Bulk(bytes) => Ok(Info::parse(&String::from_utf8_lossy(bytes))),
+        other => Err(unexpected("INFO", "a bulk string", other)),
+    }
 }
 
 pub(super) fn expect_ok(command: &str, reply: &Reply) -> Result<(), RedisError> {
@@ -654,10 +722,13 @@ mod tests {
         let (client, server) = duplex(1024);
         let _server = fake_server(
             server,
-            vec![(
-                &["AUTH", "nope"],
-                b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
-            )],
+            vec![
+                (
+                    &["AUTH", "nope"],
+                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+                ),
+                (&["PING"], b"-NOAUTH Authentication required.\r\n"),
+            ],
         );
         let err = RedisConn::handshake(client, Some(Auth::password("nope")), T)
             .await
@@ -681,6 +752,25 @@ mod tests {
         let err = RedisConn::handshake(client, None, T).await.unwrap_err();
         assert_eq!(err.server_code(), Some("NOAUTH"));
         assert!(err.is_auth_failure());
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_reads_every_reply_in_order_and_stays_usable_after_an_error_reply() {
+        let (mut conn, server) = connected(vec![
+            (&["ROLE"], b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"),
+            (&["FOO"], b"-ERR unknown command 'FOO'\r\n"),
+            (&["DBSIZE"], b":7\r\n"),
+        ])
+        .await;
+        let replies = conn.pipeline(&[&["ROLE"], &["DBSIZE"][..0]]).await;
+        assert!(matches!(replies, Err(RedisError::EmptyCommand)));
+        let err = conn.pipeline(&[&["ROLE"], &["FOO"]]).await.unwrap_err();
+        assert_eq!(err.server_code(), Some("ERR"));
+        assert!(err.to_string().contains("FOO"), "{err}");
+        assert!(conn.is_usable());
+        assert_eq!(conn.dbsize().await.unwrap(), 7);
+        drop(conn);
+        assert_eq!(server.await.unwrap().len(), 4);
     }
 
     #[tokio::test]

@@ -272,9 +272,22 @@ pub async fn conn_as(
     user: &str,
     password: &str,
 ) -> Result<RedisConn<PodStream>, RedisError> {
+    let stream = forward(c, ns, pod, port).await?;
+    conn_on(c, ns, pod, port, stream, user, password).await
+}
+
+/// A byte stream to `port` of pod `ns/pod` through the provider's access path, not yet
+/// spoken to: opened ahead of what [`conn_on`] needs to know (the password, whether the
+/// pods speak TLS), so the two waits overlap.
+pub async fn forward(
+    c: &Clients,
+    ns: &str,
+    pod: &str,
+    port: i32,
+) -> Result<PodStream, RedisError> {
     // Opening is bounded across all resources; an open connection holds no slot.
     let _slot = c.redis_opens.take().await;
-    let stream = portforward::open(&c.kube, c.access, ns, pod, port as u16, REDIS_TIMEOUT)
+    portforward::open(&c.kube, c.access, ns, pod, port as u16, REDIS_TIMEOUT)
         .await
         .map_err(|e| {
             let target = format!("{ns}/{pod}:{port}");
@@ -283,7 +296,20 @@ pub async fn conn_as(
             } else {
                 RedisError::connect(target, e)
             }
-        })?;
+        })
+}
+
+/// A connection as the ACL user `user` over `stream`, a [`forward`] to `port` of pod
+/// `ns/pod`: secured first when the deployment speaks TLS.
+pub async fn conn_on(
+    c: &Clients,
+    ns: &str,
+    pod: &str,
+    port: i32,
+    stream: PodStream,
+    user: &str,
+    password: &str,
+) -> Result<RedisConn<PodStream>, RedisError> {
     // A deployment with TLS: its data pods and Sentinels speak TLS only.
     let target = || format!("{ns}/{pod}:{port}");
     let stream = match super::deployment::tls::client_for(c, ns, pod, port)

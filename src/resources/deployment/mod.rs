@@ -27,13 +27,13 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use super::support::{
-    api_diag, check_namespace_exists, deleted, diag_from, known_or_empty, path, settled,
+    self, api_diag, check_namespace_exists, deleted, diag_from, known_or_empty, path, settled,
     stopped_or_timed_out, PLAN_CHECK_TIMEOUT, REDIS_TIMEOUT,
 };
 use super::{Clients, Shared};
 use crate::k8s::apply::{self, ApiError, SetError};
 use crate::k8s::objects::{self, DeploymentSpec};
-use crate::redis::files;
+use crate::redis::files::{self, REDIS_PORT};
 use crate::tf::json::{self as tfjson, JsonOptions};
 use crate::tf::resource::{
     ApplyRequest, ApplyResponse, ImportResponse, ImportState, ModifyPlan, ModifyPlanRequest,
@@ -307,6 +307,18 @@ impl Resource for Deployment {
         let ns = &prior.namespace;
         let config_map = prior.config_map_name();
         let internal_name = prior.internal_secret_name();
+        // With one pod, the port-forward to it opens meanwhile: the live facts below need
+        // it, and opening is the slowest step of a refresh. Not opened, it is opened again
+        // there (and a deployment found gone or not ready just drops it).
+        let early = async {
+            match prior.replicas {
+                1 => support::forward(&c, ns, &prior.pod_name(0), REDIS_PORT)
+                    .await
+                    .inspect_err(|e| tracing::debug!(error = %e, "no early port-forward"))
+                    .ok(),
+                _ => None,
+            }
+        };
         let work = async {
             tokio::join!(
                 async {
@@ -317,9 +329,10 @@ impl Resource for Deployment {
                 },
                 apply::get::<Secret>(&c.kube, ns, &internal_name),
                 apply::get::<Secret>(&c.kube, ns, &prior.password.name),
+                early,
             )
         };
-        let (objects, internal, password) =
+        let (objects, internal, password, early) =
             match req.ctx.bounded(Duration::from_secs(60), work).await {
                 Err(e) => {
                     resp.diagnostics
@@ -399,7 +412,7 @@ impl Resource for Deployment {
                 (Err(_), Some(e)) => Err(e.into()),
                 (Err(e), None) => Err(e.clone().into()),
             };
-            let facts = async { ops::live_facts(&c, &prior, &admin?).await };
+            let facts = async { ops::live_facts(&c, &prior, &admin?, early).await };
             match req.ctx.bounded(REDIS_TIMEOUT * 2, facts).await {
                 Ok(Ok(facts)) => {
                     if let Some(v) = facts.version {

@@ -11,7 +11,7 @@ use k8s_openapi::ByteString;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::Api;
 
-use super::super::support::{admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
+use super::super::support::{self, admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
 use super::super::Clients;
 use super::changes::Change;
 use super::failover;
@@ -22,7 +22,7 @@ use crate::k8s::objects::spec::{Metrics, SecretKeyRef};
 use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::portforward::PodStream;
 use crate::k8s::{names, volumes, wait};
-use crate::redis::files::{self, keys, Passwords};
+use crate::redis::files::{self, keys, Passwords, ADMIN_USER, REDIS_PORT};
 use crate::redis::{config, wait_ready, RedisConn, RedisError};
 use crate::tf::{Diagnostic, Diagnostics, Value};
 
@@ -491,31 +491,44 @@ pub fn admin_password_in(
 }
 
 /// The pod serving as primary, its version and the settings changed on it out of band,
-/// asked as the admin user (`admin`, its password).
+/// asked as the admin user (`admin`, its password). `opened` is a stream to pod 0 opened
+/// ahead (see [`support::forward`]); without it, or with more than one pod, the
+/// connections are opened here.
 pub async fn live_facts(
     c: &Clients,
     spec: &DeploymentSpec,
     admin: &str,
+    opened: Option<PodStream>,
 ) -> Result<LiveFacts, Box<dyn std::error::Error + Send + Sync>> {
     // One pod answers ROLE and the rest on one connection (a port-forward each costs the
     // API server a stream: a refresh of many deployments is mostly these).
-    let (primary, mut conn) = if spec.replicas == 1 {
-        let mut conn = admin_conn(c, &spec.namespace, &spec.pod_name(0), admin).await?;
-        let role = conn.role().await?;
+    let ns = &spec.namespace;
+    let (primary, mut conn, version) = if spec.replicas == 1 {
+        let pod = spec.pod_name(0);
+        let mut conn = match opened {
+            Some(stream) => {
+                support::conn_on(c, ns, &pod, REDIS_PORT, stream, ADMIN_USER, admin).await?
+            }
+            None => admin_conn(c, ns, &pod, admin).await?,
+        };
+        // Both questions in one round trip.
+        let (role, info) = conn.role_and_info("server").await?;
         (
             matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0),
             conn,
+            info.server_version().map(str::to_owned),
         )
     } else {
         let primary = failover::live_primary(c, spec, spec.replicas, admin).await?;
         let pod = spec.pod_name(primary.unwrap_or(0));
-        (primary, admin_conn(c, &spec.namespace, &pod, admin).await?)
+        let mut conn = admin_conn(c, ns, &pod, admin).await?;
+        let version = conn
+            .info("server")
+            .await?
+            .server_version()
+            .map(str::to_owned);
+        (primary, conn, version)
     };
-    let version = conn
-        .info("server")
-        .await?
-        .server_version()
-        .map(str::to_owned);
     let drifted = config::drifted(&mut conn, &spec.directives).await?;
     Ok(LiveFacts {
         version,
