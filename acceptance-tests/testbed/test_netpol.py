@@ -122,6 +122,62 @@ class Rules(unittest.TestCase):
         self.assertIn('oifname "lo" accept', script)
 
 
+class FakeApi:
+    def __init__(self, policies):
+        self.policies = policies
+
+    def get(self, path):
+        if path.endswith("networkpolicies"):
+            return {"items": self.policies}
+        return {"items": [{"metadata": {"name": n, "labels": l}} for n, l in NS_LABELS.items()]}
+
+
+class FakePod:
+    def __init__(self, view, netns):
+        self.uid, self.ns, self.ip, self.netns, self.prepared = view.uid, view.ns, view.ip, netns, True
+        self.key = f"{view.ns}/{view.uid}"
+        self.spec = {"containers": [{"ports": [{"name": n, "protocol": p, "containerPort": c}
+                                               for n, p, c in view.ports]}]}
+        self.obj = {"metadata": {"labels": dict(view.labels)}}
+
+
+class EnforcerSync(unittest.TestCase):
+    def setUp(self):
+        pol = policy({"podSelector": {"matchLabels": {"app": "redis"}},
+                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]})
+        pol["metadata"].update(uid="p1", resourceVersion="1")
+        self.api = FakeApi([pol])
+        self.enforcer = netpol.Enforcer(self.api, lambda _: None)
+        self.applied = []
+
+        def apply(pod, script):
+            self.applied.append((pod.uid, script))
+            self.enforcer.applied[pod.uid] = (pod.netns, script)
+        self.enforcer.apply = apply
+        self.pods = [FakePod(v, f"ns-{v.uid}") for v in (REDIS, CLIENT, STRANGER)]
+
+    def test_a_sync_with_nothing_changed_recomputes_nothing(self):
+        self.enforcer.sync(self.pods)
+        self.assertEqual(len(self.applied), 3)
+        self.enforcer.sync(self.pods)
+        self.assertEqual(len(self.applied), 3)
+
+    def test_a_label_a_policy_or_a_remade_namespace_recomputes_the_scripts(self):
+        self.enforcer.sync(self.pods)
+        # The stranger becomes a client: the redis pod now admits its address.
+        self.pods[2].obj["metadata"]["labels"] = {"role": "client"}
+        self.enforcer.sync(self.pods)
+        self.assertIn(STRANGER.ip, dict(self.applied[3:])["u1"])
+        # A policy edited (a new resourceVersion).
+        self.api.policies[0]["metadata"]["resourceVersion"] = "2"
+        self.enforcer.sync(self.pods)
+        self.assertEqual(len(self.applied), 9)
+        # A pod whose namespace was remade (or whose apply failed) is not in `applied`.
+        self.enforcer.applied.pop("u2")
+        self.enforcer.sync(self.pods)
+        self.assertEqual(len(self.applied), 12)
+
+
 @unittest.skipUnless(shutil.which("nft") and shutil.which("ip") and os.geteuid() == 0,
                      "needs nft, ip and root")
 class NftAcceptsTheScripts(unittest.TestCase):
