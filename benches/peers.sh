@@ -294,13 +294,17 @@ HCL
             ports   = [{ name = "redis", containerPort = 6379, protocol = "TCP" }]
             readinessProbe = {
               exec                = { command = local.probe }
-              initialDelaySeconds = 1, periodSeconds = 2, timeoutSeconds = 2
+              initialDelaySeconds = 1, periodSeconds = 5, timeoutSeconds = 2
               successThreshold    = 1, failureThreshold = 3
             }
             livenessProbe = {
               tcpSocket           = { port = "redis" }
               initialDelaySeconds = 10, periodSeconds = 10, timeoutSeconds = 2
               successThreshold    = 1, failureThreshold = 6
+            }
+            startupProbe = {
+              exec          = { command = local.probe }
+              periodSeconds = 2, timeoutSeconds = 2, successThreshold = 1, failureThreshold = 300
             }
             securityContext = {
               runAsNonRoot = true, runAsUser = 999, runAsGroup = 999
@@ -435,7 +439,7 @@ HCL
               command = local.probe
             }
             initial_delay_seconds = 1
-            period_seconds        = 2
+            period_seconds        = 5
             timeout_seconds       = 2
             success_threshold     = 1
             failure_threshold     = 3
@@ -449,6 +453,15 @@ HCL
             timeout_seconds       = 2
             success_threshold     = 1
             failure_threshold     = 6
+          }
+          startup_probe {
+            exec {
+              command = local.probe
+            }
+            period_seconds    = 2
+            timeout_seconds   = 2
+            success_threshold = 1
+            failure_threshold = 300
           }
           security_context {
             run_as_non_root            = true
