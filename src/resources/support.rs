@@ -279,12 +279,7 @@ pub async fn conn_as(
 /// A byte stream to `port` of pod `ns/pod` through the provider's access path, not yet
 /// spoken to: opened ahead of what [`conn_on`] needs to know (the password, whether the
 /// pods speak TLS), so the two waits overlap.
-pub async fn forward(
-    c: &Clients,
-    ns: &str,
-    pod: &str,
-    port: i32,
-) -> Result<PodStream, RedisError> {
+pub async fn forward(c: &Clients, ns: &str, pod: &str, port: i32) -> Result<PodStream, RedisError> {
     // Opening is bounded across all resources; an open connection holds no slot.
     let _slot = c.redis_opens.take().await;
     portforward::open(&c.kube, c.access, ns, pod, port as u16, REDIS_TIMEOUT)
