@@ -137,6 +137,10 @@ impl Stack {
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_IN_AUTOMATION", "1")
             .env("TG_NO_COLOR", "true")
+            // Terragrunt otherwise points every unit's OpenTofu at one shared plugin cache
+            // (~/.cache/terragrunt/providers), and two units installing the provider into
+            // it at once can fail ("after installing ... it is still not detected").
+            .env("TG_NO_AUTO_PROVIDER_CACHE_DIR", "true")
             .env_remove("REDIS_STACK_BACKEND")
             .env_remove("REDIS_STACK_STATE_DIR")
             .env_remove("REDIS_STACK_KUBE_CONTEXT")
