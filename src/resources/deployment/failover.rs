@@ -23,6 +23,7 @@ use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
 use crate::k8s::wait;
 use crate::redis::files::{Passwords, ADMIN_USER, SENTINEL_PORT};
+use crate::redis::sentinel::SentinelPrimary;
 use crate::redis::sentinel_files::sentinel_keys;
 use crate::redis::{wait_until, RedisError, Reply, Role};
 use crate::tf::Diagnostic;
@@ -116,10 +117,13 @@ pub async fn wait_linked(
                 Ok(())
             } else {
                 Err(RedisError::NotReady {
-                    reason: format!(
-                        "master_link_status:{}",
-                        info.master_link_status().unwrap_or("absent")
-                    ),
+                    reason: match info.master_link_status() {
+                        Some(status) => format!("{pod}: master_link_status:{status}"),
+                        None => format!(
+                            "{pod} answers as role:{} (not a replica)",
+                            info.get("role").unwrap_or("unknown")
+                        ),
+                    },
                 })
             }
         },
@@ -278,62 +282,123 @@ pub async fn move_primary(
         "setting replica-priority 0 on the pods not restarted yet",
     ))?;
     tracing::info!(id = %spec.id(), from = %spec.pod_name(from), ?avoided, "moving the primary with SENTINEL FAILOVER");
-    let moved = async {
-        wait_until(
-            || async {
-                let mut conn = conn_as(
-                    c,
-                    ns,
-                    &sentinel,
-                    SENTINEL_PORT,
-                    ADMIN_USER,
-                    sentinel_password,
-                )
-                .await?;
-                match conn.command(&["SENTINEL", "FAILOVER", &name]).await {
-                    Ok(_) => Ok(()),
-                    // A failover already running (or the last one's timeout not over).
-                    Err(e) if e.server_code() == Some("INPROG") => Err(RedisError::NotReady {
-                        reason: "a failover is in progress".into(),
-                    }),
-                    Err(e) => Err(e),
-                }
-            },
-            timeout,
-        )
-        .await
-        .map_err(redis(format!(
-            "SENTINEL FAILOVER {name} on {ns}/{sentinel}"
-        )))?;
-        wait_until(
-            || async {
-                let primary = live_primary(c, spec, spec.replicas, admin).await?;
+    let moved = wait_until(
+        || async {
+            // Done once another pod serves and `from` follows it.
+            if let Some(p) = live_primary(c, spec, spec.replicas, admin)
+                .await?
+                .filter(|p| *p != from)
+            {
                 let mut old = admin_conn(c, ns, &spec.pod_name(from), admin).await?;
-                match (primary, old.role().await?) {
-                    (Some(p), Role::Replica { primary_host, .. })
-                        if p != from && ordinal_of(spec, &primary_host) == Some(p) =>
+                return match old.role().await? {
+                    Role::Replica { primary_host, .. }
+                        if ordinal_of(spec, &primary_host) == Some(p) =>
                     {
                         Ok(p)
                     }
                     _ => Err(RedisError::NotReady {
-                        reason: format!("{} is still the primary", spec.pod_name(from)),
+                        reason: format!(
+                            "{} does not follow the new primary {} yet",
+                            spec.pod_name(from),
+                            spec.pod_name(p)
+                        ),
                     }),
-                }
-            },
-            timeout,
-        )
-        .await
-        .map_err(redis(format!(
-            "waiting for {} to become a replica of the new primary",
-            spec.pod_name(from)
-        )))
-    }
-    .await;
+                };
+            }
+            // `from` still serves: (re)start the failover once every Sentinel agrees on
+            // the pods' roles; a failover that a Sentinel's stale view aborted is started
+            // again.
+            for pod in sentinel_pods {
+                let mut conn =
+                    match conn_as(c, ns, pod, SENTINEL_PORT, ADMIN_USER, sentinel_password).await {
+                        // A Sentinel that is down turns nothing back.
+                        Err(e) if e.is_transient() && *pod != sentinel => continue,
+                        other => other?,
+                    };
+                let master = conn.sentinel_primary(&name).await?;
+                let replicas = conn.sentinel_replicas(&name).await?;
+                failover_can_start(spec, from, &master, &replicas).map_err(|reason| {
+                    RedisError::NotReady {
+                        reason: format!("Sentinel {pod}: {reason}"),
+                    }
+                })?;
+            }
+            let mut conn = conn_as(
+                c,
+                ns,
+                &sentinel,
+                SENTINEL_PORT,
+                ADMIN_USER,
+                sentinel_password,
+            )
+            .await?;
+            match conn.command(&["SENTINEL", "FAILOVER", &name]).await {
+                Ok(_) => tracing::info!(id = %spec.id(), %sentinel, "SENTINEL FAILOVER started"),
+                // The last one's timeout not over yet.
+                Err(e) if e.server_code() == Some("INPROG") => {}
+                Err(e) => return Err(e),
+            }
+            Err(RedisError::NotReady {
+                reason: format!("{} is still the primary", spec.pod_name(from)),
+            })
+        },
+        timeout,
+    )
+    .await
+    .map_err(redis(format!(
+        "moving the primary off {} with SENTINEL FAILOVER {name} on {ns}/{sentinel}",
+        spec.pod_name(from)
+    )));
     let restored = set_priority(configured_priority(spec)).await;
     let to = moved?;
     restored.map_err(redis("restoring replica-priority"))?;
     tracing::info!(id = %spec.id(), to = %spec.pod_name(to), "primary moved");
     Ok(to)
+}
+
+/// Whether a Sentinel's view lets a forced failover off `from` succeed: it names `from`
+/// as the primary with no failover running, and every replica it can reach reports
+/// itself a replica of `from`. A Sentinel that still holds a replica's earlier `master`
+/// role (it refreshes a replica's INFO every 10 s) turns a freshly promoted replica
+/// back into a replica (`+convert-to-slave`), and the failover aborts.
+fn failover_can_start(
+    spec: &DeploymentSpec,
+    from: i32,
+    master: &SentinelPrimary,
+    replicas: &[BTreeMap<String, String>],
+) -> Result<(), String> {
+    let flags = master.flags();
+    if master.ip().and_then(|ip| ordinal_of(spec, ip)) != Some(from) {
+        return Err(format!(
+            "names {} as the primary",
+            master.ip().unwrap_or("no pod")
+        ));
+    }
+    if flags.contains(&"failover_in_progress") {
+        return Err("a failover is in progress".into());
+    }
+    if master.is_down() || master.get("role-reported") != Some("master") {
+        return Err(format!("sees the primary as {}", flags.join(",")));
+    }
+    for replica in replicas {
+        let field = |k: &str| replica.get(k).map(String::as_str).unwrap_or("");
+        let unreachable = field("flags")
+            .split(',')
+            .any(|f| matches!(f, "s_down" | "o_down" | "disconnected"));
+        if unreachable || ordinal_of(spec, field("ip")).is_none() {
+            continue;
+        }
+        if field("role-reported") != "slave" || ordinal_of(spec, field("master-host")) != Some(from)
+        {
+            return Err(format!(
+                "last saw {} as {} of {}",
+                field("ip"),
+                field("role-reported"),
+                field("master-host")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How long one pod may take to restart and sync during a rolling restart.
@@ -655,6 +720,69 @@ mod tests {
         assert!(rediscovered(&master("master", "1", "0"), 1, 2).is_err());
         assert!(rediscovered(&master("s_down,master", "1", "2"), 1, 2).is_err());
         assert!(rediscovered(&BTreeMap::new(), 1, 2).is_err());
+    }
+
+    #[test]
+    fn a_failover_starts_only_once_the_sentinel_sees_every_replica_follow_the_primary() {
+        let mut spec = crate::k8s::objects::spec::tests::spec();
+        spec.replicas = 3;
+        let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let master = |ordinal: i32, flags: &str| {
+            SentinelPrimary::from_fields(fields(&[
+                ("ip", &spec.pod_host(ordinal)),
+                ("flags", flags),
+                ("role-reported", "master"),
+            ]))
+        };
+        let replica = |ordinal: i32, flags: &str, role: &str, of: i32| {
+            fields(&[
+                ("ip", &spec.pod_host(ordinal)),
+                ("flags", flags),
+                ("role-reported", role),
+                ("master-host", &spec.pod_host(of)),
+            ])
+        };
+        let following = [
+            replica(0, "slave", "slave", 2),
+            replica(1, "slave", "slave", 2),
+        ];
+        assert_eq!(
+            failover_can_start(&spec, 2, &master(2, "master"), &following),
+            Ok(())
+        );
+        // The Sentinel still holds the last primary's `master` role: it would turn the
+        // promoted replica back.
+        let stale = [
+            replica(0, "slave", "slave", 2),
+            replica(1, "slave", "master", 2),
+        ];
+        let why = failover_can_start(&spec, 2, &master(2, "master"), &stale).unwrap_err();
+        assert!(why.contains("as master"), "{why}");
+        // A replica still following another pod.
+        let elsewhere = [
+            replica(0, "slave", "slave", 1),
+            replica(1, "slave", "slave", 2),
+        ];
+        assert!(failover_can_start(&spec, 2, &master(2, "master"), &elsewhere).is_err());
+        // The Sentinel has switched already, or is failing over now.
+        assert!(failover_can_start(&spec, 2, &master(1, "master"), &following).is_err());
+        let running = master(2, "master,failover_in_progress");
+        assert!(failover_can_start(&spec, 2, &running, &following).is_err());
+        assert!(failover_can_start(&spec, 2, &master(2, "s_down,master"), &following).is_err());
+        // A replica that is down (or a removed pod still listed) is not in the way.
+        let one_down = [
+            replica(0, "s_down,slave", "master", 2),
+            replica(1, "slave", "slave", 2),
+        ];
+        assert_eq!(
+            failover_can_start(&spec, 2, &master(2, "master"), &one_down),
+            Ok(())
+        );
     }
 
     #[test]
