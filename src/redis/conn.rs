@@ -318,14 +318,19 @@ impl<S: Transport> RedisConn<S> {
             commands.push(args);
         }
         commands.push(&["PING"]);
-        let mut replies = conn.pipeline(&commands).await?.into_iter();
-        if auth_args.is_some() {
-            let reply = replies.next().unwrap_or(Reply::Nil);
-            expect_ok("AUTH", &reply)?;
-        }
-        match replies.next() {
-            Some(Reply::Simple(s)) if s == "PONG" => Ok(conn),
-            other => Err(unexpected("PING", "PONG", &other.unwrap_or(Reply::Nil))),
+        // The pipeline answers each command it sent, in order.
+        let replies = conn.pipeline(&commands).await?;
+        let pong = match replies.as_slice() {
+            [auth, pong] => {
+                expect_ok("AUTH", auth)?;
+                pong
+            }
+            [pong] => pong,
+            _ => return Err(RedisError::EmptyCommand),
+        };
+        match pong {
+            Reply::Simple(s) if s == "PONG" => Ok(conn),
+            other => Err(unexpected("PING", "PONG", other)),
         }
     }
 
@@ -395,9 +400,7 @@ impl<S: Transport> RedisConn<S> {
     /// `INFO <section>...`: `""` for the default sections, `"all"`, `"replication"`, or
     /// several names separated by spaces (`"persistence replication"`, Redis 7+).
     pub async fn info(&mut self, sections: &str) -> Result<Info, RedisError> {
-        let mut args = vec!["INFO"];
-        args.extend(sections.split_whitespace());
-        info_from(&self.command(&args).await?)
+        info_from(&self.command(&info_args(sections)).await?)
     }
 
     /// `CONFIG GET <pattern>`: the matching parameters and their values.
@@ -437,9 +440,7 @@ impl<S: Transport> RedisConn<S> {
 
     /// `ROLE` and `INFO <sections>` in one round trip.
     pub async fn role_and_info(&mut self, sections: &str) -> Result<(Role, Info), RedisError> {
-        let mut info_args = vec!["INFO"];
-        info_args.extend(sections.split_whitespace());
-        let replies = self.pipeline(&[&["ROLE"], &info_args]).await?;
+        let replies = self.pipeline(&[&["ROLE"], &info_args(sections)]).await?;
         let (Some(role), Some(info)) = (replies.first(), replies.get(1)) else {
             return Err(RedisError::EmptyCommand);
         };
@@ -609,6 +610,13 @@ fn command_label<A: AsRef<[u8]>>(args: &[A]) -> String {
 
 fn role_from(reply: &Reply) -> Result<Role, RedisError> {
     Role::from_reply(reply).ok_or_else(|| unexpected("ROLE", "a role description", reply))
+}
+
+/// `INFO` followed by each of the space-separated `sections`.
+fn info_args(sections: &str) -> Vec<&str> {
+    std::iter::once("INFO")
+        .chain(sections.split_whitespace())
+        .collect()
 }
 
 fn info_from(reply: &Reply) -> Result<Info, RedisError> {
