@@ -336,6 +336,12 @@ pub async fn move_primary(
                 Ok(_) => tracing::info!(id = %spec.id(), %sentinel, "SENTINEL FAILOVER started"),
                 // The last one's timeout not over yet.
                 Err(e) if e.server_code() == Some("INPROG") => {}
+                // Its view of the replicas' links is not fresh enough yet.
+                Err(e) if e.server_code() == Some("NOGOODSLAVE") => {
+                    return Err(RedisError::NotReady {
+                        reason: e.to_string(),
+                    })
+                }
                 Err(e) => return Err(e),
             }
             Err(RedisError::NotReady {
