@@ -52,9 +52,7 @@ impl SentinelPrimary {
 
     /// True when this Sentinel (`s_down`) or the quorum (`o_down`) considers the primary down.
     pub fn is_down(&self) -> bool {
-        self.flags()
-            .iter()
-            .any(|f| matches!(*f, "s_down" | "o_down" | "disconnected"))
+        flags_down(self.get("flags").unwrap_or(""))
     }
 
     /// `num-slaves`: replicas this Sentinel discovered.
@@ -71,6 +69,14 @@ impl SentinelPrimary {
     pub fn quorum(&self) -> Option<u64> {
         self.get("quorum")?.parse().ok()
     }
+}
+
+/// Whether an instance's comma-separated Sentinel `flags` (primary or replica) say it is
+/// down for this Sentinel (`s_down`), for the quorum (`o_down`), or unreachable.
+pub fn flags_down(flags: &str) -> bool {
+    flags
+        .split(',')
+        .any(|f| matches!(f, "s_down" | "o_down" | "disconnected"))
 }
 
 /// The per-primary settings Sentinel changes live with `SENTINEL SET` (and keeps in

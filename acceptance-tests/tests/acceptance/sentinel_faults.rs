@@ -599,12 +599,18 @@ async fn fail_over_to(client: &Client, ns: &str, target: &str) {
         .into_iter()
         .filter(|p| *p != target && *p != primary)
         .collect();
-    for pod in &others {
-        let mut conn = redis_admin(client, ns, pod).await;
-        conn.call(&["CONFIG", "SET", "replica-priority", "0"])
-            .await
-            .unwrap();
-    }
+    let priority = |value: &'static str| {
+        let others = others.clone();
+        async move {
+            for pod in others {
+                let mut conn = redis_admin(client, ns, pod).await;
+                conn.call(&["CONFIG", "SET", "replica-priority", value])
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    priority("0").await;
     let password = secret_value(client, ns, "cache-sentinel-internal", "admin-password").await;
     let mut conn = PodRedis::connect(client, ns, SENTINELS[0], 26379)
         .await
@@ -620,12 +626,7 @@ async fn fail_over_to(client: &Client, ns: &str, target: &str) {
     )
     .await
     .unwrap();
-    for pod in &others {
-        let mut conn = redis_admin(client, ns, pod).await;
-        conn.call(&["CONFIG", "SET", "replica-priority", "100"])
-            .await
-            .unwrap();
-    }
+    priority("100").await;
 }
 
 /// The primary lands on the pod a scale-down removes, and the scale-down is applied at

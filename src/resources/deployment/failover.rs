@@ -23,7 +23,7 @@ use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
 use crate::k8s::wait;
 use crate::redis::files::{Passwords, ADMIN_USER, SENTINEL_PORT};
-use crate::redis::sentinel::SentinelPrimary;
+use crate::redis::sentinel::{flags_down, SentinelPrimary};
 use crate::redis::sentinel_files::sentinel_keys;
 use crate::redis::{wait_until, RedisError, Reply, Role};
 use crate::tf::Diagnostic;
@@ -308,6 +308,7 @@ pub async fn move_primary(
             // `from` still serves: (re)start the failover once every Sentinel agrees on
             // the pods' roles; a failover that a Sentinel's stale view aborted is started
             // again.
+            let mut chosen = None;
             for pod in sentinel_pods {
                 let mut conn =
                     match conn_as(c, ns, pod, SENTINEL_PORT, ADMIN_USER, sentinel_password).await {
@@ -322,16 +323,16 @@ pub async fn move_primary(
                         reason: format!("Sentinel {pod}: {reason}"),
                     }
                 })?;
+                if *pod == sentinel {
+                    chosen = Some(conn);
+                }
             }
-            let mut conn = conn_as(
-                c,
-                ns,
-                &sentinel,
-                SENTINEL_PORT,
-                ADMIN_USER,
-                sentinel_password,
-            )
-            .await?;
+            // The chosen Sentinel is one of them, and its connection failing ends above.
+            let Some(mut conn) = chosen else {
+                return Err(RedisError::NotReady {
+                    reason: format!("Sentinel {sentinel} is not among the ready ones"),
+                });
+            };
             match conn.command(&["SENTINEL", "FAILOVER", &name]).await {
                 Ok(_) => tracing::info!(id = %spec.id(), %sentinel, "SENTINEL FAILOVER started"),
                 // The last one's timeout not over yet.
@@ -388,10 +389,7 @@ fn failover_can_start(
     }
     for replica in replicas {
         let field = |k: &str| replica.get(k).map(String::as_str).unwrap_or("");
-        let unreachable = field("flags")
-            .split(',')
-            .any(|f| matches!(f, "s_down" | "o_down" | "disconnected"));
-        if unreachable || ordinal_of(spec, field("ip")).is_none() {
+        if flags_down(field("flags")) || ordinal_of(spec, field("ip")).is_none() {
             continue;
         }
         if field("role-reported") != "slave" || ordinal_of(spec, field("master-host")) != Some(from)
