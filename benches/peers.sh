@@ -266,7 +266,8 @@ HCL
     data = { password = base64encode("client-${each.key}") }
 HCL
   manifest_resource statefulset apps/v1 StatefulSet each.key \
-    '  wait {
+    '  depends_on = [kubernetes_manifest.config, kubernetes_manifest.internal, kubernetes_manifest.password]
+  wait {
     rollout = true
   }
   timeouts {
@@ -396,6 +397,9 @@ HCL
 HCL
   typed_resource kubernetes_stateful_set_v1 redis each.key <<'HCL'
   wait_for_rollout = true
+  # The pods mount these: without the dependency, Terraform may spend its parallelism on
+  # StatefulSets waiting for pods that wait for their files (a 10-minute deadlock).
+  depends_on = [kubernetes_config_map_v1.config, kubernetes_secret_v1.internal, kubernetes_secret_v1.password]
   timeouts {
     create = "10m"
   }
