@@ -295,7 +295,7 @@ HCL
             ports   = [{ name = "redis", containerPort = 6379, protocol = "TCP" }]
             readinessProbe = {
               exec                = { command = local.probe }
-              initialDelaySeconds = 1, periodSeconds = 5, timeoutSeconds = 2
+              initialDelaySeconds = 1, periodSeconds = 2, timeoutSeconds = 2
               successThreshold    = 1, failureThreshold = 3
             }
             livenessProbe = {
@@ -443,7 +443,7 @@ HCL
               command = local.probe
             }
             initial_delay_seconds = 1
-            period_seconds        = 5
+            period_seconds        = 2
             timeout_seconds       = 2
             success_threshold     = 1
             failure_threshold     = 3
