@@ -23,6 +23,7 @@ use crate::k8s::apply::{self, ApiError};
 use crate::k8s::objects::DeploymentSpec;
 use crate::k8s::wait;
 use crate::redis::files::{Passwords, ADMIN_USER, SENTINEL_PORT};
+use crate::redis::info::Info;
 use crate::redis::sentinel::{flags_down, SentinelPrimary};
 use crate::redis::sentinel_files::sentinel_keys;
 use crate::redis::{wait_until, RedisError, Reply, Role};
@@ -38,8 +39,9 @@ pub fn ordinal_of(spec: &DeploymentSpec, host: &str) -> Option<i32> {
 }
 
 /// The pod serving as primary now: of the pods that answer ROLE, the one that says
-/// `master`; when several do (a returning old primary not yet converted), the one the
-/// most replicas follow. `None` when no pod answers as primary.
+/// `master`; when several do (a former primary not yet turned into a replica), the one
+/// the deployment's Sentinels name, else the one the most replicas follow. `None` when
+/// no pod answers as primary.
 pub async fn live_primary(
     c: &Clients,
     spec: &DeploymentSpec,
@@ -71,11 +73,31 @@ pub async fn live_primary(
             _ => Ok(None),
         },
         [one] => Ok(Some(*one)),
-        many => Ok(many
-            .iter()
-            .copied()
-            .max_by_key(|p| (votes.get(p).copied().unwrap_or(0), -p))),
+        many => {
+            if let Some(named) = sentinels_primary(c, spec)
+                .await
+                .filter(|p| many.contains(p))
+            {
+                return Ok(Some(named));
+            }
+            Ok(many
+                .iter()
+                .copied()
+                .max_by_key(|p| (votes.get(p).copied().unwrap_or(0), -p)))
+        }
     }
+}
+
+/// The pod the deployment's Sentinels name as primary (the first that answers), when it
+/// has Sentinels.
+async fn sentinels_primary(c: &Clients, spec: &DeploymentSpec) -> Option<i32> {
+    let (pods, password) = sentinels(c, spec).await.ok()??;
+    for pod in &pods {
+        if let Ok(Some((_, ordinal))) = monitored(c, spec, pod, &password).await {
+            return Some(ordinal);
+        }
+    }
+    None
 }
 
 /// Waits until a pod serves as primary, and returns it.
@@ -98,38 +120,72 @@ pub async fn wait_primary(
     .await
 }
 
-/// Waits until replica `ordinal` has finished its sync and streams from a primary.
-pub async fn wait_linked(
+/// Waits until one pod serves as primary and each pod of `replicas` (every other pod
+/// when `None`) has finished its sync and streams from it; returns the primary. The
+/// primary is asked again on every try: a pod that still answers as primary for a while
+/// after a failover (until the Sentinels turn it into a replica) may be taken for it
+/// first.
+pub async fn wait_replicating(
     c: &Clients,
     spec: &DeploymentSpec,
     admin: &str,
-    ordinal: i32,
+    replicas: Option<&[i32]>,
     timeout: Duration,
-) -> Result<(), RedisError> {
-    let pod = spec.pod_name(ordinal);
+) -> Result<i32, RedisError> {
     wait_until(
         || async {
-            let mut conn = admin_conn(c, &spec.namespace, &pod, admin).await?;
-            let info = conn.info("replication").await?;
-            let linked = info.master_link_status() == Some("up")
-                && info.get("master_sync_in_progress") == Some("0");
-            if linked {
-                Ok(())
-            } else {
-                Err(RedisError::NotReady {
-                    reason: match info.master_link_status() {
-                        Some(status) => format!("{pod}: master_link_status:{status}"),
-                        None => format!(
-                            "{pod} answers as role:{} (not a replica)",
-                            info.get("role").unwrap_or("unknown")
-                        ),
-                    },
-                })
+            let primary = live_primary(c, spec, spec.replicas, admin)
+                .await?
+                .ok_or_else(|| RedisError::NotReady {
+                    reason: "no pod answers ROLE as primary".into(),
+                })?;
+            let all: Vec<i32> = (0..spec.replicas).collect();
+            for &ordinal in replicas.unwrap_or(&all) {
+                if ordinal == primary {
+                    continue;
+                }
+                let pod = spec.pod_name(ordinal);
+                let mut conn = admin_conn(c, &spec.namespace, &pod, admin).await?;
+                let info = conn.info("replication").await?;
+                replicating_from(spec, &pod, &info, primary)
+                    .map_err(|reason| RedisError::NotReady { reason })?;
             }
+            Ok(primary)
         },
         timeout,
     )
     .await
+}
+
+/// Whether `pod`'s INFO replication shows it synced and streaming from pod `primary`
+/// (a primary named otherwise than by its pod's DNS name is not checked).
+fn replicating_from(
+    spec: &DeploymentSpec,
+    pod: &str,
+    info: &Info,
+    primary: i32,
+) -> Result<(), String> {
+    let Some(status) = info.master_link_status() else {
+        return Err(format!(
+            "{pod} answers as role:{} (not a replica) while {} serves as primary",
+            info.role().unwrap_or("unknown"),
+            spec.pod_name(primary)
+        ));
+    };
+    if status != "up" {
+        return Err(format!("{pod}: master_link_status:{status}"));
+    }
+    if info.get("master_sync_in_progress") != Some("0") {
+        return Err(format!("{pod}: its sync from the primary is in progress"));
+    }
+    match info.master_host().and_then(|host| ordinal_of(spec, host)) {
+        Some(other) if other != primary => Err(format!(
+            "{pod} replicates from {} while {} serves as primary",
+            spec.pod_name(other),
+            spec.pod_name(primary)
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The deployment's Sentinels, when it has some: the ready Sentinel pods (labels
@@ -201,6 +257,19 @@ async fn master_name(
     sentinel_pod: &str,
     password: &str,
 ) -> Result<Option<String>, RedisError> {
+    Ok(monitored(c, spec, sentinel_pod, password)
+        .await?
+        .map(|(name, _)| name))
+}
+
+/// What Sentinel `sentinel_pod` monitors of the deployment: the primary's name and the
+/// ordinal of the pod it names as primary.
+async fn monitored(
+    c: &Clients,
+    spec: &DeploymentSpec,
+    sentinel_pod: &str,
+    password: &str,
+) -> Result<Option<(String, i32)>, RedisError> {
     let mut conn = conn_as(
         c,
         &spec.namespace,
@@ -214,11 +283,10 @@ async fn master_name(
     let Reply::Array(entries) = reply else {
         return Ok(None);
     };
-    Ok(entries
-        .iter()
-        .filter_map(Reply::as_pairs)
-        .find(|m| m.get("ip").is_some_and(|ip| ordinal_of(spec, ip).is_some()))
-        .and_then(|m| m.get("name").cloned()))
+    Ok(entries.iter().filter_map(Reply::as_pairs).find_map(|m| {
+        let ordinal = ordinal_of(spec, m.get("ip")?)?;
+        Some((m.get("name")?.clone(), ordinal))
+    }))
 }
 
 /// `replica-priority` as configured (Redis's default 100 when not set).
@@ -569,14 +637,9 @@ pub async fn rolling_restart(
         )
         .await
         .map_err(|e| diag_from(&format!("{pod} did not come back"), &e))?;
-        let primary = wait_primary(c, spec, admin, left())
+        wait_replicating(c, spec, admin, Some(&[ordinal]), left().min(POD_RESTART))
             .await
-            .map_err(|e| diag_from("No pod serves as primary", &e))?;
-        if primary != ordinal {
-            wait_linked(c, spec, admin, ordinal, left().min(POD_RESTART))
-                .await
-                .map_err(|e| diag_from(&format!("{pod} does not replicate"), &e))?;
-        }
+            .map_err(|e| diag_from(&format!("{pod} does not replicate"), &e))?;
     }
     set_partition(c, spec, 0)
         .await
@@ -787,6 +850,43 @@ mod tests {
             failover_can_start(&spec, 2, &master(2, "master"), &one_down),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_replica_counts_once_synced_and_streaming_from_the_pod_that_serves_as_primary() {
+        let mut spec = crate::k8s::objects::spec::tests::spec();
+        spec.replicas = 3;
+        let info = |role: &str, of: i32, link: &str, syncing: &str| {
+            Info::parse(&format!(
+                "# Replication\r\nrole:{role}\r\nmaster_host:{}\r\nmaster_port:6379\r\n\
+                 master_link_status:{link}\r\nmaster_sync_in_progress:{syncing}\r\n",
+                spec.pod_host(of)
+            ))
+        };
+        let check = |i: &Info| replicating_from(&spec, "cache-1", i, 0);
+        assert_eq!(check(&info("slave", 0, "up", "0")), Ok(()));
+        assert!(check(&info("slave", 0, "down", "0"))
+            .unwrap_err()
+            .contains("master_link_status:down"));
+        assert!(check(&info("slave", 0, "up", "1"))
+            .unwrap_err()
+            .contains("in progress"));
+        // Still following the pod that was primary before a failover.
+        let why = check(&info("slave", 2, "up", "0")).unwrap_err();
+        assert!(why.contains("replicates from cache-2"), "{why}");
+        // Still answering as primary: a former primary not yet turned into a replica.
+        let former = Info::parse("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+        let why = check(&former).unwrap_err();
+        assert!(
+            why.contains("role:master") && why.contains("cache-0 serves as primary"),
+            "{why}"
+        );
+        // A primary named by address, not by pod name, is not held against it.
+        let by_ip = Info::parse(
+            "role:slave\r\nmaster_host:10.0.0.7\r\nmaster_link_status:up\r\n\
+             master_sync_in_progress:0\r\n",
+        );
+        assert_eq!(check(&by_ip), Ok(()));
     }
 
     #[test]

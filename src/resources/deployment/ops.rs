@@ -185,34 +185,20 @@ pub async fn converge_redis(
             .saturating_duration_since(tokio::time::Instant::now())
             .max(REDIS_TIMEOUT)
     };
-    let primary = failover::wait_primary(c, spec, &passwords.admin, left())
+    let primary = failover::wait_replicating(c, spec, &passwords.admin, None, left())
         .await
         .map_err(|e| {
             diag_from(
-                "No primary",
+                "Replication is not up",
                 &Failed(
-                    format!("no pod of {} answers ROLE as primary", spec.id()),
+                    format!(
+                        "the pods of {} do not all replicate from one primary",
+                        spec.id()
+                    ),
                     e,
                 ),
             )
         })?;
-    for ordinal in (0..spec.replicas).filter(|o| *o != primary) {
-        let pod = spec.pod_name(ordinal);
-        failover::wait_linked(c, spec, &passwords.admin, ordinal, left())
-            .await
-            .map_err(|e| {
-                diag_from(
-                    "Replication is not up",
-                    &Failed(
-                        format!(
-                            "replica {}/{pod} is not replicating from the primary",
-                            spec.namespace
-                        ),
-                        e,
-                    ),
-                )
-            })?;
-    }
     Ok((version, primary))
 }
 
