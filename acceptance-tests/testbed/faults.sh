@@ -238,8 +238,9 @@ fault_apiserver_tight() {
   log "fault: kube-apiserver restarted with in-flight limits of $n (priority and fairness: $apf)"
 }
 
-# Port-forward streams are socat processes kwok starts in the pod's network namespace
-# (runtime.py, ensure_port_forward); ending one ends its stream.
+# Port-forward streams are relay processes kwok starts in the pod's network namespace
+# (testbed-forward, built from forward.c; socat where it could not be built: runtime.py,
+# ensure_port_forward); ending one ends its stream.
 fault_cut_portforwards() {
   local want_netns=""
   if [ $# -gt 0 ]; then
@@ -250,7 +251,7 @@ fault_cut_portforwards() {
   kwok_pid="$(cat "$(pidfile kwok)" 2>/dev/null)" || die "kwok is not running"
   for pid in $(ps -o pid= --ppid "$kwok_pid"); do
     case "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in
-    "socat STDIO TCP:127.0.0.1:"*) ;;
+    */testbed-forward-*" "* | "socat STDIO TCP:127.0.0.1:"*) ;;
     *) continue ;;
     esac
     if [ -n "$want_netns" ] && [ "$(ip netns identify "$pid" 2>/dev/null)" != "$want_netns" ]; then

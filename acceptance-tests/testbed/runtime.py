@@ -24,19 +24,17 @@ import re
 import shlex
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 
 # The runtime's companions, beside this file: NetworkPolicy, volume expansion, lost nodes.
 import faults
 import netpol
 import resizer
+# The API server's client: a kept-alive connection per thread.
+from kubeapi import Api
 
 # Which binaries run behind which image tag: the version table.
 import images
@@ -55,6 +53,7 @@ PULL_ERROR_SECONDS = 3.0
 PULL_BACKOFF_START = 5.0
 PULL_BACKOFF_MAX = 60.0
 BRIDGE_NS = "tb-net"
+NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 BRIDGE = "tbbr0"
 BACKOFF_START = 2.0
 BACKOFF_MAX = 60.0
@@ -73,6 +72,31 @@ def known_image(image):
     return bool(KNOWN_IMAGE.match(image or ""))
 
 
+def in_netns(netns, *cmd):
+    """`cmd` in the named network namespace. nsenter, not `ip netns exec`: that also
+    remounts /sys and binds /etc/netns files, which probes and port-forwards do not need
+    and which cost a process a few milliseconds more (paid per probe and per stream)."""
+    return [NSENTER, f"--net=/run/netns/{netns}"] + list(cmd)
+
+
+def forward_relay(folder):
+    """The port-forward relay built from forward.c into `folder` (once per version of
+    the source); None, and socat instead, when it cannot be built."""
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forward.c")
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    path = os.path.join(folder, f"testbed-forward-{digest}")
+    if os.access(path, os.X_OK):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    r = subprocess.run(["cc", "-O2", "-Wall", "-o", path + ".tmp", source], capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"port-forward relay not built, socat instead: {r.stderr.strip()[:300]}")
+        return None
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def run(*cmd, check=True, quiet=False):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if check and r.returncode != 0:
@@ -80,46 +104,6 @@ def run(*cmd, check=True, quiet=False):
     if not quiet and r.returncode != 0:
         log(f"warning: {' '.join(cmd)}: {r.stderr.strip()}")
     return r
-
-
-class Api:
-    """A small client for the API server, authenticated with a client certificate."""
-
-    def __init__(self, server, ca, cert, key):
-        self.server = server.rstrip("/")
-        self.ctx = ssl.create_default_context(cafile=ca)
-        self.ctx.load_cert_chain(cert, key)
-
-    def request(self, method, path, body=None, content_type="application/json", ok404=False):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.server + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        req.add_header("Accept", "application/json")
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=15) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            if ok404 and e.code == 404:
-                return None
-            detail = e.read().decode(errors="replace")[:500]
-            raise RuntimeError(f"{method} {path}: {e.code} {detail}") from None
-
-    def get(self, path, ok404=False):
-        return self.request("GET", path, ok404=ok404)
-
-    def apply(self, path, obj):
-        q = "?fieldManager=redis-testbed-runtime&force=true"
-        return self.request("PATCH", path + q, obj, "application/apply-patch+yaml")
-
-    def patch_status(self, ns, name, status):
-        return self.request(
-            "PATCH",
-            f"/api/v1/namespaces/{ns}/pods/{name}/status",
-            {"status": status},
-            "application/merge-patch+json",
-            ok404=True,
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -455,24 +439,23 @@ class Container:
     # -- probes --------------------------------------------------------------
 
     def probe_command(self, probe):
+        """The probe's command line and, for an exec probe, the container's environment
+        (given to nsenter, which passes it on: no `env -i` process per probe)."""
         pod = self.pod
         if "exec" in probe:
             cmd = probe["exec"].get("command") or []
-            env = self.pod.env_for(self.spec)
-            envs = [f"{k}={v}" for k, v in env.items()]
-            return ["nsenter", "-t", str(self.proc.pid), "-m", "-u", "-n", "-r", "-w",
-                    "env", "-i"] + envs + cmd
+            env = {k: str(v) for k, v in self.pod.env_for(self.spec).items()}
+            return [NSENTER, "-t", str(self.proc.pid), "-m", "-u", "-n", "-r", "-w"] + cmd, env
         if "tcpSocket" in probe:
             port = self.resolve_port(probe["tcpSocket"].get("port"))
             host = probe["tcpSocket"].get("host") or pod.ip
-            return ["ip", "netns", "exec", pod.netns, "bash", "-c",
-                    f"exec 3<>/dev/tcp/{host}/{port}"]
+            return in_netns(pod.netns, "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"), None
         if "httpGet" in probe:
             h = probe["httpGet"]
             port = self.resolve_port(h.get("port"))
             url = f"{h.get('scheme', 'HTTP').lower()}://{h.get('host') or pod.ip}:{port}{h.get('path', '/')}"
-            return ["ip", "netns", "exec", pod.netns, "curl", "-skf", "-o", "/dev/null", url]
-        return None
+            return in_netns(pod.netns, "curl", "-skf", "-o", "/dev/null", url), None
+        return None, None
 
     def resolve_port(self, port):
         if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
@@ -533,9 +516,9 @@ class Container:
                     self.liveness_failed = True
                     restart = True
             if st["proc"] is None and now >= st["next"]:
-                cmd = self.probe_command(probe)
+                cmd, env = self.probe_command(probe)
                 if cmd:
-                    st["proc"] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                    st["proc"] = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                                   stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL)
                     st["began"] = now
@@ -1002,6 +985,7 @@ class Runtime:
         self.images = images.Images(args.tools, images.read_versions(
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "versions.env")))
         self.shims = {}  # server key -> folder of shims, mounted at /opt/testbed-bin
+        self.relay = None  # the port-forward relay (forward.c), once built
         self.network = Network(args.cidr)
         self.pods = {}  # uid -> Pod
         self.ignored = set()
@@ -1032,6 +1016,7 @@ class Runtime:
         # Debian's has it on. Without a config file of the container's own, the shims
         # start from the images' default; with one, the container's file decides.
         self.shims = self.images.write_shims(os.path.join(self.state, "bin"))
+        self.relay = forward_relay(os.path.join(self.state, "bin"))
 
     def cleanup_leftovers(self):
         r = run("ip", "netns", "list", check=False, quiet=True)
@@ -1090,8 +1075,8 @@ class Runtime:
             for p in c.get("ports") or []:
                 ports.add(p["containerPort"])
         forwards = [
-            {"ports": [p], "command": ["ip", "netns", "exec", pod.netns, "socat", "STDIO",
-                                       f"TCP:127.0.0.1:{p}"]}
+            {"ports": [p], "command": [self.relay, f"/run/netns/{pod.netns}", str(p)] if self.relay
+                                      else in_netns(pod.netns, "socat", "STDIO", f"TCP:127.0.0.1:{p}")}
             for p in sorted(ports)
         ]
         owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}

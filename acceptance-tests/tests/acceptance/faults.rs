@@ -176,7 +176,7 @@ async fn config_map_has(client: &Client, ns: &str, line: &str) -> Result<bool> {
         .is_some_and(|conf| conf.lines().any(|l| l.trim() == line)))
 }
 
-/// The port-forward streams open to `pod` now: the `socat` processes kwok runs in the
+/// The port-forward streams open to `pod` now: the relay processes kwok runs in the
 /// pod's network namespace (`tbp-<sha1(uid)[:10]>`, the test bed's runtime), by pid.
 async fn streams_to(client: &Client, ns: &str, pod: &str) -> Result<BTreeSet<u32>> {
     let Some(uid) = Api::<Pod>::namespaced(client.clone(), ns)
@@ -203,10 +203,17 @@ async fn streams_to(client: &Client, ns: &str, pod: &str) -> Result<BTreeSet<u32
         .split_whitespace()
         .filter_map(|p| p.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.starts_with(b"socat\0STDIO\0TCP:127.0.0.1:"))
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| is_stream_relay(&c))
         })
         .collect())
+}
+
+/// Whether a process's command line (`/proc/<pid>/cmdline`) is a port-forward stream's
+/// relay: the bed's `testbed-forward`, or `socat` where the bed could not build it.
+fn is_stream_relay(cmdline: &[u8]) -> bool {
+    let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let name = program.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    name.starts_with(b"testbed-forward") || cmdline.starts_with(b"socat\0STDIO\0TCP:127.0.0.1:")
 }
 
 /// Connections to pods that hold every command sent to them on demand (CLIENT PAUSE
