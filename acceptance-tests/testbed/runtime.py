@@ -604,6 +604,7 @@ class Pod:
         self.main = [Container(self, c) for c in self.spec.get("containers") or []]
         self.init_done = not self.init
         self.prepared = False
+        self.forwarded = False  # its kwok PortForward and Logs written
         self.pending_reason = None
         self.deleting_since = None
         self.last_status = None
@@ -624,7 +625,7 @@ class Pod:
             f.write(self.rt.render_hosts(self))
         self.started_at = now_rfc3339()
         self.prepared = True
-        self.rt.ensure_port_forward(self)
+        self.forwarded = False
         log(f"{self.key}: network namespace {self.netns} at {self.ip}")
 
     def teardown(self):
@@ -815,6 +816,12 @@ class Pod:
             except MissingDependency as e:
                 self.pending_reason = str(e)
                 return self.status()
+        if not self.forwarded:
+            # Apart from prepare: when the API server is away at that moment (a step
+            # that fails here is taken again next tick), the pod still gets its
+            # port-forward once it is back, instead of none ever.
+            self.rt.ensure_port_forward(self)
+            self.forwarded = True
         if not self.init_done:
             self.step_init(now)
         else:
