@@ -593,18 +593,27 @@ pub enum ConvergeError {
     },
 }
 
-/// Reads the live values of the directives of `wanted` that can be compared, in one
-/// CONFIG GET (Redis 7 takes several names at once).
+/// The one CONFIG GET (Redis 7 takes several names at once) that reads the live values
+/// of the directives of `wanted` that can be compared; `None` when none can.
+pub fn live_values_command(wanted: &[(String, String)]) -> Option<Vec<&str>> {
+    let names = comparable(wanted);
+    if names.is_empty() {
+        return None;
+    }
+    let mut args = vec!["CONFIG", "GET"];
+    args.extend(names);
+    Some(args)
+}
+
+/// Reads the live values of the directives of `wanted` that can be compared
+/// ([`live_values_command`]).
 pub async fn live_values<S: Transport>(
     conn: &mut RedisConn<S>,
     wanted: &[(String, String)],
 ) -> Result<BTreeMap<String, String>, RedisError> {
-    let names = comparable(wanted);
-    if names.is_empty() {
+    let Some(args) = live_values_command(wanted) else {
         return Ok(BTreeMap::new());
-    }
-    let mut args = vec!["CONFIG", "GET"];
-    args.extend(names);
+    };
     let reply = conn.command(&args).await?;
     Ok(reply.as_pairs().unwrap_or_default())
 }
@@ -649,10 +658,19 @@ pub async fn drifted<S: Transport>(
     wanted: &[(String, String)],
 ) -> Result<Vec<(String, String, String)>, RedisError> {
     let live = live_values(conn, wanted).await?;
-    Ok(not_in_effect(wanted, &live)
+    Ok(drifted_in(wanted, &live))
+}
+
+/// The directives of `wanted` not in effect given `live`, the answer to
+/// [`live_values_command`] (as name/value pairs): name, wanted value, live value.
+pub fn drifted_in(
+    wanted: &[(String, String)],
+    live: &BTreeMap<String, String>,
+) -> Vec<(String, String, String)> {
+    not_in_effect(wanted, live)
         .into_iter()
         .map(|(name, want, got)| (name.to_string(), want.to_string(), got))
-        .collect())
+        .collect()
 }
 
 /// Bytes of a Redis memory size (`100mb`, `1gb`, `1048576`); units are case-insensitive,

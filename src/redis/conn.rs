@@ -299,6 +299,26 @@ impl<S: Transport> RedisConn<S> {
         auth: Option<Auth>,
         timeout: Duration,
     ) -> Result<RedisConn<S>, RedisError> {
+        let (conn, replies) = Self::handshake_asking(stream, auth, timeout, &[&["PING"]]).await?;
+        match replies.first() {
+            Some(Reply::Simple(s)) if s == "PONG" => Ok(conn),
+            Some(other) => Err(unexpected("PING", "PONG", other)),
+            None => Err(RedisError::EmptyCommand),
+        }
+    }
+
+    /// Like [`RedisConn::handshake`], with `commands` sent in the same write as `AUTH`
+    /// (instead of `PING`): a connection and its first answers in one round trip, which
+    /// through a port-forward is most of what a short conversation costs. Returns the
+    /// answers to `commands`, in order; a refused `AUTH` is the error reported (the
+    /// commands after it are answered `NOAUTH`), and an error reply is returned as by
+    /// [`RedisConn::pipeline`].
+    pub async fn handshake_asking(
+        stream: S,
+        auth: Option<Auth>,
+        timeout: Duration,
+        commands: &[&[&str]],
+    ) -> Result<(RedisConn<S>, Vec<Reply>), RedisError> {
         let mut conn = RedisConn {
             stream,
             read_buf: Vec::new(),
@@ -306,32 +326,36 @@ impl<S: Transport> RedisConn<S> {
             timeout,
             healthy: true,
         };
-        // AUTH and PING go in one write: one round trip, which through a port-forward is
-        // most of what opening a connection costs. A refused AUTH is the error reported
-        // (the PING after it is answered NOAUTH).
         let auth_args: Option<Vec<&str>> = auth.as_ref().map(|auth| match &auth.username {
             Some(user) => vec!["AUTH", user.as_str(), auth.password.as_str()],
             None => vec!["AUTH", auth.password.as_str()],
         });
-        let mut commands: Vec<&[&str]> = Vec::with_capacity(2);
+        let mut sent: Vec<&[&str]> = Vec::with_capacity(commands.len() + 1);
         if let Some(args) = &auth_args {
-            commands.push(args);
+            sent.push(args);
         }
-        commands.push(&["PING"]);
+        sent.extend_from_slice(commands);
+        let labels: Vec<String> = sent.iter().map(|c| command_label(c)).collect();
+        tracing::debug!(commands = ?labels, "redis handshake");
         // The pipeline answers each command it sent, in order.
-        let replies = conn.pipeline(&commands).await?;
-        let pong = match replies.as_slice() {
-            [auth, pong] => {
-                expect_ok("AUTH", auth)?;
-                pong
-            }
-            [pong] => pong,
-            _ => return Err(RedisError::EmptyCommand),
-        };
-        match pong {
-            Reply::Simple(s) if s == "PONG" => Ok(conn),
-            other => Err(unexpected("PING", "PONG", other)),
+        let mut replies = conn.exchange(&sent, &labels).await?;
+        if let Some((Reply::Error(message), label)) = replies
+            .iter()
+            .zip(&labels)
+            .find(|(r, _)| matches!(r, Reply::Error(_)))
+        {
+            return Err(RedisError::Server {
+                command: label.clone(),
+                message: message.clone(),
+            });
         }
+        if auth_args.is_some() {
+            if replies.len() != sent.len() {
+                return Err(RedisError::EmptyCommand);
+            }
+            expect_ok("AUTH", &replies.remove(0))?;
+        }
+        Ok((conn, replies))
     }
 
     /// The timeout of each round trip.
@@ -608,18 +632,20 @@ fn command_label<A: AsRef<[u8]>>(args: &[A]) -> String {
     name
 }
 
-fn role_from(reply: &Reply) -> Result<Role, RedisError> {
+/// The role a `ROLE` reply describes.
+pub fn role_from(reply: &Reply) -> Result<Role, RedisError> {
     Role::from_reply(reply).ok_or_else(|| unexpected("ROLE", "a role description", reply))
 }
 
 /// `INFO` followed by each of the space-separated `sections`.
-fn info_args(sections: &str) -> Vec<&str> {
+pub fn info_args(sections: &str) -> Vec<&str> {
     std::iter::once("INFO")
         .chain(sections.split_whitespace())
         .collect()
 }
 
-fn info_from(reply: &Reply) -> Result<Info, RedisError> {
+/// The fields of an `INFO` reply.
+pub fn info_from(reply: &Reply) -> Result<Info, RedisError> {
     match reply {
         Reply::Bulk(bytes) => Ok(Info::parse(&String::from_utf8_lossy(bytes))),
         other => Err(unexpected("INFO", "a bulk string", other)),
@@ -723,6 +749,57 @@ mod tests {
             .await
             .unwrap();
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_handshake_asking_answers_its_commands_in_the_round_trip_that_authenticates() {
+        let (client, server) = duplex(1024);
+        let server = fake_server(
+            server,
+            vec![
+                (&["AUTH", "admin", "pw"], b"+OK\r\n"),
+                (&["ROLE"], b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"),
+                (
+                    &["CONFIG", "GET", "maxmemory"],
+                    b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
+                ),
+            ],
+        );
+        let (conn, replies) = RedisConn::handshake_asking(
+            client,
+            Some(Auth::user("admin", "pw")),
+            T,
+            &[&["ROLE"], &["CONFIG", "GET", "maxmemory"]],
+        )
+        .await
+        .unwrap();
+        assert!(conn.is_usable());
+        assert!(matches!(role_from(&replies[0]), Ok(Role::Primary { .. })));
+        assert_eq!(replies[1].as_pairs().unwrap()["maxmemory"], "0");
+        assert_eq!(replies.len(), 2, "no answer to AUTH among them");
+        drop(conn);
+        assert_eq!(server.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_auth_is_the_error_of_a_handshake_asking_not_the_noauth_after_it() {
+        let (client, server) = duplex(1024);
+        let _server = fake_server(
+            server,
+            vec![
+                (
+                    &["AUTH", "admin", "nope"],
+                    b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+                ),
+                (&["ROLE"], b"-NOAUTH Authentication required.\r\n"),
+            ],
+        );
+        let err =
+            RedisConn::handshake_asking(client, Some(Auth::user("admin", "nope")), T, &[&["ROLE"]])
+                .await
+                .err()
+                .unwrap();
+        assert_eq!(err.server_code(), Some("WRONGPASS"));
     }
 
     #[tokio::test]

@@ -454,18 +454,37 @@ pub fn exporter_env(port: u16, password_file: &str) -> Vec<(&'static str, String
     ]
 }
 
-/// The readiness probe: PING as the password-less probe user answers PONG.
+/// The readiness probe: PING as the password-less probe user. `-e` makes redis-cli exit
+/// non-zero on an error reply (`NOAUTH`, `LOADING`) as on no answer, so the probe is one
+/// process, not a shell piping redis-cli into grep: the kubelet runs it every 2 s in
+/// every pod.
 pub fn probe_command() -> Vec<String> {
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("redis-cli --no-auth-warning --user {PROBE_USER} --pass probe ping | grep -q PONG"),
+    [
+        "redis-cli",
+        "-e",
+        "--no-auth-warning",
+        "--user",
+        PROBE_USER,
+        "--pass",
+        "probe",
+        "ping",
     ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readiness_probe_is_one_redis_cli_that_fails_on_an_error_reply() {
+        let probe = probe_command();
+        assert_eq!(probe[0], "redis-cli", "no shell: {probe:?}");
+        assert!(probe.contains(&"-e".to_string()), "{probe:?}");
+        assert_eq!(probe.last().map(String::as_str), Some("ping"));
+        assert!(!probe.iter().any(|a| a.contains('|')), "{probe:?}");
+    }
 
     #[test]
     fn passwords_are_long_random_and_hashed_as_acl_expects() {

@@ -219,12 +219,15 @@ exec redis-server "$conf" --sentinel
     )
 }
 
-/// The Sentinels' readiness probe: PING as `default` answers PONG.
+/// The Sentinels' readiness probe: PING as `default`, one process
+/// ([`super::files::probe_command`]).
 pub fn sentinel_probe_command() -> Vec<String> {
     vec![
-        "sh".into(),
-        "-c".into(),
-        format!("redis-cli -p {SENTINEL_PORT} ping | grep -q PONG"),
+        "redis-cli".into(),
+        "-e".into(),
+        "-p".into(),
+        SENTINEL_PORT.to_string(),
+        "ping".into(),
     ]
 }
 

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use crate::k8s::apply::ApiError;
 use crate::k8s::portforward::{self, PodStream};
 use crate::redis::files::{ADMIN_USER, REDIS_PORT};
-use crate::redis::{Auth, RedisConn, RedisError};
+use crate::redis::{Auth, RedisConn, RedisError, Reply};
 use crate::tf::resource::ApplyResponse;
 use crate::tf::{AttributePath, Context, Diagnostic, Diagnostics, Interrupted, Schema, Value};
 
@@ -305,33 +305,57 @@ pub async fn conn_on(
     user: &str,
     password: &str,
 ) -> Result<RedisConn<PodStream>, RedisError> {
-    // A deployment with TLS: its data pods and Sentinels speak TLS only.
-    let target = || format!("{ns}/{pod}:{port}");
-    let stream = match super::deployment::tls::client_for(c, ns, pod, port)
-        .await
-        .map_err(|e| RedisError::connect(target(), e))?
-    {
-        Some(tls) => {
-            let handshake = tokio::time::timeout(
-                REDIS_TIMEOUT,
-                stream.secured(|io| async move { tls.client.connect(io, &tls.server_name).await }),
-            )
-            .await
-            .map_err(|_| {
-                RedisError::connect(
-                    target(),
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("no TLS handshake within {REDIS_TIMEOUT:?}"),
-                    ),
-                )
-            })?;
-            handshake.map_err(|e| RedisError::connect(target(), e))?
-        }
-        None => stream,
-    };
+    let stream = secured(c, ns, pod, port, stream).await?;
     let auth = Auth::user(user, password.to_string());
     RedisConn::handshake(stream, Some(auth), REDIS_TIMEOUT).await
+}
+
+/// [`conn_on`] with `commands` asked in the round trip that authenticates
+/// ([`RedisConn::handshake_asking`]): the connection and their answers, in order.
+pub async fn conn_on_asking(
+    c: &Clients,
+    ns: &str,
+    pod: &str,
+    port: i32,
+    stream: PodStream,
+    auth: Auth,
+    commands: &[&[&str]],
+) -> Result<(RedisConn<PodStream>, Vec<Reply>), RedisError> {
+    let stream = secured(c, ns, pod, port, stream).await?;
+    RedisConn::handshake_asking(stream, Some(auth), REDIS_TIMEOUT, commands).await
+}
+
+/// `stream` to `port` of pod `ns/pod`, behind a TLS handshake when the deployment speaks
+/// TLS (its data pods and Sentinels then speak TLS only).
+async fn secured(
+    c: &Clients,
+    ns: &str,
+    pod: &str,
+    port: i32,
+    stream: PodStream,
+) -> Result<PodStream, RedisError> {
+    let target = || format!("{ns}/{pod}:{port}");
+    let Some(tls) = super::deployment::tls::client_for(c, ns, pod, port)
+        .await
+        .map_err(|e| RedisError::connect(target(), e))?
+    else {
+        return Ok(stream);
+    };
+    let handshake = tokio::time::timeout(
+        REDIS_TIMEOUT,
+        stream.secured(|io| async move { tls.client.connect(io, &tls.server_name).await }),
+    )
+    .await
+    .map_err(|_| {
+        RedisError::connect(
+            target(),
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no TLS handshake within {REDIS_TIMEOUT:?}"),
+            ),
+        )
+    })?;
+    handshake.map_err(|e| RedisError::connect(target(), e))
 }
 
 #[cfg(test)]

@@ -682,7 +682,7 @@ pub(crate) mod tests {
             .as_ref()
             .unwrap()
             .command;
-        assert!(probe.as_ref().unwrap()[2].starts_with(&tls_cli));
+        assert!(probe.as_ref().unwrap().join(" ").starts_with(&tls_cli));
         let mut rotated = s.clone();
         rotated.tls.as_mut().unwrap().certificate_sha256 = "def".into();
         assert_ne!(

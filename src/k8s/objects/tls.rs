@@ -189,12 +189,20 @@ fn prefix_script(command: &mut [String]) {
     }
 }
 
+/// A probe's command over TLS: a `sh -c` script as [`prefix_script`], a bare `redis-cli`
+/// given the TLS options ([`tls::cli_options`]).
 fn prefix_probe(probe: &mut Option<Probe>) {
-    if let Some(command) = probe
+    let Some(command) = probe
         .as_mut()
         .and_then(|p| p.exec.as_mut())
         .and_then(|e| e.command.as_mut())
-    {
+    else {
+        return;
+    };
+    if command.first().is_some_and(|c| c == "redis-cli") {
+        let options = tls::cli_options();
+        command.splice(1..1, options.split_whitespace().map(String::from));
+    } else {
         prefix_script(command);
     }
 }
@@ -268,7 +276,18 @@ mod tests {
             "{script}"
         );
         let ready = redis.readiness_probe.as_ref().unwrap();
-        assert!(ready.exec.as_ref().unwrap().command.as_ref().unwrap()[2].contains("--tls"));
+        let probe = ready
+            .exec
+            .as_ref()
+            .unwrap()
+            .command
+            .as_ref()
+            .unwrap()
+            .join(" ");
+        assert!(
+            probe.starts_with("redis-cli --tls --cacert /etc/redis-tls/ca.crt --cert "),
+            "{probe}"
+        );
         let volume = pod
             .volumes
             .unwrap()

@@ -300,6 +300,7 @@ impl Resource for Deployment {
         let Some(c) = self.clients(&mut resp.diagnostics) else {
             return;
         };
+        let began = std::time::Instant::now();
         let prior = model::parse(&req.state, &req.state).spec;
         // All four at once: a refresh of many deployments waits one round trip, not four.
         // The Secrets (the admin password, the ACL file and the clients' password) may be
@@ -312,10 +313,17 @@ impl Resource for Deployment {
         // there (and a deployment found gone or not ready just drops it).
         let early = async {
             match prior.replicas {
-                1 => support::forward(&c, ns, &prior.pod_name(0), REDIS_PORT)
-                    .await
-                    .inspect_err(|e| tracing::debug!(error = %e, "no early port-forward"))
-                    .ok(),
+                1 => {
+                    let f = support::forward(&c, ns, &prior.pod_name(0), REDIS_PORT)
+                        .await
+                        .inspect_err(|e| tracing::debug!(error = %e, "no early port-forward"))
+                        .ok();
+                    tracing::debug!(
+                        forward_ms = began.elapsed().as_millis() as u64,
+                        "forward opened"
+                    );
+                    f
+                }
                 _ => None,
             }
         };
@@ -341,6 +349,7 @@ impl Resource for Deployment {
                 }
                 Ok(found) => found,
             };
+        let objects_read = began.elapsed();
         let (sts, cm) = match objects {
             Err(e) => {
                 resp.diagnostics
@@ -443,6 +452,7 @@ impl Resource for Deployment {
                 Err(e) => tracing::warn!(error = %e, "live Redis facts not read"),
             }
         }
+        let facts_read = began.elapsed();
         // A password the pods do not accept alone yet: the apply rotates it.
         let pending = match (&internal, &password) {
             // Without the internal Secret nothing is pending, whatever the other read said.
@@ -477,6 +487,13 @@ impl Resource for Deployment {
                 Err(e) => tracing::warn!(error = %e, "streams not read"),
             }
         }
+        tracing::debug!(
+            id = %prior.id(),
+            objects_ms = objects_read.as_millis() as u64,
+            facts_ms = facts_read.as_millis() as u64,
+            total_ms = began.elapsed().as_millis() as u64,
+            "deployment refreshed"
+        );
     }
 
     async fn update(&self, req: ApplyRequest, resp: &mut ApplyResponse) {

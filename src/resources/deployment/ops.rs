@@ -23,7 +23,7 @@ use crate::k8s::objects::{self, DeploymentSpec};
 use crate::k8s::portforward::PodStream;
 use crate::k8s::{names, volumes, wait};
 use crate::redis::files::{self, keys, Passwords, ADMIN_USER, REDIS_PORT};
-use crate::redis::{config, wait_ready, RedisConn, RedisError};
+use crate::redis::{config, conn, wait_ready, Auth, RedisConn, RedisError};
 use crate::tf::{Diagnostic, Diagnostics, Value};
 
 /// The clients' password, per its source, and whether the provider keeps it in its own
@@ -487,35 +487,45 @@ pub async fn live_facts(
     opened: Option<PodStream>,
 ) -> Result<LiveFacts, Box<dyn std::error::Error + Send + Sync>> {
     // One pod answers ROLE and the rest on one connection (a port-forward each costs the
-    // API server a stream: a refresh of many deployments is mostly these).
+    // API server a stream: a refresh of many deployments is mostly these), in the round
+    // trip that authenticates: ROLE (one pod), INFO server, the CONFIG GET of the drift.
     let ns = &spec.namespace;
-    let (primary, mut conn, version) = if spec.replicas == 1 {
+    let config = config::live_values_command(&spec.directives);
+    let info = conn::info_args("server");
+    let mut asked: Vec<&[&str]> = vec![&info];
+    if let Some(get) = &config {
+        asked.push(get);
+    }
+    let auth = || Auth::user(ADMIN_USER, admin.to_owned());
+    let (primary, conn, mut replies) = if spec.replicas == 1 {
         let pod = spec.pod_name(0);
-        let mut conn = match opened {
-            Some(stream) => {
-                support::conn_on(c, ns, &pod, REDIS_PORT, stream, ADMIN_USER, admin).await?
-            }
-            None => admin_conn(c, ns, &pod, admin).await?,
+        let stream = match opened {
+            Some(stream) => stream,
+            None => support::forward(c, ns, &pod, REDIS_PORT).await?,
         };
-        // Both questions in one round trip.
-        let (role, info) = conn.role_and_info("server").await?;
-        (
-            matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0),
-            conn,
-            info.server_version().map(str::to_owned),
-        )
+        asked.insert(0, &["ROLE"]);
+        let (conn, replies) =
+            support::conn_on_asking(c, ns, &pod, REDIS_PORT, stream, auth(), &asked).await?;
+        let mut replies = replies.into_iter();
+        let role = conn::role_from(&replies.next().ok_or(RedisError::EmptyCommand)?)?;
+        let primary = matches!(role, crate::redis::role::Role::Primary { .. }).then_some(0);
+        (primary, conn, replies)
     } else {
         let primary = failover::live_primary(c, spec, spec.replicas, admin).await?;
         let pod = spec.pod_name(primary.unwrap_or(0));
-        let mut conn = admin_conn(c, ns, &pod, admin).await?;
-        let version = conn
-            .info("server")
-            .await?
-            .server_version()
-            .map(str::to_owned);
-        (primary, conn, version)
+        let stream = support::forward(c, ns, &pod, REDIS_PORT).await?;
+        let (conn, replies) =
+            support::conn_on_asking(c, ns, &pod, REDIS_PORT, stream, auth(), &asked).await?;
+        (primary, conn, replies.into_iter())
     };
-    let drifted = config::drifted(&mut conn, &spec.directives).await?;
+    let version = conn::info_from(&replies.next().ok_or(RedisError::EmptyCommand)?)?
+        .server_version()
+        .map(str::to_owned);
+    let live = replies
+        .next()
+        .and_then(|reply| reply.as_pairs())
+        .unwrap_or_default();
+    let drifted = config::drifted_in(&spec.directives, &live);
     Ok(LiveFacts {
         version,
         drifted,
