@@ -141,11 +141,23 @@ impl Drop for RedisServer {
     }
 }
 
+/// A free loopback port never handed out before in this process: the tests run in
+/// parallel, and two servers given the same port would let one test's readiness check
+/// connect to the other's server (CI once saw a connection reset there when that server
+/// was killed).
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut given = GIVEN.lock().expect("the ports handed out");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Fails the test instead of hanging it.

@@ -11,6 +11,12 @@
  * It replaces `nsenter ... socat STDIO TCP:...`: two processes, one linking OpenSSL, for
  * every stream opened (a refresh of many deployments opens one per deployment).
  * The runtime builds it at start (runtime.py, forward_relay).
+ *
+ * testbed-forward --check NETNS PORT ADDRESS
+ *
+ * A tcpSocket probe: joins NETNS, connects to the IPv4 ADDRESS:PORT and exits 0 if the
+ * connection is accepted, 1 if not (a bash /dev/tcp redirection under nsenter costs
+ * several times more, paid by every pod every 10 s).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -46,34 +52,58 @@ static int write_all(int fd, const char *buf, ssize_t n) {
     return 1;
 }
 
-int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: testbed-forward NETNS-FILE PORT\n");
-        return 2;
-    }
+static long parse_port(const char *text) {
     char *end = NULL;
-    long port = strtol(argv[2], &end, 10);
-    if (*argv[2] == '\0' || *end != '\0' || port < 1 || port > 65535) {
-        fprintf(stderr, "testbed-forward: bad port %s\n", argv[2]);
-        return 2;
+    long port = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || port < 1 || port > 65535) {
+        fprintf(stderr, "testbed-forward: bad port %s\n", text);
+        exit(2);
     }
-    int ns = open(argv[1], O_RDONLY | O_CLOEXEC);
+    return port;
+}
+
+/* Joins the network namespace kept in the file `path`. */
+static void join(const char *path) {
+    int ns = open(path, O_RDONLY | O_CLOEXEC);
     if (ns < 0)
-        fail(argv[1]);
+        fail(path);
     if (setns(ns, CLONE_NEWNET) < 0)
         fail("setns");
     close(ns);
+}
 
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        fail("socket");
+/* A socket connected to address:port (IPv4, dotted). */
+static int dial(const char *address, long port) {
     struct sockaddr_in to;
     memset(&to, 0, sizeof to);
     to.sin_family = AF_INET;
     to.sin_port = htons((unsigned short)port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, address, &to.sin_addr) != 1) {
+        fprintf(stderr, "testbed-forward: bad IPv4 address %s\n", address);
+        exit(2);
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail("socket");
     if (connect(s, (struct sockaddr *)&to, sizeof to) < 0)
         fail("connect");
+    return s;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 5 && strcmp(argv[1], "--check") == 0) {
+        long port = parse_port(argv[3]);
+        join(argv[2]);
+        close(dial(argv[4], port));
+        return 0;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "usage: testbed-forward NETNS-FILE PORT | --check NETNS-FILE PORT IPV4\n");
+        return 2;
+    }
+    long port = parse_port(argv[2]);
+    join(argv[1]);
+    int s = dial("127.0.0.1", port);
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 

@@ -79,6 +79,14 @@ def in_netns(netns, *cmd):
     return [NSENTER, f"--net=/run/netns/{netns}"] + list(cmd)
 
 
+def is_ipv4(text):
+    """Whether `text` is a dotted IPv4 address (what the relay's --check dials)."""
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
 def forward_relay(folder):
     """The port-forward relay built from forward.c into `folder` (once per version of
     the source); None, and socat instead, when it cannot be built."""
@@ -449,6 +457,9 @@ class Container:
         if "tcpSocket" in probe:
             port = self.resolve_port(probe["tcpSocket"].get("port"))
             host = probe["tcpSocket"].get("host") or pod.ip
+            if pod.rt.relay and is_ipv4(host) and isinstance(port, int):
+                # The relay's connect-only mode: one small process, not nsenter + bash.
+                return [pod.rt.relay, "--check", f"/run/netns/{pod.netns}", str(port), host], None
             return in_netns(pod.netns, "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"), None
         if "httpGet" in probe:
             h = probe["httpGet"]
