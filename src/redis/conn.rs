@@ -335,27 +335,15 @@ impl<S: Transport> RedisConn<S> {
             sent.push(args);
         }
         sent.extend_from_slice(commands);
-        let labels: Vec<String> = sent.iter().map(|c| command_label(c)).collect();
-        tracing::debug!(commands = ?labels, "redis handshake");
-        // The pipeline answers each command it sent, in order.
-        let mut replies = conn.exchange(&sent, &labels).await?;
-        if let Some((Reply::Error(message), label)) = replies
-            .iter()
-            .zip(&labels)
-            .find(|(r, _)| matches!(r, Reply::Error(_)))
-        {
-            return Err(RedisError::Server {
-                command: label.clone(),
-                message: message.clone(),
-            });
+        // The pipeline answers each command it sent, in order; the first error reply is
+        // the error, so a refused AUTH wins over the NOAUTH answers after it.
+        let replies = conn.pipeline(&sent).await?;
+        if auth_args.is_none() {
+            return Ok((conn, replies));
         }
-        if auth_args.is_some() {
-            if replies.len() != sent.len() {
-                return Err(RedisError::EmptyCommand);
-            }
-            expect_ok("AUTH", &replies.remove(0))?;
-        }
-        Ok((conn, replies))
+        let mut replies = replies.into_iter();
+        expect_ok("AUTH", &replies.next().ok_or(RedisError::EmptyCommand)?)?;
+        Ok((conn, replies.collect()))
     }
 
     /// The timeout of each round trip.

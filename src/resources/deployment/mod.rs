@@ -313,17 +313,10 @@ impl Resource for Deployment {
         // there (and a deployment found gone or not ready just drops it).
         let early = async {
             match prior.replicas {
-                1 => {
-                    let f = support::forward(&c, ns, &prior.pod_name(0), REDIS_PORT)
-                        .await
-                        .inspect_err(|e| tracing::debug!(error = %e, "no early port-forward"))
-                        .ok();
-                    tracing::debug!(
-                        forward_ms = began.elapsed().as_millis() as u64,
-                        "forward opened"
-                    );
-                    f
-                }
+                1 => support::forward(&c, ns, &prior.pod_name(0), REDIS_PORT)
+                    .await
+                    .inspect_err(|e| tracing::debug!(error = %e, "no early port-forward"))
+                    .ok(),
                 _ => None,
             }
         };
