@@ -287,7 +287,7 @@ class Enforcer:
         self.applied.pop(pod.uid, None)
         if self.policies is None:
             self.refresh()
-        views = [pod_view(p) for p in all_pods if p.ip]
+        views = [pod_view(p) for p in all_pods if p.ip and (p.prepared or p is pod)]
         self.apply(pod, self.script_for(pod, views))
 
     def fingerprint(self, views):

@@ -56,6 +56,7 @@ BRIDGE_NS = "tb-net"
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 BRIDGE = "tbbr0"
 BACKOFF_START = 2.0
+FORWARD_CHECK_SECONDS = 10.0
 BACKOFF_MAX = 60.0
 
 
@@ -119,11 +120,22 @@ def run(*cmd, check=True, quiet=False):
 
 
 class Network:
-    """A bridge inside the test bed's own network namespace; one veth per pod."""
+    """A bridge inside the test bed's own network namespace; one veth per pod.
+
+    Addresses are handed out round-robin, not lowest-free-first: a pod deleted and
+    made again at once (a rolling restart, a StatefulSet's same-named replacement)
+    gets a fresh address, as with a real CNI's allocator, instead of the one its
+    predecessor left a second ago. With the address reused, every peer that talked to
+    the old pod kept the old interface's MAC in its neighbour cache and sent into the
+    void until that entry went stale (up to about 45 s): writers stalled and replicas
+    lost their primary for longer than the roll itself. Each pod's interface also
+    announces itself (arp_notify) when it comes up.
+    """
 
     def __init__(self, cidr):
         self.net = ipaddress.ip_network(cidr)
         self.used = set()
+        self.last = int(self.net.network_address)
 
     def setup(self):
         if run("ip", "netns", "exec", BRIDGE_NS, "true", check=False, quiet=True).returncode != 0:
@@ -134,18 +146,27 @@ class Network:
             run(*ns, "ip", "link", "add", BRIDGE, "type", "bridge")
         run(*ns, "ip", "link", "set", BRIDGE, "up")
 
+    @staticmethod
+    def assignable(ip):
+        return int(ip) & 0xFF not in (0, 255, 1)
+
     def allocate(self, wanted=None):
+        """`wanted` when it is free (a pod made again keeps its address), else the next
+        free address after the last one handed out."""
         if wanted:
             try:
                 ip = ipaddress.ip_address(wanted)
-                if ip in self.net and ip not in self.used:
+                if ip in self.net and ip not in self.used and self.assignable(ip):
                     self.used.add(ip)
                     return str(ip)
             except ValueError:
                 pass
-        for ip in self.net.hosts():
-            if ip not in self.used and int(ip) & 0xFF not in (0, 255, 1):
+        first, size = int(self.net.network_address), self.net.num_addresses
+        for step in range(1, size + 1):
+            ip = ipaddress.ip_address(first + (self.last - first + step) % size)
+            if ip not in self.used and self.assignable(ip) and ip != self.net.broadcast_address:
                 self.used.add(ip)
+                self.last = int(ip)
                 return str(ip)
         raise RuntimeError("pod address range exhausted")
 
@@ -171,6 +192,7 @@ class Network:
         pns = ("ip", "netns", "exec", netns)
         run(*pns, "ip", "link", "set", "lo", "up")
         run(*pns, "ip", "link", "set", pod_end, "name", "eth0")
+        run(*pns, "sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1", check=False)
         run(*pns, "ip", "addr", "add", f"{ip}/{self.net.prefixlen}", "dev", "eth0")
         run(*pns, "ip", "link", "set", "eth0", "up")
 
@@ -1007,6 +1029,7 @@ class Runtime:
         self.network = Network(args.cidr)
         self.pods = {}  # uid -> Pod
         self.ignored = set()
+        self.forwards_checked = time.monotonic()
         self.cache = {}
         self.hosts_rev = None
         self.hosts_entries = []
@@ -1099,22 +1122,53 @@ class Runtime:
         ]
         owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}
         base = f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{pod.ns}"
-        self.api.apply(f"{base}/portforwards/{pod.name}", {
+        self.replace_owned(f"{base}/portforwards/{pod.name}", pod, {
             "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
             "metadata": {"name": pod.name, "namespace": pod.ns, "ownerReferences": [owner]},
             "spec": {"forwards": forwards}})
-        self.api.apply(f"{base}/logs/{pod.name}", {
+        self.replace_owned(f"{base}/logs/{pod.name}", pod, {
             "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
             "metadata": {"name": pod.name, "namespace": pod.ns, "ownerReferences": [owner]},
             "spec": {"logs": [{"containers": [c["name"]],
                                "logsFile": os.path.join(pod.dir, f"{c['name']}.log")}
                               for c in pod.spec.get("containers") or []]}})
 
+    def replace_owned(self, path, pod, obj):
+        """Writes `obj`, a per-pod kwok object named as the pod. One a predecessor of the
+        same name (a StatefulSet's replaced pod) owns is deleted and made anew, never
+        updated in place: the garbage collector queued it when that pod went, and could
+        delete it after the update, leaving the pod without a port-forward (clients
+        then waited out the rest of a rolling restart). A new object, with a new uid,
+        is out of that deletion's reach (it is conditional on the old uid)."""
+        current = self.api.get(path, ok404=True)
+        meta = (current or {}).get("metadata") or {}
+        if current and not any(o.get("uid") == pod.uid for o in meta.get("ownerReferences") or []):
+            body = {"apiVersion": "v1", "kind": "DeleteOptions",
+                    "preconditions": {"uid": meta.get("uid")}}
+            try:
+                self.api.request("DELETE", path, body, ok404=True)
+            except RuntimeError as e:
+                if ": 409 " not in str(e):  # replaced meanwhile: that one goes too, next tick
+                    raise
+        self.api.apply(path, obj)
+
+    def check_port_forwards(self):
+        """Every running pod's PortForward still there and its own; a pod whose is not
+        gets it again this tick (see replace_owned)."""
+        items = self.api.get("/apis/kwok.x-k8s.io/v1alpha1/portforwards")["items"]
+        owned = {(o["metadata"]["namespace"], o["metadata"]["name"]):
+                 {r.get("uid") for r in o["metadata"].get("ownerReferences") or []}
+                 for o in items}
+        for pod in self.pods.values():
+            if pod.prepared and pod.forwarded and pod.uid not in owned.get((pod.ns, pod.name), ()):
+                log(f"{pod.key}: its port-forward went missing; writing it again")
+                pod.forwarded = False
+
     def update_hosts(self, pods, services):
         """Pod and Service DNS names, as each pod's /etc/hosts (rewritten in place)."""
         entries = []  # (namespace, ip, [fqdn...], [short names valid in namespace])
         for p in self.pods.values():
-            if not p.ip:
+            if not p.ip or not p.prepared:  # torn down: its address may be another's now
                 continue
             sub = p.spec.get("subdomain")
             names = []
@@ -1136,7 +1190,7 @@ class Runtime:
             publish = spec.get("publishNotReadyAddresses", False)
             for p in by_ns.get(meta["namespace"], []):
                 labels = p.obj["metadata"].get("labels") or {}
-                if not p.ip or any(labels.get(k) != v for k, v in selector.items()):
+                if not p.ip or not p.prepared or any(labels.get(k) != v for k, v in selector.items()):
                     continue
                 if not (publish or (p.last_status or {}).get("conditions") and
                         any(c["type"] == "Ready" and c["status"] == "True"
@@ -1185,6 +1239,9 @@ class Runtime:
         listing = self.api.get("/api/v1/pods")["items"]
         services = self.api.get("/api/v1/services")["items"]
         self.guard("lost nodes", self.lost_nodes.refresh)
+        if now - self.forwards_checked >= FORWARD_CHECK_SECONDS:
+            self.forwards_checked = now
+            self.guard("port-forward check", self.check_port_forwards)
         seen = set()
         for obj in listing:
             meta, spec = obj["metadata"], obj["spec"]
