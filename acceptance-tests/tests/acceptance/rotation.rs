@@ -227,20 +227,39 @@ async fn check_after(
         Some("up"),
         "replication survives the rotation"
     );
-    eventually("the write replicated", Duration::from_secs(30), || async {
+    let replicated = eventually("the write replicated", Duration::from_secs(30), || async {
         let mut r = PodRedis::connect(client, ns, "cache-1", 6379).await?;
         r.call(&["AUTH", "default", new]).await?;
         let v = r.call(&["GET", "rotation:after"]).await?;
         Ok(v.text().ok().map(|_| ()))
     })
-    .await
-    .unwrap();
+    .await;
+    if let Err(e) = replicated {
+        panic!("{e}\n{}", replication_report(client, ns, new).await);
+    }
     w.assert_plan_empty();
     let state = w.state_file();
     assert!(
         !state.contains(old) && !state.contains(new),
         "a password is in the state"
     );
+}
+
+/// Each pod's `INFO replication`, for a failure's message: which primary a replica
+/// follows, at which offset, and how long since it last heard from it.
+async fn replication_report(client: &Client, ns: &str, password: &str) -> String {
+    let mut report = String::new();
+    for pod in PODS {
+        let info = async {
+            let mut r = PodRedis::connect(client, ns, pod, 6379).await?;
+            r.call(&["AUTH", "default", password]).await?;
+            let info = r.call(&["INFO", "replication"]).await?;
+            anyhow::Ok(info.text().unwrap_or_default().to_string())
+        };
+        let text = info.await.unwrap_or_else(|e| format!("(not read: {e})"));
+        report.push_str(&format!("{pod}:\n{text}\n"));
+    }
+    report
 }
 
 /// The plan of a rotation: a change, "Password rotated without downtime" with each of
