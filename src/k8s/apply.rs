@@ -441,18 +441,25 @@ impl ObjectSet {
             .and_then(|o| serde_json::to_value(o).ok())
     }
 
+    /// What the cluster holds under each entry's name, in the set's order (looked up
+    /// together: one round trip's time, not one per object).
+    async fn existing(&self, client: &Client) -> Result<Vec<Option<DynamicObject>>, ApiError> {
+        futures::future::try_join_all(self.entries.iter().map(|e| e.existing(client))).await
+    }
+
     /// Every existing object with a name of the set, present or absent, that is not
     /// the owner's.
     pub async fn foreign(&self, client: &Client) -> Result<Vec<Foreign>, ApiError> {
-        let mut found = Vec::new();
-        for e in &self.entries {
-            if let Some(obj) = e.existing(client).await? {
-                if !self.owner.owns(&obj.metadata) {
-                    found.push(e.foreign(&obj));
-                }
-            }
-        }
-        Ok(found)
+        let existing = self.existing(client).await?;
+        Ok(self
+            .entries
+            .iter()
+            .zip(existing)
+            .filter_map(|(e, obj)| {
+                obj.filter(|o| !self.owner.owns(&o.metadata))
+                    .map(|o| e.foreign(&o))
+            })
+            .collect())
     }
 
     /// Checks that every present object is absent from the cluster or the owner's, and
@@ -470,16 +477,14 @@ impl ObjectSet {
         client: &Client,
         field_manager: &str,
     ) -> Result<Vec<Foreign>, SetError> {
-        let mut existing = Vec::with_capacity(self.entries.len());
+        let existing = self.existing(client).await?;
         let mut refused = Vec::new();
-        for e in &self.entries {
-            let found = e.existing(client).await?;
-            if let (Some(_), Some(obj)) = (&e.object, &found) {
+        for (e, found) in self.entries.iter().zip(&existing) {
+            if let (Some(_), Some(obj)) = (&e.object, found) {
                 if !self.owner.owns(&obj.metadata) {
                     refused.push(e.foreign(obj));
                 }
             }
-            existing.push(found);
         }
         if !refused.is_empty() {
             return Err(SetError::NotOurs(refused));
@@ -505,13 +510,18 @@ impl ObjectSet {
         Ok(left)
     }
 
-    /// Deletes every object of the set that is the owner's, last applied first; returns
-    /// the objects with the set's names left alone because they are someone else's.
+    /// Deletes every object of the set that is the owner's, all at once (the order an
+    /// apply needs, a Secret before the StatefulSet that mounts it, means nothing to a
+    /// deletion: every pod is on its way out); returns the objects with the set's names
+    /// left alone because they are someone else's, last applied first.
     pub async fn delete(&self, client: &Client) -> Result<Vec<Foreign>, ApiError> {
-        let mut left = Vec::new();
-        for e in self.entries.iter().rev() {
+        let each = self.entries.iter().rev().map(|e| async move {
             let found = e.existing(client).await?;
-            if let Some(other) = self.delete_one(client, e, found).await? {
+            self.delete_one(client, e, found).await
+        });
+        let mut left = Vec::new();
+        for outcome in futures::future::join_all(each).await {
+            if let Some(other) = outcome? {
                 left.push(other);
             }
         }

@@ -567,44 +567,57 @@ pub async fn delete(
         .iter()
         .any(|f| f.kind == "StatefulSet" && f.name == spec.name);
     if !foreign_pods {
+        // Once the StatefulSet is gone, nothing makes its pods or claims again.
         wait::gone::<StatefulSet>(&c.kube, ns, &spec.name, limit)
             .await
             .map_err(waited)?;
-        // The pods go with the StatefulSet; wait for them so the claims can go too.
+    }
+    let pods_gone = async {
+        if foreign_pods {
+            return Ok(());
+        }
         wait::no_pods(&c.kube, ns, &spec.selector_labels(), limit)
             .await
-            .map_err(waited)?;
-    }
+            .map_err(waited)
+    };
     if want.retain_on_destroy {
-        return Ok(());
+        return pods_gone.await;
     }
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
-    let selector = wait::selector_string(&spec.claim_labels());
-    let list = claims
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| {
-            api(ApiError::of_kind(
-                "list",
-                "PersistentVolumeClaim",
-                ns,
-                "",
-                e,
-            ))
-        })?;
-    for pvc in list.items {
-        let name = pvc.metadata.name.unwrap_or_default();
-        let uid = pvc.metadata.uid.unwrap_or_default();
-        if apply::delete::<PersistentVolumeClaim>(&c.kube, ns, &name, &uid)
+    // The claims are deleted while their pods go: a claim a pod still mounts stays
+    // (Terminating) until that pod is gone, then goes; both waits run together.
+    let claims_gone = async {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
+        let selector = wait::selector_string(&spec.claim_labels());
+        let list = claims
+            .list(&ListParams::default().labels(&selector))
             .await
-            .map_err(api)?
-        {
-            wait::gone::<PersistentVolumeClaim>(&c.kube, ns, &name, limit)
+            .map_err(|e| {
+                api(ApiError::of_kind(
+                    "list",
+                    "PersistentVolumeClaim",
+                    ns,
+                    "",
+                    e,
+                ))
+            })?;
+        futures::future::try_join_all(list.items.into_iter().map(|pvc| async move {
+            let name = pvc.metadata.name.unwrap_or_default();
+            let uid = pvc.metadata.uid.unwrap_or_default();
+            if apply::delete::<PersistentVolumeClaim>(&c.kube, ns, &name, &uid)
                 .await
-                .map_err(waited)?;
-        }
-    }
-    Ok(())
+                .map_err(api)?
+            {
+                wait::gone::<PersistentVolumeClaim>(&c.kube, ns, &name, limit)
+                    .await
+                    .map_err(waited)?;
+            }
+            Ok(())
+        }))
+        .await
+        .map(|_| ())
+    };
+    let (pods, claims) = futures::future::join(pods_gone, claims_gone).await;
+    pods.and(claims)
 }
 
 /// The existing objects with any name a deployment `ns/name` may use (every optional
