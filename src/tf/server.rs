@@ -79,10 +79,13 @@ impl ProviderServer {
         convert::diagnostics(self.engine.schema_diagnostics())
     }
 
+    /// Terraform may reuse the schema it read from the first start of this provider in a
+    /// command (it starts the provider several times per command): every call works
+    /// without `GetProviderSchema` first, as the schemas are fixed in the binary.
     fn server_capabilities() -> pb::ServerCapabilities {
         pb::ServerCapabilities {
             plan_destroy: false,
-            get_provider_schema_optional: false,
+            get_provider_schema_optional: true,
             move_resource_state: false,
         }
     }

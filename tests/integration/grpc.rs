@@ -113,6 +113,10 @@ async fn get_provider_schema_describes_the_provider_block() {
     assert!(resp.resource_schemas.contains_key("redis_deployment"));
     let caps = resp.server_capabilities.expect("capabilities");
     assert!(!caps.plan_destroy && !caps.move_resource_state);
+    assert!(
+        caps.get_provider_schema_optional,
+        "the schema is fixed: Terraform may reuse it across starts"
+    );
     plugin.stop().await;
 }
 
