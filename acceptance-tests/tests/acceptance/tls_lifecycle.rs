@@ -80,10 +80,14 @@ struct Through {
     writes: u32,
     longest_gap: Duration,
     roll: Duration,
+    /// The writer's failures, each with its time since the writer started: what a
+    /// long gap was made of.
+    failures: Vec<(Duration, String)>,
 }
 
-/// How long the writer waits for a reply before it takes the link for dead and
-/// reconnects.
+/// How long the writer waits for a reply, or for a new connection to be ready (the
+/// port-forward, the TLS handshake and AUTH), before it takes the link for dead and
+/// tries again.
 const NOTICE: Duration = Duration::from_secs(2);
 
 /// Writes `SET rotation:<i>` to cache-0 over TLS (trusting `ca_bundle`, reconnecting
@@ -108,41 +112,51 @@ async fn write_through(
         );
         tokio::spawn(async move {
             let (mut writes, mut last, mut longest) = (0u32, Instant::now(), Duration::ZERO);
+            let (started, mut failures) = (Instant::now(), Vec::new());
             let mut conn: Option<TlsRedis> = None;
             while !stop.load(Ordering::Relaxed) {
                 if conn.is_none() {
-                    let mut fresh = TlsRedis::connect(&client, &ns, "cache-0", &ca).await.ok();
-                    if let Some(c) = fresh.as_mut() {
-                        if c.call(&["AUTH", "default", &pw]).await.is_err() {
-                            fresh = None;
+                    let fresh = tokio::time::timeout(NOTICE, async {
+                        let mut c = TlsRedis::connect(&client, &ns, "cache-0", &ca).await?;
+                        c.call(&["AUTH", "default", &pw]).await?;
+                        anyhow::Ok(c)
+                    })
+                    .await;
+                    match fresh {
+                        Ok(Ok(c)) => conn = Some(c),
+                        failed => {
+                            let why = match failed {
+                                Ok(Err(e)) => format!("connect: {e:#}"),
+                                _ => format!("connect: not ready within {NOTICE:?}"),
+                            };
+                            failures.push((started.elapsed(), why));
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
                         }
                     }
-                    if fresh.is_none() {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                    conn = fresh;
                 }
                 let key = format!("rotation:{writes}");
                 // A client notices a dead link by its own timeout: through a port-forward
                 // to a pod that is gone, a command may get no answer at all.
-                let ok = match conn.as_mut() {
-                    Some(c) => matches!(
-                        tokio::time::timeout(NOTICE, c.call(&["SET", &key, "x"])).await,
-                        Ok(Ok(_))
-                    ),
-                    None => false,
+                let outcome = match conn.as_mut() {
+                    Some(c) => tokio::time::timeout(NOTICE, c.call(&["SET", &key, "x"])).await,
+                    None => continue,
                 };
-                if ok {
+                if let Ok(Ok(_)) = outcome {
                     writes += 1;
                     longest = longest.max(last.elapsed());
                     last = Instant::now();
                 } else {
+                    let why = match outcome {
+                        Ok(Err(e)) => format!("SET: {e:#}"),
+                        _ => format!("SET: no reply within {NOTICE:?}"),
+                    };
+                    failures.push((started.elapsed(), why));
                     conn = None;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            (writes, longest.max(last.elapsed()))
+            (writes, longest.max(last.elapsed()), failures)
         })
     };
     let before = pod_states(client, ns).await;
@@ -160,7 +174,7 @@ async fn write_through(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    let (writes, longest_gap) = writer.await.unwrap();
+    let (writes, longest_gap, failures) = writer.await.unwrap();
     let (Some(began), Some(ended)) = (began, ended) else {
         panic!("no rolling restart seen: began {began:?}, ended {ended:?}");
     };
@@ -168,6 +182,7 @@ async fn write_through(
         writes,
         longest_gap,
         roll: ended - began,
+        failures,
     }
 }
 
@@ -276,11 +291,12 @@ async fn a_users_certificate_serves_tls_a_new_one_rolls_in_without_dropping_writ
     assert!(out.status.success(), "{}", printed(&out));
     eprintln!(
         "certificate rotation: apply {took:?}, rolling restart {:?}, a writer's longest gap {:?} \
-         ({} writes, {:?} in all)",
+         ({} writes, {:?} in all); its failures: {:?}",
         through.roll,
         through.longest_gap,
         through.writes,
-        started.elapsed()
+        started.elapsed(),
+        through.failures
     );
     assert!(through.writes > 10, "the writer hardly wrote: {through:?}");
     assert!(
