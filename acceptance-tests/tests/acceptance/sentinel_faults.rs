@@ -599,14 +599,31 @@ async fn fail_over_to(client: &Client, ns: &str, target: &str) {
         .into_iter()
         .filter(|p| *p != target && *p != primary)
         .collect();
+    let admin_pw = secret_value(client, ns, "cache-internal", "admin-password").await;
+    // Setting the scene, not what is tested: a try that gets no answer (a replica the
+    // Sentinels are just reconfiguring, a port-forward of a loaded bed) is tried again
+    // on a new connection. CI once saw no reply within 10 s to the second CONFIG SET.
     let priority = |value: &'static str| {
-        let others = others.clone();
+        let (others, admin_pw) = (others.clone(), admin_pw.clone());
         async move {
             for pod in others {
-                let mut conn = redis_admin(client, ns, pod).await;
-                conn.call(&["CONFIG", "SET", "replica-priority", value])
-                    .await
-                    .unwrap();
+                eventually(
+                    &format!("{pod} takes replica-priority {value}"),
+                    Duration::from_secs(60),
+                    || async {
+                        let mut conn = PodRedis::connect(client, ns, pod, 6379).await?;
+                        conn.call(&["AUTH", "terraform", &admin_pw]).await?;
+                        match conn
+                            .call(&["CONFIG", "SET", "replica-priority", value])
+                            .await?
+                        {
+                            Reply::Error(e) => bail!("CONFIG SET replica-priority: {e}"),
+                            _ => Ok(Some(())),
+                        }
+                    },
+                )
+                .await
+                .unwrap();
             }
         }
     };
