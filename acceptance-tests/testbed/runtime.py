@@ -80,6 +80,11 @@ def in_netns(netns, *cmd):
     return [NSENTER, f"--net=/run/netns/{netns}"] + list(cmd)
 
 
+def owner_uids(obj):
+    """The uids of an API object's owners."""
+    return {r.get("uid") for r in obj.get("metadata", {}).get("ownerReferences") or []}
+
+
 def is_ipv4(text):
     """Whether `text` is a dotted IPv4 address (what the relay's --check dials)."""
     try:
@@ -146,9 +151,10 @@ class Network:
             run(*ns, "ip", "link", "add", BRIDGE, "type", "bridge")
         run(*ns, "ip", "link", "set", BRIDGE, "up")
 
-    @staticmethod
-    def assignable(ip):
-        return int(ip) & 0xFF not in (0, 255, 1)
+    def assignable(self, ip):
+        """In the range, and neither a network, broadcast nor gateway-like (.1) address."""
+        return ip in self.net and int(ip) & 0xFF not in (0, 255, 1) \
+            and ip not in (self.net.network_address, self.net.broadcast_address)
 
     def allocate(self, wanted=None):
         """`wanted` when it is free (a pod made again keeps its address), else the next
@@ -156,7 +162,7 @@ class Network:
         if wanted:
             try:
                 ip = ipaddress.ip_address(wanted)
-                if ip in self.net and ip not in self.used and self.assignable(ip):
+                if ip not in self.used and self.assignable(ip):
                     self.used.add(ip)
                     return str(ip)
             except ValueError:
@@ -164,7 +170,7 @@ class Network:
         first, size = int(self.net.network_address), self.net.num_addresses
         for step in range(1, size + 1):
             ip = ipaddress.ip_address(first + (self.last - first + step) % size)
-            if ip not in self.used and self.assignable(ip) and ip != self.net.broadcast_address:
+            if ip not in self.used and self.assignable(ip):
                 self.used.add(ip)
                 self.last = int(ip)
                 return str(ip)
@@ -1141,10 +1147,9 @@ class Runtime:
         then waited out the rest of a rolling restart). A new object, with a new uid,
         is out of that deletion's reach (it is conditional on the old uid)."""
         current = self.api.get(path, ok404=True)
-        meta = (current or {}).get("metadata") or {}
-        if current and not any(o.get("uid") == pod.uid for o in meta.get("ownerReferences") or []):
+        if current and pod.uid not in owner_uids(current):
             body = {"apiVersion": "v1", "kind": "DeleteOptions",
-                    "preconditions": {"uid": meta.get("uid")}}
+                    "preconditions": {"uid": current["metadata"].get("uid")}}
             try:
                 self.api.request("DELETE", path, body, ok404=True)
             except RuntimeError as e:
@@ -1156,8 +1161,7 @@ class Runtime:
         """Every running pod's PortForward still there and its own; a pod whose is not
         gets it again this tick (see replace_owned)."""
         items = self.api.get("/apis/kwok.x-k8s.io/v1alpha1/portforwards")["items"]
-        owned = {(o["metadata"]["namespace"], o["metadata"]["name"]):
-                 {r.get("uid") for r in o["metadata"].get("ownerReferences") or []}
+        owned = {(o["metadata"]["namespace"], o["metadata"]["name"]): owner_uids(o)
                  for o in items}
         for pod in self.pods.values():
             if pod.prepared and pod.forwarded and pod.uid not in owned.get((pod.ns, pod.name), ()):

@@ -1,7 +1,9 @@
-//! The claims behind a StatefulSet's volumes: growing them in place, telling when the
-//! StatefulSet's (immutable) claim templates must change, re-creating the StatefulSet
-//! around its running pods, and the storage classes behind the claims. Never sees
-//! Terraform types.
+//! The claims behind a StatefulSet's volumes: growing them in place, deleting them,
+//! telling when the StatefulSet's (immutable) claim templates must change, re-creating
+//! the StatefulSet around its running pods, and the storage classes behind the claims.
+//! Never sees Terraform types.
+
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -13,6 +15,7 @@ use serde_json::json;
 use super::apply::{self, ApiError};
 use super::names;
 use super::objects::spec::Persistence;
+use super::wait::{self, RolloutError};
 
 /// The name of the claim template (and of the pods' volume) holding /data.
 pub const CLAIM_TEMPLATE: &str = "data";
@@ -93,6 +96,32 @@ pub async fn claims(
                 .is_some_and(|ordinal| ordinal.parse::<u32>().is_ok())
         })
         .collect())
+}
+
+/// Deletes every claim in `ns` that `labels` selects (each by its uid, so a same-named
+/// successor is left alone) and waits until they are gone, all together: a claim a pod
+/// still mounts stays Terminating until that pod goes.
+pub async fn delete_claims(
+    client: &Client,
+    ns: &str,
+    labels: &str,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().labels(labels))
+        .await
+        .map_err(|e| ApiError::of_kind("list", "PersistentVolumeClaim", ns, "", e))?;
+    futures::future::try_join_all(list.items.into_iter().map(|pvc| async move {
+        let name = pvc.metadata.name.unwrap_or_default();
+        let uid = pvc.metadata.uid.unwrap_or_default();
+        if apply::delete::<PersistentVolumeClaim>(client, ns, &name, &uid).await? {
+            wait::gone::<PersistentVolumeClaim>(client, ns, &name, timeout).await?;
+        }
+        Ok::<_, RolloutError>(())
+    }))
+    .await
+    .map(|_| ())
 }
 
 /// Asks every claim in `claims` that requests less than `size` for `size`; returns the

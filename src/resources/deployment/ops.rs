@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use k8s_openapi::ByteString;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::Api;
 
 use super::super::support::{self, admin_conn, api_diag, diag_from, path, REDIS_TIMEOUT};
@@ -583,38 +583,15 @@ pub async fn delete(
     if want.retain_on_destroy {
         return pods_gone.await;
     }
-    // The claims are deleted while their pods go: a claim a pod still mounts stays
-    // (Terminating) until that pod is gone, then goes; both waits run together.
+    // The claims are deleted while their pods go; both waits run together.
+    let labels = wait::selector_string(&spec.claim_labels());
     let claims_gone = async {
-        let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.kube.clone(), ns);
-        let selector = wait::selector_string(&spec.claim_labels());
-        let list = claims
-            .list(&ListParams::default().labels(&selector))
+        volumes::delete_claims(&c.kube, ns, &labels, limit)
             .await
-            .map_err(|e| {
-                api(ApiError::of_kind(
-                    "list",
-                    "PersistentVolumeClaim",
-                    ns,
-                    "",
-                    e,
-                ))
-            })?;
-        futures::future::try_join_all(list.items.into_iter().map(|pvc| async move {
-            let name = pvc.metadata.name.unwrap_or_default();
-            let uid = pvc.metadata.uid.unwrap_or_default();
-            if apply::delete::<PersistentVolumeClaim>(&c.kube, ns, &name, &uid)
-                .await
-                .map_err(api)?
-            {
-                wait::gone::<PersistentVolumeClaim>(&c.kube, ns, &name, limit)
-                    .await
-                    .map_err(waited)?;
-            }
-            Ok(())
-        }))
-        .await
-        .map(|_| ())
+            .map_err(|e| match e {
+                wait::RolloutError::Api(e) => api(e),
+                other => waited(other),
+            })
     };
     let (pods, claims) = futures::future::join(pods_gone, claims_gone).await;
     pods.and(claims)
